@@ -1,0 +1,96 @@
+"""Model files: one ``.npz`` zip of plain arrays plus a JSON header, no pickle anywhere.
+
+Files are written atomically (a temporary file in the target folder, fsync, rename), so a
+crash never leaves a half-written model where a good one was. Loading checks the format
+name, version and every expected array, and turns any damage into one `ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+
+from contrec.errors import ConfigError, ModelFileError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "write_artifact", "read_artifact", "atomic_write"]
+
+FORMAT = "contrec-model"
+FORMAT_VERSION = 1
+_META = "__meta__"
+
+
+def atomic_write(path: "str | os.PathLike[str]", write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: directory {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_artifact(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write arrays and a JSON-serialisable header into one file, atomically."""
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "arrays": sorted(arrays), **meta}
+    blob = np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+    for name, arr in arrays.items():
+        if np.asarray(arr).dtype == object:
+            raise TypeError(f"array {name!r} has dtype object, which would need pickle")
+    return atomic_write(path, lambda f: np.savez_compressed(f, **{_META: blob}, **arrays))
+
+
+def read_artifact(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by `write_artifact`; any problem is a one-line `ModelFileError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if _META not in npz.files:
+                raise ModelFileError(f"{path}: not a contrec model file (no header)")
+            meta = json.loads(npz[_META].tobytes().decode("utf-8"))
+            _check_header(path, meta)
+            missing = [a for a in meta["arrays"] if a not in npz.files]
+            if missing:
+                raise ModelFileError(f"{path}: damaged model file: missing {', '.join(missing)}")
+            arrays = {name: npz[name] for name in meta["arrays"]}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.LargeZipFile,
+            json.JSONDecodeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path}: not a readable contrec model file (truncated or corrupt: {reason})") from None
+    return arrays, meta
+
+
+def _check_header(path: Path, meta: Any) -> None:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a contrec model file (format {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{path}: not a contrec model file")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{path}: damaged model file header (no format version)")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: written by a newer contrec (model format {version}; this contrec reads up to "
+                             f"{FORMAT_VERSION}, contrec {meta.get('contrec_version', '?')} wrote it); upgrade contrec")
+    if not isinstance(meta.get("arrays"), list):
+        raise ModelFileError(f"{path}: damaged model file header (no array list)")

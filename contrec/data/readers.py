@@ -1,0 +1,360 @@
+"""Read interaction logs (CSV/TSV/``::``/Parquet/DataFrame) into `Interactions`, validating as we go.
+
+Every problem is reported as a `DataError` whose message names the file, the line (the
+header is line 1) or DataFrame row, the column and the value, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from contrec.data.interactions import IdMap, Interactions
+from contrec.errors import ConfigError, DataError
+
+__all__ = ["read_interactions", "DuplicateRowsWarning", "DroppedRowsWarning", "DUPLICATE_POLICIES"]
+
+DuplicatePolicy = Literal["last", "first", "sum", "error"]
+DUPLICATE_POLICIES: tuple[str, ...] = ("last", "first", "sum", "error")
+_SNIFF_DELIMITERS = [",", "\t", ";", "|"]
+
+
+class DuplicateRowsWarning(UserWarning):
+    """Some (user, item) pairs occurred more than once; the duplicate policy resolved them."""
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows were dropped on purpose (unknown ids when aligning, zero weights); the count is given."""
+
+
+def read_interactions(
+    source: "str | Path | pd.DataFrame",
+    *,
+    user: str = "user",
+    item: str = "item",
+    rating: str | None = None,
+    weight: str | None = None,
+    timestamp: str | None = None,
+    min_rating: float | None = None,
+    sep: str | None = None,
+    names: Sequence[str] | None = None,
+    encoding: str = "utf-8",
+    format: Literal["auto", "csv", "parquet"] = "auto",
+    duplicates: DuplicatePolicy = "last",
+    item_attributes: pd.DataFrame | None = None,
+    users: IdMap | None = None,
+    items: IdMap | None = None,
+    unknown: Literal["error", "drop"] = "error",
+) -> Interactions:
+    """Read and validate an interaction log.
+
+    Args:
+        source: a path (``.csv``, ``.tsv``, ``.dat``, ``.txt``, ``.parquet``) or a DataFrame.
+        user, item: column names of the user and item ids. Ids are read as text and kept
+            verbatim (surrounding spaces stripped): "007" stays "007".
+        rating: column of explicit ratings; with ``min_rating`` only rows rated ≥ it are positives.
+        weight: column of non-negative weights (e.g. play counts); rows of weight 0 are dropped.
+            Without it every positive has weight 1.
+        timestamp: column of times: numbers (seconds) or date strings.
+        sep: delimiter; detected from the header when None (``,``, tab, ``;``, ``|``, ``::``).
+        names: column names for a file without a header line.
+        duplicates: what to do when a (user, item) pair repeats: ``"last"`` keeps the latest row
+            (by timestamp when given, else the later line), ``"first"`` the earliest, ``"sum"``
+            sums the weights (keeping the latest rating and timestamp), ``"error"`` refuses.
+            The number of duplicates is reported in a `DuplicateRowsWarning`.
+        item_attributes: optional DataFrame indexed by raw item id (title, genres, …).
+        users, items: existing id maps to read into (e.g. a test file for a trained model);
+            ids outside them are an error, or dropped with a warning when ``unknown="drop"``.
+
+    Returns:
+        `Interactions` of the positives.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"userId": ["1", "1", "2"], "movieId": ["10", "20", "10"],
+        ...                    "rating": [5.0, 3.0, 4.5]})
+        >>> read_interactions(df, user="userId", item="movieId", rating="rating", min_rating=4)
+        Interactions(2 users × 1 items, 2 positives)
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(f"unknown duplicates policy {duplicates!r}; choose one of: {', '.join(DUPLICATE_POLICIES)}")
+    if unknown not in ("error", "drop"):
+        raise ConfigError(f"unknown={unknown!r} is not valid; choose 'error' or 'drop'")
+    if min_rating is not None and rating is None:
+        raise ConfigError("min_rating needs a rating column: pass rating='<column>' (--rating in the CLI)")
+    columns = {"user": user, "item": item, "rating": rating, "weight": weight, "timestamp": timestamp}
+    wanted = [c for c in columns.values() if c is not None]
+    if len(set(wanted)) != len(wanted):
+        raise ConfigError(f"the same column is named twice in {columns}")
+
+    if isinstance(source, pd.DataFrame):
+        frame, where = source, _RowNamer("DataFrame", None)
+    else:
+        frame, where = _read_file(Path(source), wanted, sep, names, encoding, format)
+    return _frame_to_interactions(frame, where, columns, min_rating, duplicates, item_attributes,
+                                  users, items, unknown)
+
+
+# ---------------------------------------------------------------------------- files
+class _RowNamer:
+    """Turns a frame index label into 'file: line N' (files) or 'DataFrame: row L'."""
+
+    def __init__(self, name: str, header_lines: int | None) -> None:
+        self.name = name
+        self.header_lines = header_lines  # None for DataFrames: name rows by index label
+
+    def at(self, label: Any) -> str:
+        if self.header_lines is None:
+            return f"{self.name}: row {label}"
+        return f"{self.name}: line {int(label) + 1 + self.header_lines}"
+
+
+def _read_file(path: Path, wanted: list[str], sep: str | None, names: Sequence[str] | None,
+               encoding: str, format: str) -> tuple[pd.DataFrame, _RowNamer]:
+    name = path.name
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    if format == "parquet" or (format == "auto" and path.suffix.lower() in (".parquet", ".pq")):
+        return _read_parquet(path), _RowNamer(name, None)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{name}: the file is empty")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise DataError(_decode_error_message(name, raw, err, sep, names, encoding)) from None
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
+    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark would otherwise glue itself to the first column name
+        text = text[1:]
+    first_line = text.split("\n", 1)[0]
+    if sep is None:
+        sep = _detect_separator(first_line, path.suffix.lower())
+    if sep == "::":  # MovieLens 1M/10M; the C parser takes only single-character separators
+        text, sep = text.replace("::", "\x1f"), "\x1f"
+    header = None if names is not None else 0
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=header, names=list(names) if names else None,
+                            dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                            engine="c", quoting=csv.QUOTE_MINIMAL)
+    except pd.errors.ParserError as err:
+        raise DataError(f"{name}: cannot parse as a '{_show_sep(sep)}'-separated file ({_first_line(err)}); "
+                        "pass the right delimiter (sep=… / --sep)") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: the file is empty") from None
+    frame = frame.dropna(how="all")  # blank lines, keeping the original line numbers in the index
+    if frame.empty:
+        raise DataError(f"{name}: has a header but no data rows")
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataError(_missing_columns_message(name, missing, list(frame.columns), sep))
+    return frame, _RowNamer(name, 0 if names is not None else 1)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ConfigError("reading Parquet needs pyarrow: pip install pyarrow (or contrec[parquet])") from None
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for corrupt files
+        raise DataError(f"{path.name}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def _detect_separator(first_line: str, suffix: str) -> str:
+    if "::" in first_line:
+        return "::"
+    if suffix == ".tsv":
+        return "\t"
+    counts = {d: first_line.count(d) for d in _SNIFF_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _show_sep(sep: str) -> str:
+    return {"\t": "\\t", "\x1f": "::"}.get(sep, sep)
+
+
+def _missing_columns_message(name: str, missing: list[str], found: list[Any], sep: str) -> str:
+    found_s = [str(c) for c in found]
+    if len(found_s) == 1:
+        others = [d for d in _SNIFF_DELIMITERS + ["::"] if d != sep and d in found_s[0]]
+        if others:
+            return (f"{name}: found a single column {found_s[0]!r}: the file seems to be "
+                    f"'{_show_sep(others[0])}'-separated, not '{_show_sep(sep)}'; pass sep='{_show_sep(others[0])}' "
+                    f"(--sep in the CLI)")
+    col = "column" if len(missing) == 1 else "columns"
+    return (f"{name}: missing {col} {', '.join(repr(m) for m in missing)} "
+            f"(found: {', '.join(found_s)}); name the right ones with user=/item=/rating=… (--user/--item/--rating)")
+
+
+def _decode_error_message(name: str, raw: bytes, err: UnicodeDecodeError, sep: str | None,
+                          names: Sequence[str] | None, encoding: str) -> str:
+    line_no = raw.count(b"\n", 0, err.start) + 1
+    line_start = raw.rfind(b"\n", 0, err.start) + 1
+    line_end = raw.find(b"\n", err.start)
+    line = raw[line_start: line_end if line_end >= 0 else len(raw)]
+    header = raw.split(b"\n", 1)[0].decode(encoding, errors="replace").strip("\r\ufeff")
+    where = ""
+    try:
+        delim = sep or _detect_separator(header, "")
+        fields = line.split(delim.encode())
+        offset = err.start - line_start
+        pos = 0
+        columns = list(names) if names else header.split(delim)
+        for j, f in enumerate(fields):
+            if pos <= offset < pos + len(f) + len(delim):
+                where = f" column {columns[j]!r}" if j < len(columns) else f" field {j + 1}"
+                break
+            pos += len(f) + len(delim)
+    except Exception:  # the location is a courtesy; the line number is what matters
+        where = ""
+    return (f"{name}: line {line_no}:{where} has bytes that are not valid {encoding} "
+            f"({raw[err.start:err.end]!r}); re-save the file as {encoding} or pass the file's encoding "
+            f"(encoding='latin-1' / --encoding latin-1)")
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+# ---------------------------------------------------------------------------- validation
+def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[str, str | None],
+                           min_rating: float | None, duplicates: str, item_attributes: pd.DataFrame | None,
+                           users: IdMap | None, items: IdMap | None, unknown: str) -> Interactions:
+    name = where.name
+    missing = [c for c in columns.values() if c is not None and c not in frame.columns]
+    if missing:
+        raise DataError(_missing_columns_message(name, missing, list(frame.columns), ","))
+    if len(frame) == 0:
+        raise DataError(f"{name}: has no rows")
+    user_ids = _id_column(frame[columns["user"]], columns["user"], where)
+    item_ids = _id_column(frame[columns["item"]], columns["item"], where)
+    data = pd.DataFrame({"user": user_ids, "item": item_ids}, index=frame.index)
+    if columns["rating"] is not None:
+        data["rating"] = _number_column(frame[columns["rating"]], columns["rating"], where)
+    if columns["weight"] is not None:
+        w = _number_column(frame[columns["weight"]], columns["weight"], where)
+        bad = w < 0
+        if bad.any():
+            label = w.index[np.argmax(bad.to_numpy())]
+            raise DataError(f"{where.at(label)}: column {columns['weight']!r} has negative weight "
+                            f"{w.loc[label]:g}; weights must be ≥ 0")
+        data["weight"] = w
+    if columns["timestamp"] is not None:
+        data["timestamp"] = _time_column(frame[columns["timestamp"]], columns["timestamp"], where)
+
+    data = _resolve_duplicates(data, duplicates, where, columns)
+
+    if "weight" in data:
+        zero = data["weight"].to_numpy() == 0
+        if zero.any():
+            warnings.warn(f"{name}: dropped {int(zero.sum())} rows with weight 0 (not positives)",
+                          DroppedRowsWarning, stacklevel=3)
+            data = data[~zero]
+    if min_rating is not None:
+        ratings = data["rating"]
+        data = data[ratings >= min_rating]
+        if data.empty:
+            raise DataError(f"{name}: no row has {columns['rating']!r} ≥ {min_rating:g} "
+                            f"(largest is {ratings.max():g}); lower min_rating (--min-rating)")
+
+    user_map = users if users is not None else IdMap(pd.unique(data["user"].to_numpy()))
+    item_map = items if items is not None else IdMap(pd.unique(data["item"].to_numpy()))
+    u = user_map.index(data["user"].to_numpy())
+    i = item_map.index(data["item"].to_numpy())
+    if users is not None or items is not None:
+        bad = (u < 0) | (i < 0)
+        if bad.any():
+            if unknown == "error":
+                k = int(np.argmax(bad))
+                kind, raw, known = (("user", data["user"].iloc[k], len(user_map)) if u[k] < 0
+                                    else ("item", data["item"].iloc[k], len(item_map)))
+                raise DataError(f"{where.at(data.index[k])}: {kind} id {raw!r} is not in the training data "
+                                f"({known} known {kind}s); drop such rows with unknown='drop' (--drop-unknown)")
+            warnings.warn(f"{name}: dropped {int(bad.sum())} rows whose user or item is not in the training data "
+                          f"({int((u < 0).sum())} unknown-user rows, {int((i < 0).sum())} unknown-item rows)",
+                          DroppedRowsWarning, stacklevel=3)
+            data, u, i = data[~bad], u[~bad], i[~bad]
+    if data.empty:
+        raise DataError(f"{name}: no interactions left after validation")
+    weights = data["weight"].to_numpy(np.float32) if "weight" in data else None
+    times = data["timestamp"].to_numpy(np.int64) if "timestamp" in data else None
+    return Interactions.from_codes(u, i, user_map, item_map, weights, times, item_attributes)
+
+
+def _id_column(col: pd.Series, name: str, where: _RowNamer) -> pd.Series:
+    if pd.api.types.is_float_dtype(col.dtype):
+        # A DataFrame's integer ids become floats when pandas meets a NaN; write 7.0 as "7".
+        values = col.to_numpy()
+        if np.isfinite(values).all() and np.all(values == np.round(values)):
+            col = pd.Series(values.astype(np.int64), index=col.index)
+    missing = col.isna().to_numpy()
+    text = col.astype("string").str.strip()
+    empty = missing | (text.fillna("") == "").to_numpy()
+    if empty.any():
+        label = col.index[np.argmax(empty)]
+        raise DataError(f"{where.at(label)}: column {name!r} is empty; every row needs a {name}")
+    return text.astype(object)
+
+
+def _number_column(col: pd.Series, name: str, where: _RowNamer) -> pd.Series:
+    values = pd.to_numeric(col, errors="coerce")
+    bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    if bad.any():
+        label = col.index[np.argmax(bad)]
+        raw = col.loc[label]
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() in ("", "nan", "NaN"):
+            raise DataError(f"{where.at(label)}: column {name!r} is empty (NaN); every row needs a number")
+        raise DataError(f"{where.at(label)}: column {name!r} value {str(raw)!r} is not a finite number")
+    return values.astype(np.float64)
+
+
+def _time_column(col: pd.Series, name: str, where: _RowNamer) -> pd.Series:
+    numbers = pd.to_numeric(col, errors="coerce")
+    if numbers.notna().all():
+        return numbers.astype(np.int64)
+    parsed = pd.to_datetime(col, errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        label = col.index[np.argmax(bad)]
+        raise DataError(f"{where.at(label)}: column {name!r} value {str(col.loc[label])!r} is neither a number "
+                        "of seconds nor a date")
+    return pd.Series(parsed.to_numpy().astype("datetime64[s]").astype(np.int64), index=col.index)
+
+
+def _resolve_duplicates(data: pd.DataFrame, policy: str, where: _RowNamer,
+                        columns: dict[str, str | None]) -> pd.DataFrame:
+    dup = data.duplicated(["user", "item"], keep=False)
+    n_dup = int(dup.sum() - (~data[dup].duplicated(["user", "item"])).sum()) if dup.any() else 0
+    if n_dup == 0:
+        return data
+    if policy == "error":
+        first = data.index[np.argmax(data.duplicated(["user", "item"]).to_numpy())]
+        row = data.loc[first]
+        raise DataError(f"{where.at(first)}: (user {row['user']!r}, item {row['item']!r}) appears more than once; "
+                        "choose a duplicates policy: last, first or sum (--duplicates)")
+    order_cols = ["timestamp"] if "timestamp" in data else []
+    data = data.assign(_line=np.arange(len(data))).sort_values(order_cols + ["_line"], kind="stable")
+    if policy == "sum":
+        agg: dict[str, Any] = {c: "last" for c in data.columns if c not in ("user", "item", "_line")}
+        if "weight" in data:
+            agg["weight"] = "sum"
+        agg["_line"] = "first"
+        data = data.groupby(["user", "item"], sort=False, as_index=False).agg(agg)
+        kept = "summed the weights of each"
+    else:
+        data = data.drop_duplicates(["user", "item"], keep=policy)
+        kept = "kept the " + ("latest" if policy == "last" else "earliest") + " of each"
+    warnings.warn(f"{where.name}: {n_dup} duplicate (user, item) rows; {kept} (duplicates={policy!r})",
+                  DuplicateRowsWarning, stacklevel=4)
+    return data.sort_values("_line").drop(columns="_line")

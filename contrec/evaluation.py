@@ -1,0 +1,103 @@
+"""Full-ranking evaluation: every user is ranked against the whole catalogue minus their train items.
+
+Never sampled candidates (Krichene & Rendle 2020): a sampled metric can reorder models.
+Users count only when they have at least one held-out positive.
+
+Example:
+    >>> table = evaluate(model, train, test, k=(10, 20))  # doctest: +SKIP
+    >>> table.pivot(index="metric", columns="k", values="value")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from contrec.data.interactions import Interactions
+from contrec.errors import ConfigError, DataError
+from contrec.index import FaissIndex
+from contrec.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
+from contrec.recommender import FactorRecommender, ensure_same_space
+
+__all__ = ["evaluate", "ranking_metrics", "item_popularity", "vectors_ndcg"]
+
+
+def _ks(k: "int | Sequence[int]") -> list[int]:
+    ks = [k] if isinstance(k, (int, np.integer)) else list(k)
+    if not ks or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in ks):
+        raise ConfigError(f"k must be a positive integer or a list of them (got {k!r})")
+    return sorted(set(int(x) for x in ks))
+
+
+def item_popularity(train: Interactions) -> np.ndarray:
+    """Share of training users who interacted with each item, ``[n_items]`` in [0, 1]."""
+    active = max(int((train.user_counts() > 0).sum()), 1)
+    return train.item_counts() / active
+
+
+def ranking_metrics(ranked: np.ndarray, relevant: sp.csr_matrix, ks: Sequence[int], popularity: np.ndarray,
+                    ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Means (tidy rows) and per-user arrays of every metric at every k for ranked lists."""
+    rows: list[dict[str, Any]] = []
+    per_user: dict[str, np.ndarray] = {}
+    n_items = relevant.shape[1]
+    for k in ks:
+        for name, fn in METRICS.items():
+            values = fn(ranked, relevant, k)
+            per_user[f"{name}@{k}"] = values
+            rows.append({"metric": name, "k": k, "value": float(np.nanmean(values))})
+        pop = mean_popularity(ranked, popularity, k)
+        per_user[f"mean_popularity@{k}"] = pop
+        rows.append({"metric": "mean_popularity", "k": k, "value": float(np.nanmean(pop))})
+        rows.append({"metric": "coverage", "k": k, "value": coverage(ranked, n_items, k)})
+    return rows, per_user
+
+
+def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, k: "int | Sequence[int]" = (10, 20),
+             *, per_user: bool = False) -> "pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]":
+    """Full-ranking metrics of a fitted model on held-out positives.
+
+    Args:
+        model: a fitted contrec model or baseline (anything with ``top_k``).
+        train: the positives the model was fitted on; excluded from every user's ranking.
+        test: held-out positives in the same id space (from `split_random` / `split_temporal`).
+        k: one cutoff or several.
+        per_user: also return a per-user DataFrame (index: raw user id; columns "ndcg@10" …).
+
+    Returns:
+        A tidy DataFrame with columns metric, k, value (mean over evaluated users): ndcg,
+        recall, precision, map, mrr, hit_rate, mean_popularity, coverage. ``.attrs["n_users"]``
+        is the number of users evaluated.
+    """
+    ks = _ks(k)
+    if not train.same_space(test):
+        raise DataError("train and test do not share id maps; make both with split_random / split_temporal "
+                        "from the same Interactions")
+    ensure_same_space(model, train, "the train data")
+    if max(ks) > train.n_items:
+        raise ConfigError(f"k={max(ks)} is larger than the catalogue ({train.n_items} items)")
+    users = np.flatnonzero(test.user_counts() > 0)
+    if len(users) == 0:
+        raise DataError("the test set has no positives; nothing to evaluate")
+    ranked, _ = model.top_k(users, max(ks), exclude=train.matrix[users])
+    relevant = test.matrix[users]
+    rows, arrays = ranking_metrics(ranked, relevant, ks, item_popularity(train))
+    table = pd.DataFrame(rows, columns=["metric", "k", "value"])
+    table.attrs["n_users"] = int(len(users))
+    if not per_user:
+        return table
+    frame = pd.DataFrame(arrays, index=pd.Index(train.users.ids[users], name="user"))
+    return table, frame
+
+
+def vectors_ndcg(user_vectors: np.ndarray, item_vectors: np.ndarray, metric: str, train: Interactions,
+                 validation: Interactions, k: int, users: np.ndarray | None = None) -> float:
+    """Mean NDCG@k of raw vectors (used for early stopping while a model trains)."""
+    if users is None:
+        users = np.flatnonzero(validation.user_counts() > 0)
+    index = FaissIndex(metric).build(item_vectors)  # type: ignore[arg-type]
+    ranked, _ = index.search(user_vectors[users], min(k, train.n_items), train.matrix[users])
+    return float(np.nanmean(ndcg_at_k(ranked, validation.matrix[users], min(k, train.n_items))))

@@ -1,0 +1,94 @@
+"""Sampled-softmax InfoNCE on embeddings (and BPR for reference).
+
+Convention (stated once, used everywhere): each row b has a user vector ``u_b`` and a list
+of candidate item vectors; column ``labels[b]`` holds its positive. Every candidate j —
+the positive included — gets the logit
+
+    l(b, j) = s(u_b, v_j) / τ − log q(j)
+
+where q(j) is how likely the candidates' source was to propose j (for a candidate list
+built from several sources, the expected number of times j appears in it). The loss is
+``−log softmax(l(b, ·))[labels[b]]`` averaged over rows. Masked candidates (accidental
+hits: known positives of row b's user other than its own positive) are removed from the
+softmax. scale = 1/temperature.
+
+With every item as a candidate exactly once and a uniform q, ``log q`` is the same
+constant for all candidates and cancels, so the loss is the full-softmax cross-entropy.
+
+References:
+    Jean et al. 2015, "On Using Very Large Target Vocabulary for Neural Machine Translation"
+    (sampled softmax); Yi et al. 2019, "Sampling-Bias-Corrected Neural Modeling for Large
+    Corpus Item Recommendations" (logQ correction of in-batch candidates); Oord et al. 2018
+    (InfoNCE).
+
+Relations:
+    With ``log_q=None`` and no mask this is the loss sentence-transformers calls
+    MultipleNegativesRankingLoss (in-batch softmax) when candidates are the batch's items.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from contrec.similarity import Similarity
+
+__all__ = ["info_nce", "info_nce_logits", "bpr_loss"]
+
+
+def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
+                    temperature: float, log_q: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
+    if candidates.dim() == 2:
+        scores = similarity.pairwise(user, candidates)  # [B, M] shared candidates
+    else:
+        scores = similarity.rowwise(user, candidates)  # [B, M] per-row candidates
+    logits = scores / temperature  # [B, M]
+    if log_q is not None:
+        logits = logits - log_q  # [B, M]; log_q [M] broadcasts over rows
+    if mask is not None:
+        keep_label = torch.zeros_like(mask)
+        keep_label[torch.arange(len(labels)), labels] = True  # a row's own positive is never masked
+        logits = logits.masked_fill(mask & ~keep_label, float("-inf"))  # [B, M]
+    return logits
+
+
+def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,
+             log_q: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    """Mean sampled-softmax InfoNCE loss over a batch.
+
+    Args:
+        user: ``[B, d]`` user vectors.
+        candidates: ``[M, d]`` candidate item vectors shared by all rows, or ``[B, M, d]``.
+        labels: ``[B]`` column of each row's positive among the candidates.
+        similarity: the kernel s(u, v).
+        temperature: τ > 0; logits are s/τ.
+        log_q: ``[M]`` or ``[B, M]`` log proposal probability (or expected count) of each
+            candidate, subtracted from its logit; None for no correction.
+        mask: ``[B, M]`` bool, True removes a candidate from row b's softmax (accidental hits).
+
+    Returns:
+        scalar loss.
+
+    Example (2 users, 3 shared candidates, dot product, τ = 1; row 0's positive is column 0,
+    row 1's is column 2):
+
+        >>> u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> v = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+        >>> from contrec.similarity import Dot
+        >>> loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(), temperature=1.0)
+        >>> # row 0 logits (1, 0, 0): −log(e/(e+2)); row 1 logits (0, 0, 2): −log(e²/(e²+2))
+        >>> round(float(loss), 4)
+        0.3955
+    """
+    logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
+                             log_q=log_q, mask=mask)
+    return F.cross_entropy(logits, labels)
+
+
+def bpr_loss(positive_scores: Tensor, negative_scores: Tensor) -> Tensor:
+    """Bayesian personalised ranking: mean ``−log σ(s⁺ − s⁻)``; scores ``[B]`` and ``[B]`` or ``[B, n]``."""
+    if negative_scores.dim() == 2:
+        positive_scores = positive_scores[:, None]
+    return -F.logsigmoid(positive_scores - negative_scores).mean()

@@ -1,0 +1,269 @@
+"""`ContrastiveRecommender`: two ID towers trained with sampled-softmax InfoNCE, served by FAISS."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from contrec.artifact import read_artifact, write_artifact
+from contrec.data.interactions import IdMap, Interactions
+from contrec.encoders import IdEncoder
+from contrec.errors import ConfigError, DataError, ModelFileError
+from contrec.evaluation import vectors_ndcg
+from contrec.recommender import FactorRecommender
+from contrec.samplers import NegativeSampler, get_sampler
+from contrec.similarity import Similarity, get_similarity
+from contrec.training import TrainingConfig, train_two_tower
+
+__all__ = ["ContrastiveRecommender"]
+
+logger = logging.getLogger("contrec")
+
+
+class ContrastiveRecommender(FactorRecommender):
+    """Two-tower recommender trained with sampled-softmax InfoNCE.
+
+    Each training step contrasts a user's positive item against the batch's other
+    positives and ``n_negatives`` items from a negative sampler shared by the batch. Every
+    candidate j gets the logit ``s(u, j)/τ − log q(j)``, with q(j) the expected number of
+    times the candidate set contains j (batch frequency for in-batch items, the sampler's
+    probability for sampled ones); known positives of the user other than the target are
+    masked (accidental hits). See `contrec.losses` and `contrec.training`.
+
+    The defaults were chosen on ml-100k once and are meant to be good without tuning
+    (``benchmarks/quality.py`` measures them against tuned implicit ALS).
+
+    Args:
+        dim: embedding size.
+        similarity: ``"cosine"`` (default) or ``"dot"``, or a `Similarity` instance.
+        temperature: τ; logits are s/τ.
+        sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
+        n_negatives: sampled negatives per batch, shared by all rows (0 = in-batch only).
+        in_batch: use the batch's other positives as negatives too.
+        logq: subtract log q (sampling-bias correction). Off only for ablations.
+        epochs: maximum passes over the training positives.
+        batch_size: positives per step.
+        lr, weight_decay: Adam settings.
+        patience: with a validation set, stop after this many epochs without improvement of
+            NDCG@``validation_k`` and keep the best epoch.
+        seed: makes training (and so recommendations) identical on CPU for a given thread count.
+        threads: torch and FAISS threads during fit (None leaves them as they are).
+        verbose: show a progress bar with loss and interactions/s.
+
+    Example:
+        >>> import contrec
+        >>> data = contrec.load_movielens("ml-100k")                       # doctest: +SKIP
+        >>> train, test = contrec.split_random(data, test_size=0.2, seed=0)  # doctest: +SKIP
+        >>> model = ContrastiveRecommender(seed=0).fit(train)               # doctest: +SKIP
+        >>> model.recommend(["1", "42"], k=10)                              # doctest: +SKIP
+    """
+
+    def __init__(self, dim: int = 64, similarity: "str | Similarity" = "cosine", temperature: float = 0.2,
+                 sampler: "str | NegativeSampler" = "uniform", n_negatives: int = 1024, in_batch: bool = True,
+                 logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
+                 weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
+                 threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None
+                 ) -> None:
+        self.dim = dim
+        self.similarity = similarity
+        self.temperature = temperature
+        self.sampler = sampler
+        self.n_negatives = n_negatives
+        self.in_batch = in_batch
+        self.logq = logq
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_k = validation_k
+        self.seed = seed
+        self.threads = threads
+        self.verbose = verbose
+        self.sampler_params = sampler_params
+
+    _PARAMS = ("dim", "similarity", "temperature", "sampler", "n_negatives", "in_batch", "logq", "epochs",
+               "batch_size", "lr", "weight_decay", "patience", "validation_k", "seed", "threads", "verbose",
+               "sampler_params")
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (sklearn style)."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def __repr__(self) -> str:
+        defaults = ContrastiveRecommender.__init__.__defaults__ or ()
+        changed = {k: v for (k, v), d in zip(self.get_params().items(), defaults) if v != d}
+        return f"ContrastiveRecommender({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self) -> None:
+        def positive_int(name: str, minimum: int = 1) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(f"{name} must be an integer ≥ {minimum} (got {value!r})")
+
+        for name in ("dim", "epochs", "batch_size", "patience", "validation_k"):
+            positive_int(name)
+        positive_int("n_negatives", 0)
+        for name in ("temperature", "lr"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number (got {value!r})")
+        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be ≥ 0 (got {self.weight_decay!r})")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
+        if not self.in_batch and self.n_negatives == 0:
+            raise ConfigError("no negatives: with in_batch=False, n_negatives must be ≥ 1")
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> "ContrastiveRecommender":
+        """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
+
+        Returns self.
+        """
+        self._check_params()
+        if not isinstance(train, Interactions):
+            raise DataError(f"fit expects Interactions (got {type(train).__name__}); read data with "
+                            "Interactions.from_csv / from_frame")
+        if len(train) == 0:
+            raise DataError("the training data has no positives")
+        if validation is not None and not train.same_space(validation):
+            raise DataError("validation does not share the training data's id maps; carve it with split_random")
+        similarity = get_similarity(self.similarity)
+        sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
+        config = TrainingConfig(self.epochs, self.batch_size, float(self.lr), float(self.weight_decay),
+                                self.n_negatives, float(self.temperature), self.in_batch, self.logq, self.patience,
+                                self.seed, self.verbose)
+        self._metric = similarity.faiss_metric
+        self._threads = self.threads
+        with _threads(self.threads):
+            generator = torch.Generator().manual_seed(self.seed)
+            user_encoder = IdEncoder(train.n_users, self.dim, generator=generator)
+            item_encoder = IdEncoder(train.n_items, self.dim, generator=generator)
+
+            def encode() -> tuple[np.ndarray, np.ndarray]:
+                return (similarity.prepare(user_encoder.encode_all().numpy()),
+                        similarity.prepare(item_encoder.encode_all().numpy()))
+
+            validate = None
+            if validation is not None and len(validation) > 0:
+                def validate() -> float:
+                    uv, iv = encode()
+                    return vectors_ndcg(uv, iv, similarity.faiss_metric, train, validation, self.validation_k)
+
+            self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
+                                            validate, logger.info)
+            user_vectors, item_vectors = encode()
+            self._set_state(train, user_vectors, item_vectors)
+        self.sampler_ = sampler
+        self.similarity_ = similarity
+        self.train_fingerprint_ = train.fingerprint()
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Write the fitted model to one file (npz + JSON header, no pickle), atomically.
+
+        Example:
+            >>> model.save("model.contrec")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        import faiss
+
+        from contrec import __version__
+
+        params = self.get_params()
+        params["similarity"] = self.similarity_.name
+        params["sampler"] = getattr(self.sampler_, "name", str(self.sampler))
+        attributes = None
+        if self.item_attributes_ is not None:
+            attributes = self.item_attributes_.reset_index(drop=True).to_json(orient="split", index=False)
+        meta = {
+            "model": "ContrastiveRecommender",
+            "contrec_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "libraries": {"torch": torch.__version__, "numpy": np.__version__, "faiss": faiss.__version__,
+                          "pandas": pd.__version__},
+            "params": params,
+            "metric": self._metric,
+            "train_fingerprint": self.train_fingerprint_,
+            "n_users": len(self.users_), "n_items": len(self.items_),
+            "history": self.history_,
+            "item_attributes": attributes,
+        }
+        arrays = {
+            "user_vectors": self.user_vectors_, "item_vectors": self.item_vectors_,
+            "seen_indptr": self.seen_.indptr.astype(np.int64), "seen_indices": self.seen_.indices.astype(np.int32),
+            "user_ids": _str_array(self.users_.ids), "item_ids": _str_array(self.items_.ids),
+        }
+        return write_artifact(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "ContrastiveRecommender":
+        """Read a model written by `save`; damaged or foreign files raise `ModelFileError`.
+
+        Example:
+            >>> again = ContrastiveRecommender.load("model.contrec")  # doctest: +SKIP
+        """
+        arrays, meta = read_artifact(path)
+        if meta.get("model") != "ContrastiveRecommender":
+            raise ModelFileError(f"{path}: holds a {meta.get('model')!r}, not a ContrastiveRecommender")
+        try:
+            params = dict(meta["params"])
+            model = cls(**params)
+            users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
+            n_users, n_items = len(users), len(items)
+            seen = sp.csr_matrix((np.ones(len(arrays["seen_indices"]), np.float32), arrays["seen_indices"],
+                                  arrays["seen_indptr"]), shape=(n_users, n_items))
+            uv, iv = arrays["user_vectors"], arrays["item_vectors"]
+            if uv.shape != (n_users, model.dim) or iv.shape != (n_items, model.dim) or \
+                    (n_users, n_items) != (meta["n_users"], meta["n_items"]):
+                raise ValueError("array shapes do not match the header")
+            seen.check_format(full_check=True)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, ConfigError, DataError) as err:
+            raise ModelFileError(f"{path}: damaged model file ({str(err).splitlines()[0] if str(err) else err!r})"
+                                 ) from None
+        model._metric = meta["metric"]
+        model.users_, model.items_, model.seen_ = users, items, seen
+        model.item_attributes_ = None
+        if meta.get("item_attributes"):
+            from io import StringIO
+
+            frame = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
+            frame.index = pd.Index(items.ids, dtype=object, name="item")
+            model.item_attributes_ = frame
+        model._set_vectors(uv, iv)
+        model.similarity_ = get_similarity(params["similarity"]) if isinstance(params["similarity"], str) else None
+        model.sampler_ = None
+        model.history_ = meta.get("history", [])
+        model.train_fingerprint_ = meta.get("train_fingerprint")
+        return model
+
+
+def _str_array(values: np.ndarray) -> np.ndarray:
+    """Ids as a fixed-width unicode array (no pickle needed to store it)."""
+    return np.asarray(values, dtype=str) if len(values) else np.zeros(0, dtype="<U1")
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,172 @@
+"""What every recommender in contrec shares: id handling, FAISS retrieval, the DataFrame API.
+
+A recommender here is a *factor model* at serving time: a user vector and an item vector
+whose similarity ranks items. contrec's own model, ALS and even popularity (a 1-d factor:
+every user's vector is [1], every item's is [its count]) fit this shape, so they share one
+retrieval path and are compared under identical filtering.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from contrec.data.interactions import IdMap, Interactions, as_id_list
+from contrec.errors import ConfigError, DataError, NotFittedError
+from contrec.index import FaissIndex
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
+
+__all__ = ["Recommender", "FactorRecommender"]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """The protocol contrec models and baselines share."""
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> "Self": ...
+
+    def recommend(self, users: Any, k: int = 10, *, filter_seen: bool = True) -> pd.DataFrame: ...
+
+    def top_k(self, user_indices: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+              ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class FactorRecommender:
+    """Base class: subclasses set ``users_``, ``items_``, ``seen_`` and call `_set_vectors`."""
+
+    users_: IdMap
+    items_: IdMap
+    seen_: sp.csr_matrix
+    user_vectors_: np.ndarray
+    item_vectors_: np.ndarray
+    index_: FaissIndex
+    _metric: Literal["ip", "l2"] = "ip"
+    _threads: int | None = None
+
+    # ------------------------------------------------------------------ set-up by subclasses
+    def _set_state(self, train: Interactions, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
+        self.users_, self.items_ = train.users, train.items
+        self.seen_ = _binary(train.matrix)
+        self.item_attributes_ = train.item_attributes
+        self._set_vectors(user_vectors, item_vectors)
+
+    def _set_vectors(self, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
+        self.user_vectors_ = np.ascontiguousarray(user_vectors, dtype=np.float32)
+        self.item_vectors_ = np.ascontiguousarray(item_vectors, dtype=np.float32)
+        self.index_ = FaissIndex(self._metric, threads=self._threads).build(self.item_vectors_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "index_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(train) or load a model file")
+
+    # ------------------------------------------------------------------ arrays
+    def top_k(self, user_indices: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k dense item indices and scores for dense user indices (the array form).
+
+        ``exclude`` ``[len(user_indices), n_items]`` removes items per row (e.g. train items).
+        Rows are padded with −1 / −inf when fewer than k items remain.
+        """
+        self._check_fitted()
+        user_indices = np.asarray(user_indices, dtype=np.int64)
+        return self.index_.search(self.user_vectors_[user_indices], k, exclude)
+
+    # ------------------------------------------------------------------ raw ids
+    def user_indices(self, users: Any, unknown: Literal["raise", "skip"] = "raise") -> tuple[np.ndarray, np.ndarray]:
+        """(dense indices, raw ids) of ``users``; unknown ids raise or are skipped."""
+        self._check_fitted()
+        raw = as_id_list(users)
+        idx = self.users_.index(raw)
+        missing = idx < 0
+        if missing.any():
+            if unknown == "raise":
+                bad = raw[np.argmax(missing)]
+                more = f" and {int(missing.sum()) - 1} more" if missing.sum() > 1 else ""
+                raise DataError(f"user id {bad!r}{more} is not in the training data ({len(self.users_)} known users); "
+                                "skip unknown users with unknown='skip' (--skip-unknown)")
+            if unknown != "skip":
+                raise ConfigError(f"unknown={unknown!r} is not valid; choose 'raise' or 'skip'")
+        return idx[~missing], raw[~missing]
+
+    def recommend(self, users: Any = None, k: int = 10, *, filter_seen: bool = True,
+                  unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+        """Top-k items for users given by raw id, over the whole catalogue.
+
+        Args:
+            users: one raw user id or many; None means every known user.
+            k: list length, 1 ≤ k ≤ catalogue size.
+            filter_seen: leave out the items each user interacted with in training. Filtering
+                is exact: a user gets k items whenever k unseen items exist, fewer only when
+                the catalogue runs out.
+            unknown: ``"raise"`` on an id not seen in training, or ``"skip"`` it.
+
+        Returns:
+            DataFrame with columns user, item (raw ids), score (float), rank (1 = best).
+        """
+        self._check_fitted()
+        self._check_k(k)
+        if users is None:
+            idx, raw = np.arange(len(self.users_)), self.users_.ids
+        else:
+            idx, raw = self.user_indices(users, unknown)
+        exclude = self.seen_[idx] if filter_seen else None
+        ids, scores = self.top_k(idx, k, exclude)
+        return _frame(raw, ids, scores, self.items_, "user")
+
+    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+        """The k items closest to each given item (the item itself left out).
+
+        Returns a DataFrame with columns item, similar_item, score, rank.
+        """
+        self._check_fitted()
+        self._check_k(k, leave_out=1)
+        raw = as_id_list(items)
+        idx = self.items_.index(raw)
+        if (idx < 0).any():
+            bad = raw[np.argmax(idx < 0)]
+            raise DataError(f"item id {bad!r} is not in the training data ({len(self.items_)} known items)")
+        itself = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), idx)),
+                               shape=(len(idx), len(self.items_)))
+        ids, scores = self.index_.search(self.item_vectors_[idx], k, itself)
+        return _frame(raw, ids, scores, self.items_, "item", "similar_item")
+
+    def _check_k(self, k: int, leave_out: int = 0) -> None:
+        n = len(self.items_) - leave_out
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"k must be a positive integer (got {k!r})")
+        if k > n:
+            raise ConfigError(f"k={k} is larger than the catalogue ({n} items); ask for at most {n}")
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    out = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices.copy(), matrix.indptr.copy()),
+                        shape=matrix.shape)
+    out.sort_indices()
+    return out
+
+
+def _frame(raw_keys: np.ndarray, ids: np.ndarray, scores: np.ndarray, items: IdMap, key: str,
+           item_col: str = "item") -> pd.DataFrame:
+    valid = ids >= 0
+    k = ids.shape[1] if ids.ndim == 2 else 0
+    rank = np.broadcast_to(np.arange(1, k + 1), ids.shape)
+    rows = np.broadcast_to(np.arange(len(raw_keys))[:, None], ids.shape)
+    return pd.DataFrame({
+        key: pd.array(np.asarray(raw_keys, dtype=object)[rows[valid]], dtype=object),
+        item_col: pd.array(items.ids[ids[valid]], dtype=object),
+        "score": scores[valid].astype(np.float64),
+        "rank": rank[valid].astype(np.int64),
+    })
+
+
+def ensure_same_space(model: FactorRecommender, data: Interactions, what: str) -> None:
+    """Raise unless ``data`` uses the id maps the model was trained with."""
+    if not (model.users_ == data.users and model.items_ == data.items):
+        raise DataError(f"{what} does not share the model's id space ({len(model.users_)} users × "
+                        f"{len(model.items_)} items vs {data.n_users} × {data.n_items}); split the data the model "
+                        "was fitted on (split_random / split_temporal keep the id maps)")
