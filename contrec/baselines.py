@@ -65,10 +65,10 @@ class _ImplicitModel(FactorRecommender):
         _check_train(train)
         from threadpoolctl import threadpool_limits
 
-        model = self._make()
         user_items = train.matrix.astype(np.float32).tocsr()
         # implicit runs its own thread pool; a threaded BLAS underneath it only slows it down.
         with threadpool_limits(1, "blas"):
+            model = self._make()
             model.fit(user_items, show_progress=False)
         user_factors = np.asarray(getattr(model.user_factors, "to_numpy", lambda: model.user_factors)())
         item_factors = np.asarray(getattr(model.item_factors, "to_numpy", lambda: model.item_factors)())

@@ -323,13 +323,14 @@ def _time_column(col: pd.Series, name: str, where: _RowNamer) -> pd.Series:
     numbers = pd.to_numeric(col, errors="coerce")
     if numbers.notna().all():
         return numbers.astype(np.int64)
-    parsed = pd.to_datetime(col, errors="coerce", utc=True)
+    parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():
         label = col.index[np.argmax(bad)]
         raise DataError(f"{where.at(label)}: column {name!r} value {str(col.loc[label])!r} is neither a number "
                         "of seconds nor a date")
-    return pd.Series(parsed.to_numpy().astype("datetime64[s]").astype(np.int64), index=col.index)
+    seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.astype(np.int64)
 
 
 def _resolve_duplicates(data: pd.DataFrame, policy: str, where: _RowNamer,

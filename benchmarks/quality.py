@@ -1,0 +1,138 @@
+"""Quality benchmark: contrec defaults vs tuned implicit ALS vs popularity, same splits, same run.
+
+Protocol (contrec.protocol): MovieLens ratings ≥ 4 are positives, users with ≥ 5 positives,
+per-user random 80/20 split, full ranking over the catalogue excluding train items, k = 20,
+one row per split seed.
+
+* contrec: ``ContrastiveRecommender(seed=seed)`` — defaults, no tuning, no validation.
+* ALS: implicit's AlternatingLeastSquares tuned on a validation split carved from train
+  (10 % of each user's train positives, seed + 1000) over the grid below, then refitted on
+  the whole train split with the chosen setting.
+* popularity: most-interacted items.
+
+Writes ``benchmarks/results/quality_<dataset>.json`` and ``.md``.
+
+    CONTREC_DATA=../shared/datasets python benchmarks/quality.py --dataset ml-100k --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+import contrec
+from contrec.protocol import Protocol, protocol_split
+
+ALS_GRID = {
+    "factors": [32, 64, 128, 256],
+    "regularization": [0.01, 0.1, 1.0, 10.0],
+    "alpha": [1.0, 5.0, 20.0, 50.0],
+    "iterations": [15, 30],
+}
+K = Protocol().k
+
+
+def ndcg(model, train, test) -> dict[str, float]:
+    table = contrec.evaluate(model, train, test, k=K)
+    values = dict(zip(table["metric"], table["value"]))
+    return {f"{m}@{K}": values[m] for m in ("ndcg", "recall", "map", "mrr", "hit_rate", "coverage",
+                                            "mean_popularity")}
+
+
+def tune_als(train, seed: int, threads: int) -> tuple[dict, float, float]:
+    fit_part, valid = contrec.split_random(train, test_size=0.1, seed=seed + 1000)
+    best, best_score, started = None, -1.0, time.perf_counter()
+    for values in itertools.product(*ALS_GRID.values()):
+        params = dict(zip(ALS_GRID, values))
+        model = contrec.ImplicitALS(**params, seed=seed, threads=threads).fit(fit_part)
+        score = ndcg(model, fit_part, valid)[f"ndcg@{K}"]
+        if score > best_score:
+            best, best_score = params, score
+    return best, best_score, time.perf_counter() - started
+
+
+def run(dataset: str, seeds: list[int], threads: int) -> dict:
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    rows = []
+    for seed in seeds:
+        train, test = protocol_split(dataset, seed)
+        print(f"[seed {seed}] {train!r}; test {len(test)} positives", flush=True)
+
+        t0 = time.perf_counter()
+        model = contrec.ContrastiveRecommender(seed=seed, threads=threads, verbose=False).fit(train)
+        rows.append({"seed": seed, "model": "contrec (defaults)", "fit_s": time.perf_counter() - t0,
+                     "params": {k: v for k, v in model.get_params().items() if k not in ("verbose", "threads")},
+                     **ndcg(model, train, test)})
+
+        params, val_score, tune_s = tune_als(train, seed, threads)
+        t0 = time.perf_counter()
+        als = contrec.ImplicitALS(**params, seed=seed, threads=threads).fit(train)
+        rows.append({"seed": seed, "model": "implicit ALS (tuned)", "fit_s": time.perf_counter() - t0,
+                     "tune_s": tune_s, "validation_ndcg": val_score, "params": params, **ndcg(als, train, test)})
+
+        t0 = time.perf_counter()
+        pop = contrec.PopularityRecommender().fit(train)
+        rows.append({"seed": seed, "model": "popularity", "fit_s": time.perf_counter() - t0, "params": {},
+                     **ndcg(pop, train, test)})
+        for r in rows[-3:]:
+            print(f"  {r['model']:<22} NDCG@{K} {r[f'ndcg@{K}']:.4f}  Recall@{K} {r[f'recall@{K}']:.4f}  "
+                  f"fit {r['fit_s']:.1f}s", flush=True)
+    return {
+        "benchmark": "quality", "dataset": dataset, "seeds": seeds, "k": K, "protocol": Protocol().__dict__,
+        "als_grid": ALS_GRID, "threads": threads,
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                    "cpu_count": os.cpu_count()},
+        "versions": {"contrec": contrec.__version__, "torch": torch.__version__, "faiss": faiss.__version__,
+                     "implicit": __import__("implicit").__version__, "numpy": np.__version__},
+        "rows": rows,
+    }
+
+
+def markdown(result: dict) -> str:
+    metrics = [f"ndcg@{K}", f"recall@{K}", f"map@{K}", f"mrr@{K}", f"coverage@{K}", f"mean_popularity@{K}"]
+    models = list(dict.fromkeys(r["model"] for r in result["rows"]))
+    lines = [f"### Quality on {result['dataset']} (seeds {', '.join(map(str, result['seeds']))}; "
+             f"mean ± std over seeds)", "",
+             "| model | " + " | ".join(m.replace("_", " ") for m in metrics) + " | fit s |",
+             "|---|" + "---:|" * (len(metrics) + 1)]
+    for name in models:
+        rs = [r for r in result["rows"] if r["model"] == name]
+        cells = []
+        for m in metrics + ["fit_s"]:
+            v = np.array([r[m] for r in rs])
+            cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if m != "fit_s" else f"{v.mean():.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    chosen = [r["params"] for r in result["rows"] if r["model"] == "implicit ALS (tuned)"]
+    lines += ["", f"ALS grid: {result['als_grid']}; chosen per seed: {chosen}.",
+              f"Threads: {result['threads']}. Versions: {result['versions']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    result = run(args.dataset, args.seeds, args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"quality_{args.dataset}.json").write_text(json.dumps(result, indent=2))
+    (out / f"quality_{args.dataset}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

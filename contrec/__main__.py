@@ -1,0 +1,5 @@
+import sys
+
+from contrec.cli import main
+
+sys.exit(main())

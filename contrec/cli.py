@@ -1,0 +1,316 @@
+"""The `contrec` command: fit | recommend | evaluate | split | datasets | demo.
+
+A thin face over the Python API. Known errors become one line on stderr and exit code 1
+(2 for a malformed command line); output files are written atomically, so a failed run
+never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from contrec.errors import ConfigError, ContrecError
+
+__all__ = ["main"]
+
+log = logging.getLogger("contrec")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _read_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("reading the interaction file")
+    g.add_argument("--user", default="user", help="user id column (default: user)")
+    g.add_argument("--item", default="item", help="item id column (default: item)")
+    g.add_argument("--rating", help="explicit rating column")
+    g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (needs --rating)")
+    g.add_argument("--weight", help="non-negative weight column (e.g. play counts)")
+    g.add_argument("--timestamp", help="time column (seconds or dates)")
+    g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
+    g.add_argument("--names", help="comma-separated column names for a file without a header")
+    g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    g.add_argument("--duplicates", default="last", choices=["last", "first", "sum", "error"],
+                   help="policy for repeated (user, item) rows (default: last)")
+
+
+def _read(args: argparse.Namespace, path: str, **extra: Any) -> Any:
+    from contrec.data.readers import read_interactions
+
+    sep = {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep) if args.sep else None
+    return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
+                             timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
+                             names=args.names.split(",") if args.names else None, encoding=args.encoding,
+                             duplicates=args.duplicates, **extra)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers (got {text!r})") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _write_csv(frame: pd.DataFrame, path: str | None) -> None:
+    from contrec.artifact import atomic_write
+
+    if path is None or path == "-":
+        frame.to_csv(sys.stdout, index=False)
+        return
+    atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode("utf-8")))
+    log.info("wrote %s (%d rows)", path, len(frame))
+
+
+def _check_output(path: str | None) -> None:
+    """Fail before any work when the output could not be written anyway."""
+    if path in (None, "-"):
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: directory {str(folder)!r} does not exist")
+    if target.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory")
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from contrec.data.splits import split_random
+    from contrec.model import ContrastiveRecommender
+
+    _check_output(args.output)
+    data = _read(args, args.data)
+    log.info("read %r", data)
+    model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
+                                   sampler=args.sampler, n_negatives=args.n_negatives, epochs=args.epochs,
+                                   batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                                   verbose=not args.quiet, patience=args.patience)
+    validation = None
+    if args.validation_size:
+        data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
+    t0 = time.perf_counter()
+    model.fit(data, validation)
+    log.info("fitted in %.1fs", time.perf_counter() - t0)
+    model.save(args.output)
+    log.info("saved %s", args.output)
+    return 0
+
+
+def _load_model(path: str) -> Any:
+    from contrec.model import ContrastiveRecommender
+
+    return ContrastiveRecommender.load(path)
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    _check_output(args.output)
+    model = _load_model(args.model)
+    if args.all_users:
+        users = None
+    elif args.users is not None:
+        users = [u.strip() for u in args.users.split(",") if u.strip()]
+        if not users:
+            raise ConfigError("--users is empty; give comma-separated user ids")
+    else:
+        path = Path(args.users_file)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not users:
+            raise ConfigError(f"{path}: contains no user ids")
+    recs = model.recommend(users, k=args.k, filter_seen=not args.include_seen,
+                           unknown="skip" if args.skip_unknown else "raise")
+    if args.attributes and model.item_attributes_ is not None:
+        recs = recs.join(model.item_attributes_, on="item")
+    _write_csv(recs, args.output)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from contrec.data.interactions import Interactions
+    from contrec.evaluation import evaluate
+
+    _check_output(args.output)
+    model = _load_model(args.model)
+    test = _read(args, args.test, users=model.users_, items=model.items_,
+                 unknown="drop" if args.drop_unknown else "error")
+    train = Interactions(model.seen_, model.users_, model.items_)
+    table = evaluate(model, train, test, k=args.k)
+    log.info("evaluated %d users", table.attrs["n_users"])
+    if args.output:
+        _write_csv(table, args.output)
+    else:
+        wide = table.pivot(index="metric", columns="k", values="value")
+        wide.columns = [f"@{c}" for c in wide.columns]
+        print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    from contrec.data.splits import split_random, split_temporal
+
+    for out in (args.train_out, args.test_out):
+        _check_output(out)
+    data = _read(args, args.data)
+    if args.temporal:
+        train, test = split_temporal(data, test_size=args.test_size)
+    else:
+        train, test = split_random(data, test_size=args.test_size, seed=args.seed)
+    _write_csv(train.to_frame(), args.train_out)
+    _write_csv(test.to_frame(), args.test_out)
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from contrec.data.movielens import dataset_info, dataset_names, fetch_movielens, locate_movielens
+
+    if args.action == "list":
+        rows = []
+        for name in dataset_names():
+            info = dataset_info(name)
+            where = locate_movielens(name, args.data_dir)
+            rows.append({"name": name, "local copy": str(where) if where else "-", "description": info.title})
+        print(pd.DataFrame(rows).to_string(index=False))
+        return 0
+    if not args.name:
+        raise ConfigError("datasets fetch needs a dataset name, e.g. contrec datasets fetch ml-100k")
+    for name in args.name:
+        info = dataset_info(name)
+        log.info("%s: ~%d MB archive from %s", name, info.archive_mb, info.url)
+        folder = fetch_movielens(name, args.data_dir, verify=not args.no_verify)
+        print(f"{name}: {folder}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from contrec.demo import run_demo
+
+    run_demo(dataset=args.dataset, seed=args.seed, data_dir=args.data_dir, n_users=args.show_users,
+             threads=args.threads, verbose=not args.quiet)
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from contrec import __version__
+
+    parser = argparse.ArgumentParser(prog="contrec", description="Contrastive recommendation from implicit feedback.")
+    parser.add_argument("--version", action="version", version=f"contrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        return p
+
+    p = command("fit", _cmd_fit, "train a model on an interaction file and save it")
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    _read_options(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--dim", type=int, default=64)
+    g.add_argument("--similarity", default="cosine")
+    g.add_argument("--temperature", type=float, default=0.2)
+    g.add_argument("--sampler", default="uniform")
+    g.add_argument("--n-negatives", type=int, default=1024)
+    g.add_argument("--epochs", type=int, default=20)
+    g.add_argument("--batch-size", type=int, default=1024)
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--patience", type=int, default=3)
+    g.add_argument("--validation-size", type=float, default=0.0,
+                   help="hold out this share of each user's positives for early stopping (default: none)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int)
+
+    p = command("recommend", _cmd_recommend, "top-k recommendations from a saved model")
+    p.add_argument("model", help="model file written by contrec fit")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="comma-separated user ids")
+    who.add_argument("--users-file", help="file with one user id per line")
+    who.add_argument("--all-users", action="store_true", help="every user known to the model")
+    p.add_argument("-k", type=int, default=10, help="items per user (default: 10)")
+    p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
+    p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
+    p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
+    p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+
+    p = command("evaluate", _cmd_evaluate, "full-ranking metrics of a saved model on a held-out file")
+    p.add_argument("model", help="model file written by contrec fit")
+    p.add_argument("test", help="held-out interactions (same columns options as fit)")
+    _read_options(p)
+    p.add_argument("-k", type=_int_list, default=[10, 20], help="cutoffs, comma-separated (default: 10,20)")
+    p.add_argument("--drop-unknown", action="store_true",
+                   help="drop test rows whose user or item the model does not know (default: error)")
+    p.add_argument("-o", "--output", help="write the tidy metrics table as CSV")
+
+    p = command("split", _cmd_split, "split an interaction file per user into train and test CSVs")
+    p.add_argument("data")
+    _read_options(p)
+    p.add_argument("--test-size", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
+    p.add_argument("--train-out", required=True)
+    p.add_argument("--test-out", required=True)
+
+    p = command("datasets", _cmd_datasets, "list or download known datasets (MovieLens)")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("name", nargs="*", help="dataset names for fetch")
+    p.add_argument("--data-dir", help="folder holding <name>/ (default: $CONTREC_DATA, then the cache)")
+    p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+
+    p = command("demo", _cmd_demo, "fit ml-100k, compare with popularity, show recommendations with titles")
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
+    p.add_argument("--show-users", type=int, default=3)
+    p.add_argument("--threads", type=int)
+    return parser
+
+
+def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                       line: Any = None) -> None:
+    print(f"contrec: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("contrec: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.propagate = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_warnings
+        try:
+            return int(args.func(args))
+        except ContrecError as err:
+            print(f"contrec: error: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("contrec: interrupted", file=sys.stderr)
+            return 130
+        except (OSError, MemoryError) as err:
+            print(f"contrec: error: {err}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Shared fixtures: seeded generators, a tiny checkerboard dataset, the real ml-100k."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import contrec
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = REPO / "datasets" / "sample.csv"
+
+
+def _shared_data_dir() -> Path | None:
+    env = os.environ.get("CONTREC_DATA")
+    if env and Path(env).is_dir():
+        return Path(env)
+    guess = REPO.parent / "shared" / "datasets"
+    return guess if (guess / "ml-100k" / "u.data").is_file() else None
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+@pytest.fixture
+def torch_generator() -> torch.Generator:
+    return torch.Generator().manual_seed(42)
+
+
+def checkerboard(n_users: int = 40, n_items: int = 30, groups: int = 2) -> contrec.Interactions:
+    """User u likes item i iff u % groups == i % groups: an exact, learnable structure."""
+    rows = [(f"u{u}", f"i{i}") for u in range(n_users) for i in range(n_items) if u % groups == i % groups]
+    return contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]))
+
+
+@pytest.fixture
+def board() -> contrec.Interactions:
+    return checkerboard()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    found = _shared_data_dir()
+    if found is None:
+        pytest.skip("real MovieLens data not found: set CONTREC_DATA to the folder holding ml-100k/")
+    return found
+
+
+@pytest.fixture(scope="session")
+def ml100k_split(data_dir: Path) -> tuple[contrec.Interactions, contrec.Interactions]:
+    from contrec.protocol import protocol_split
+
+    return protocol_split("ml-100k", seed=0, data_dir=data_dir)

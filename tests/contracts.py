@@ -1,0 +1,73 @@
+"""Contract mixins that every implementation of a protocol inherits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from contrec import Interactions
+
+
+def skewed_interactions(n_users: int = 50, n_items: int = 20, seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1)
+    rows = {(u, int(i)) for u in range(n_users) for i in rng.choice(n_items, 4, replace=False, p=pop / pop.sum())}
+    df = pd.DataFrame(sorted(rows), columns=["user", "item"]).astype(str)
+    return Interactions.from_frame(df)
+
+
+class SamplerContract:
+    """Subclasses define ``make_sampler()``; the checks below run for each of them."""
+
+    def make_sampler(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fitted(self):
+        train = skewed_interactions()
+        return self.make_sampler().fit(train), train
+
+    def batch(self, train, size=16):
+        users = torch.from_numpy(train.row_codes()[:size])
+        items = torch.from_numpy(train.matrix.indices[:size].astype(np.int64))
+        return users, items
+
+    def test_shapes_and_dtypes(self, torch_generator):
+        sampler, train = self.fitted()
+        users, items = self.batch(train)
+        neg = sampler.sample(users, items, 7, torch_generator)
+        assert neg.items.dtype == torch.int64 and neg.log_q.dtype == torch.float32
+        assert neg.items.shape[-1] == 7 and neg.items.shape == neg.log_q.shape
+        assert neg.items.dim() in (1, 2)
+        assert int(neg.items.min()) >= 0 and int(neg.items.max()) < train.n_items
+        assert torch.all(neg.log_q <= 0)
+
+    def test_same_seed_same_draws(self):
+        sampler, train = self.fitted()
+        users, items = self.batch(train)
+        a = sampler.sample(users, items, 50, torch.Generator().manual_seed(7))
+        b = sampler.sample(users, items, 50, torch.Generator().manual_seed(7))
+        c = sampler.sample(users, items, 50, torch.Generator().manual_seed(8))
+        assert torch.equal(a.items, b.items) and not torch.equal(a.items, c.items)
+
+    def test_log_q_matches_log_prob(self, torch_generator):
+        sampler, train = self.fitted()
+        users, items = self.batch(train)
+        neg = sampler.sample(users, items, 30, torch_generator)
+        q_users = users if neg.items.dim() == 2 else users[:1]
+        assert torch.allclose(sampler.log_prob(q_users, neg.items), neg.log_q)
+
+    def test_frequencies_follow_declared_q(self):
+        """Chi-square goodness of fit of many draws against exp(log_prob) over the catalogue."""
+        sampler, train = self.fitted()
+        users, items = self.batch(train, size=1)
+        draws = sampler.sample(users, items, 40_000, torch.Generator().manual_seed(1)).items.reshape(-1)
+        observed = np.bincount(draws.numpy(), minlength=train.n_items)
+        q = sampler.log_prob(users, torch.arange(train.n_items)).exp().double().numpy().reshape(-1)
+        assert abs(q.sum() - 1) < 1e-5
+        expected = q / q.sum() * observed.sum()
+        keep = expected > 0
+        assert observed[~keep].sum() == 0  # never draws an item of zero probability
+        _, p_value = stats.chisquare(observed[keep], expected[keep])
+        assert p_value > 1e-3

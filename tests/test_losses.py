@@ -1,0 +1,73 @@
+"""InfoNCE: a hand-computed case, full-softmax equivalence, masking and the logQ term."""
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from contrec.losses import bpr_loss, info_nce, info_nce_logits
+from contrec.similarity import Cosine, Dot
+from contrec.training import PositiveLookup
+
+
+def test_two_by_three_by_hand():
+    # users u0 = (1, 0), u1 = (0, 1); candidates v0 = (1, 0), v1 = (0, 0), v2 = (0, 2); τ = 0.5
+    # dot scores: row 0 = (1, 0, 0) -> logits (2, 0, 0); row 1 = (0, 0, 2) -> logits (0, 0, 4)
+    # log q = (0, log 2, 0) subtracted: row 0 -> (2, -0.693, 0); row 1 -> (0, -0.693, 4)
+    # labels: row 0 -> column 0, row 1 -> column 2
+    # loss0 = -2 + log(e^2 + 1/2 + 1) ; loss1 = -4 + log(1 + 1/2 + e^4); mean of both
+    u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    v = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    log_q = torch.tensor([0.0, math.log(2.0), 0.0])
+    loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(), temperature=0.5, log_q=log_q)
+    expected = ((-2 + math.log(math.e**2 + 0.5 + 1)) + (-4 + math.log(1 + 0.5 + math.e**4))) / 2
+    assert abs(float(loss) - expected) < 1e-6
+
+
+def test_every_item_with_uniform_q_equals_full_softmax(torch_generator):
+    n_users, n_items, d, tau = 6, 40, 8, 0.2
+    users = torch.randn(n_users, d, generator=torch_generator)
+    items = torch.randn(n_items, d, generator=torch_generator)
+    positives = torch.randint(0, n_items, (n_users,), generator=torch_generator)
+    for sim in (Dot(), Cosine()):
+        full = F.cross_entropy(sim.pairwise(users, items) / tau, positives)
+        log_q = torch.full((n_items,), -math.log(n_items))  # uniform proposal over every item
+        sampled = info_nce(users, items, positives, similarity=sim, temperature=tau, log_q=log_q)
+        assert torch.allclose(full, sampled, atol=1e-6)
+
+
+def test_masked_candidates_leave_the_softmax_but_the_label_stays():
+    u = torch.tensor([[1.0, 0.0]])
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    mask = torch.tensor([[True, True, False]])  # label column 0 is "masked" too: it must survive
+    logits = info_nce_logits(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, mask=mask)
+    assert torch.isfinite(logits[0, 0]) and logits[0, 1] == float("-inf")
+    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, mask=mask)
+    assert abs(float(loss) - (-1 + math.log(math.e + 1))) < 1e-6
+
+
+def test_accidental_hits_are_every_known_positive_of_the_row_user():
+    # user 0 likes items {1, 3}; user 1 likes {2}
+    train = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 1, 0]], dtype=np.float32))
+    lookup = PositiveLookup(train)
+    users = torch.tensor([0, 1])
+    cand = torch.tensor([1, 2, 3, 3, 0])
+    expected = torch.tensor([[True, False, True, True, False], [False, True, False, False, False]])
+    assert torch.equal(lookup.shared(users, cand), expected)
+    assert torch.equal(lookup.rowwise(users, cand.expand(2, 5)), expected)
+
+
+def test_rowwise_candidates_match_shared():
+    g = torch.Generator().manual_seed(0)
+    u, v = torch.randn(3, 4, generator=g), torch.randn(5, 4, generator=g)
+    labels = torch.tensor([0, 3, 4])
+    shared = info_nce(u, v, labels, similarity=Cosine(), temperature=0.1)
+    rowwise = info_nce(u, v.expand(3, 5, 4), labels, similarity=Cosine(), temperature=0.1)
+    assert torch.allclose(shared, rowwise, atol=1e-6)
+
+
+def test_bpr_by_hand():
+    # -log σ(2 - 1) = log(1 + e^-1)
+    assert abs(float(bpr_loss(torch.tensor([2.0]), torch.tensor([1.0]))) - math.log(1 + math.exp(-1))) < 1e-6

@@ -1,0 +1,137 @@
+"""Readers: formats, delimiter detection, duplicate policy, and one test per bad input."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contrec import DuplicateRowsWarning, Interactions, read_interactions
+from contrec.errors import ConfigError, DataError
+
+
+def write(tmp_path, text, name="ratings.csv", mode="w"):
+    path = tmp_path / name
+    if mode == "wb":
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("sep", [",", "\t", ";", "|"])
+def test_delimiter_is_detected(tmp_path, sep):
+    path = write(tmp_path, f"u{sep}i{sep}r\n1{sep}a{sep}5\n2{sep}b{sep}3\n")
+    data = read_interactions(path, user="u", item="i", rating="r", min_rating=4)
+    assert len(data) == 1 and data.users.ids.tolist() == ["1"]
+
+
+def test_movielens_double_colon_format(tmp_path):
+    path = write(tmp_path, "1::10::5::978300760\n1::20::3::978302109\n2::10::4::978301968\n", "ratings.dat")
+    data = read_interactions(path, names=["user", "item", "rating", "ts"], rating="rating", timestamp="ts",
+                             min_rating=4)
+    assert len(data) == 2 and data.timestamps.tolist() == [978300760, 978301968]
+
+
+def test_ids_are_not_retyped(tmp_path):
+    path = write(tmp_path, "user,item\n007,0042\n7,42\n")
+    data = read_interactions(path)
+    assert data.users.ids.tolist() == ["007", "7"]
+    assert data.items.ids.tolist() == ["0042", "42"]
+
+
+def test_parquet_round_trip(tmp_path):
+    df = pd.DataFrame({"user": ["a", "b"], "item": ["x", "y"], "t": [1, 2]})
+    path = tmp_path / "log.parquet"
+    df.to_parquet(path)
+    data = Interactions.from_parquet(path, timestamp="t")
+    assert len(data) == 2 and data.timestamps.tolist() == [1, 2]
+
+
+def test_dates_as_timestamps(tmp_path):
+    path = write(tmp_path, "user,item,when\na,x,2020-01-01\na,y,2020-01-02T00:00:01\n")
+    data = read_interactions(path, timestamp="when")
+    assert sorted(data.timestamps.tolist()) == [1577836800, 1577923201]
+
+
+@pytest.mark.parametrize("policy,expected_weight", [("last", 3.0), ("first", 1.0), ("sum", 6.0)])
+def test_duplicate_policies_and_warning(tmp_path, policy, expected_weight):
+    path = write(tmp_path, "user,item,w,t\na,x,1,10\na,x,3,30\na,x,2,20\nb,x,1,5\n")
+    with pytest.warns(DuplicateRowsWarning, match="2 duplicate"):
+        data = read_interactions(path, weight="w", timestamp="t", duplicates=policy)
+    frame = data.to_frame().set_index("user")
+    assert frame.loc["a", "weight"] == expected_weight
+    assert len(data) == 2
+
+
+def test_duplicates_error_names_the_line(tmp_path):
+    path = write(tmp_path, "user,item\na,x\nb,y\na,x\n")
+    with pytest.raises(DataError, match=r"ratings.csv: line 4: \(user 'a', item 'x'\) appears more than once"):
+        read_interactions(path, duplicates="error")
+
+
+def test_zero_weight_rows_are_dropped_with_a_warning(tmp_path):
+    path = write(tmp_path, "user,item,w\na,x,0\na,y,2\n")
+    with pytest.warns(UserWarning, match="dropped 1 rows with weight 0"):
+        data = read_interactions(path, weight="w")
+    assert len(data) == 1
+
+
+def test_aligning_to_known_ids(tmp_path):
+    train = read_interactions(write(tmp_path, "user,item\na,x\nb,y\n", "train.csv"))
+    path = write(tmp_path, "user,item\na,y\nzz,x\n", "test.csv")
+    with pytest.raises(DataError, match=r"test.csv: line 3: user id 'zz' is not in the training data \(2 known users\)"):
+        read_interactions(path, users=train.users, items=train.items)
+    with pytest.warns(UserWarning, match="dropped 1 rows"):
+        test = read_interactions(path, users=train.users, items=train.items, unknown="drop")
+    assert test.same_space(train) and len(test) == 1
+
+
+# ---------------------------------------------------------------- bad input, one message each
+BAD_FILES = [
+    ("missing column", b"userId,movieId\n1,2\n", dict(user="userId", item="item"),
+     r"ratings.csv: missing column 'item' \(found: userId, movieId\)"),
+    ("empty file", b"", {}, r"ratings.csv: the file is empty"),
+    ("header only", b"user,item,rating\n", {}, r"ratings.csv: has a header but no data rows"),
+    ("empty user", b"user,item\n1,a\n,b\n", {}, r"ratings.csv: line 3: column 'user' is empty"),
+    ("NaN item", b"user,item\n1,a\n2,\n", {}, r"ratings.csv: line 3: column 'item' is empty"),
+    ("non-numeric rating", b"user,item,rating\n1,a,4\n2,b,five\n", dict(rating="rating"),
+     r"ratings.csv: line 3: column 'rating' value 'five' is not a finite number"),
+    ("NaN rating", b"user,item,rating\n1,a,NaN\n", dict(rating="rating"),
+     r"ratings.csv: line 2: column 'rating' is empty \(NaN\)"),
+    ("negative weight", b"user,item,w\n1,a,1\n1,b,-2\n", dict(weight="w"),
+     r"ratings.csv: line 3: column 'w' has negative weight -2"),
+    ("NaN weight", b"user,item,w\n1,a,nan\n", dict(weight="w"), r"ratings.csv: line 2: column 'w' is empty"),
+    ("non-UTF-8 id", b"user,item\n1,a\n2,caf\xe9\n", {},
+     r"ratings.csv: line 3: column 'item' has bytes that are not valid utf-8"),
+    ("wrong delimiter", b"user;item;rating\n1;a;5\n", dict(sep=",", rating="rating"),
+     r"ratings.csv: found a single column 'user;item;rating': the file seems to be ';'-separated"),
+    ("nothing left", b"user,item,rating\n1,a,2\n", dict(rating="rating", min_rating=4),
+     r"ratings.csv: no row has 'rating' ≥ 4 \(largest is 2\)"),
+]
+
+
+@pytest.mark.parametrize("case,content,options,message", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_input_gives_one_clear_line(tmp_path, case, content, options, message):
+    path = write(tmp_path, content, mode="wb")
+    with pytest.raises(DataError, match=message) as info:
+        read_interactions(path, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_config_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_interactions(tmp_path / "nope.csv")
+    with pytest.raises(ConfigError, match="min_rating needs a rating column"):
+        read_interactions(write(tmp_path, "user,item\na,b\n"), min_rating=4)
+    with pytest.raises(ConfigError, match="choose one of: last, first, sum, error"):
+        read_interactions(write(tmp_path, "user,item\na,b\n"), duplicates="max")
+
+
+def test_dataframe_errors_name_the_row():
+    df = pd.DataFrame({"user": ["a", None], "item": ["x", "y"]}, index=[10, 11])
+    with pytest.raises(DataError, match="DataFrame: row 11: column 'user' is empty"):
+        read_interactions(df)
+    df = pd.DataFrame({"user": ["a"], "item": ["x"], "rating": [np.nan]})
+    with pytest.raises(DataError, match="DataFrame: row 0: column 'rating' is empty"):
+        read_interactions(df, rating="rating")
