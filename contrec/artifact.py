@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -75,7 +76,7 @@ def read_artifact(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray]
             arrays = {name: npz[name] for name in meta["arrays"]}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.LargeZipFile,
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.LargeZipFile,
             json.JSONDecodeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFileError(f"{path}: not a readable contrec model file (truncated or corrupt: {reason})") from None

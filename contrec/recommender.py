@@ -85,7 +85,7 @@ class FactorRecommender:
         missing = idx < 0
         if missing.any():
             if unknown == "raise":
-                bad = raw[np.argmax(missing)]
+                bad = str(raw[np.argmax(missing)])
                 more = f" and {int(missing.sum()) - 1} more" if missing.sum() > 1 else ""
                 raise DataError(f"user id {bad!r}{more} is not in the training data ({len(self.users_)} known users); "
                                 "skip unknown users with unknown='skip' (--skip-unknown)")
@@ -128,7 +128,7 @@ class FactorRecommender:
         raw = as_id_list(items)
         idx = self.items_.index(raw)
         if (idx < 0).any():
-            bad = raw[np.argmax(idx < 0)]
+            bad = str(raw[np.argmax(idx < 0)])
             raise DataError(f"item id {bad!r} is not in the training data ({len(self.items_)} known items)")
         itself = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), idx)),
                                shape=(len(idx), len(self.items_)))

@@ -1,0 +1,194 @@
+"""ContrastiveRecommender: learning, determinism, filtering, errors, save/load."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import contrec
+from contrec import ContrastiveRecommender, split_random
+from contrec.artifact import read_artifact, write_artifact
+from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError
+
+from .conftest import checkerboard
+
+FAST = dict(dim=16, epochs=15, batch_size=64, n_negatives=32, lr=0.05, verbose=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = checkerboard()
+    train, test = split_random(data, test_size=0.3, seed=0)
+    return ContrastiveRecommender(**FAST).fit(train), train, test
+
+
+def test_learns_the_checkerboard(fitted):
+    model, train, test = fitted
+    table = contrec.evaluate(model, train, test, k=5)
+    values = dict(zip(table["metric"], table["value"]))
+    # a user of parity p should be recommended only items of parity p
+    assert values["precision"] > 0.95
+    assert values["ndcg"] > 0.9
+
+
+def test_recommend_frame_and_exact_filtering(fitted):
+    model, train, _ = fitted
+    recs = model.recommend(["u0", "u1"], k=10)
+    assert list(recs.columns) == ["user", "item", "score", "rank"]
+    assert recs.groupby("user").size().tolist() == [10, 10]
+    assert recs.groupby("user")["rank"].apply(list).tolist() == [list(range(1, 11))] * 2
+    seen = set(zip(*[train.to_frame()[c] for c in ("user", "item")]))
+    assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"]))
+    # scores are non-increasing by rank
+    for _, g in recs.groupby("user"):
+        assert np.all(np.diff(g["score"].to_numpy()) <= 1e-6)
+
+
+def test_gets_exactly_the_unseen_items_when_k_is_large(fitted):
+    model, train, _ = fitted
+    n_seen = int(train.user_counts()[train.users.index(["u0"])[0]])
+    recs = model.recommend("u0", k=train.n_items)
+    assert len(recs) == train.n_items - n_seen  # fewer than k only because the catalogue ran out
+    recs_all = model.recommend("u0", k=train.n_items, filter_seen=False)
+    assert len(recs_all) == train.n_items
+
+
+def test_all_users_and_unknown_users(fitted):
+    model, train, _ = fitted
+    assert model.recommend(None, k=3)["user"].nunique() == train.n_users
+    with pytest.raises(DataError, match=r"user id 'nobody' is not in the training data \(40 known users\)"):
+        model.recommend(["u0", "nobody"], k=3)
+    skipped = model.recommend(["u0", "nobody"], k=3, unknown="skip")
+    assert skipped["user"].unique().tolist() == ["u0"]
+
+
+@pytest.mark.parametrize("k,message", [(0, "k must be a positive integer"), (-3, "positive integer"),
+                                       (31, r"k=31 is larger than the catalogue \(30 items\)")])
+def test_bad_k(fitted, k, message):
+    with pytest.raises(ConfigError, match=message):
+        fitted[0].recommend(["u0"], k=k)
+
+
+def test_similar_items_leave_the_item_out(fitted):
+    model, _, _ = fitted
+    sims = model.similar_items(["i0"], k=5)
+    assert list(sims.columns) == ["item", "similar_item", "score", "rank"]
+    assert "i0" not in set(sims["similar_item"])
+    assert all(int(s[1:]) % 2 == 0 for s in sims["similar_item"])  # same parity as i0
+
+
+def test_same_seed_same_model():
+    train, _ = split_random(checkerboard(), 0.3, seed=0)
+    a = ContrastiveRecommender(**FAST).fit(train)
+    b = ContrastiveRecommender(**FAST).fit(train)
+    np.testing.assert_array_equal(a.item_vectors_, b.item_vectors_)
+    c = ContrastiveRecommender(**{**FAST, "seed": 1}).fit(train)
+    assert not np.array_equal(a.item_vectors_, c.item_vectors_)
+
+
+def test_early_stopping_keeps_best_epoch():
+    train, valid = split_random(checkerboard(), 0.3, seed=0)
+    model = ContrastiveRecommender(**{**FAST, "epochs": 30, "patience": 2}).fit(train, valid)
+    scores = [h["validation"] for h in model.history_]
+    best = [h for h in model.history_ if h["best"]]
+    assert len(best) == 1 and best[0]["validation"] == max(scores)
+    assert len(model.history_) <= 30
+
+
+@pytest.mark.parametrize("param,value,message", [
+    ("dim", 0, "dim must be an integer ≥ 1"), ("temperature", -1.0, "temperature must be a positive number"),
+    ("sampler", "popular", "unknown sampler 'popular'; choose one of"),
+    ("similarity", "euclid", "unknown similarity 'euclid'; choose one of: dot, cosine"),
+    ("n_negatives", -1, "n_negatives must be an integer ≥ 0"),
+])
+def test_bad_parameters_fail_in_fit(board, param, value, message):
+    model = ContrastiveRecommender(**{**FAST, param: value})  # __init__ only stores
+    with pytest.raises(ConfigError, match=message):
+        model.fit(board)
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        ContrastiveRecommender().recommend(["u0"])
+
+
+def test_dot_similarity_and_no_logq_train(board):
+    model = ContrastiveRecommender(**{**FAST, "similarity": "dot", "logq": False, "in_batch": False}).fit(board)
+    assert model.index_.metric == "ip" and len(model.recommend("u0", k=3)) == 3
+
+
+# ---------------------------------------------------------------- save / load
+def test_save_load_round_trip(fitted, tmp_path):
+    model, _, _ = fitted
+    path = model.save(tmp_path / "m.contrec")
+    again = ContrastiveRecommender.load(path)
+    users = ["u0", "u5", "u17"]
+    pd.testing.assert_frame_equal(model.recommend(users, k=7), again.recommend(users, k=7))
+    assert again.get_params() == {**model.get_params()}
+    assert again.train_fingerprint_ == model.train_fingerprint_
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_model_file_has_no_pickle(fitted, tmp_path):
+    model, _, _ = fitted
+    path = model.save(tmp_path / "m.contrec")
+    with np.load(path, allow_pickle=False) as npz:  # would raise if any array needed pickle
+        assert all(npz[name].dtype != object for name in npz.files)
+
+
+def test_corrupt_truncated_and_foreign_files(fitted, tmp_path):
+    model, _, _ = fitted
+    good = model.save(tmp_path / "good.contrec").read_bytes()
+    cases = {
+        "truncated": good[: len(good) // 2],
+        "garbage": b"this is not a model",
+        "empty": b"",
+        "flipped": good[:200] + bytes(b ^ 0xFF for b in good[200:400]) + good[400:],
+    }
+    for name, blob in cases.items():
+        path = tmp_path / f"{name}.contrec"
+        path.write_bytes(blob)
+        with pytest.raises(ModelFileError, match=f"{name}.contrec") as info:
+            ContrastiveRecommender.load(path)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        ContrastiveRecommender.load(tmp_path / "missing.contrec")
+
+
+def test_newer_format_and_other_format(tmp_path):
+    path = tmp_path / "new.contrec"
+    write_artifact(path, {"x": np.zeros(2)}, {"model": "ContrastiveRecommender"})
+    arrays, meta = read_artifact(path)
+    meta["format_version"] = 99
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, __meta__=blob, **arrays)
+    with pytest.raises(ModelFileError, match="newer contrec"):
+        ContrastiveRecommender.load(path)
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros(3))
+    with pytest.raises(ModelFileError, match="not a contrec model file"):
+        ContrastiveRecommender.load(other)
+
+
+def test_save_into_missing_directory(fitted, tmp_path):
+    with pytest.raises(ConfigError, match="directory .* does not exist"):
+        fitted[0].save(tmp_path / "nope" / "m.contrec")
+
+
+def test_failed_save_keeps_the_old_file(fitted, tmp_path, monkeypatch):
+    model, _, _ = fitted
+    path = model.save(tmp_path / "m.contrec")
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", boom)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.contrec"]
+    assert zipfile.is_zipfile(path)
