@@ -119,6 +119,34 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(result: dict, path: Path) -> None:
+    """Bar chart of NDCG@k and Recall@k per model, mean with min–max over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in result["rows"]))
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
+    width = 0.38
+    for j, metric in enumerate([f"ndcg@{K}", f"recall@{K}"]):
+        values = [np.array([r[metric] for r in result["rows"] if r["model"] == m]) for m in models]
+        means = np.array([v.mean() for v in values])
+        err = np.array([[v.mean() - v.min() for v in values], [v.max() - v.mean() for v in values]])
+        x = np.arange(len(models)) + (j - 0.5) * width
+        bars = ax.bar(x, means, width, yerr=err, capsize=3, label={"ndcg": "NDCG", "recall": "Recall"}[metric.split("@")[0]] + f"@{K}")
+        ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=7, padding=2)
+    ax.set_xticks(np.arange(len(models)), models, fontsize=8)
+    ax.set_ylabel("full-ranking metric")
+    ax.set_title(f"{result['dataset']}: {len(result['seeds'])} split seeds (bars: mean, whiskers: min–max)",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylim(0, max(0.5, ax.get_ylim()[1]))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-100k")
@@ -131,6 +159,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"quality_{args.dataset}.json").write_text(json.dumps(result, indent=2))
     (out / f"quality_{args.dataset}.md").write_text(markdown(result))
+    plot(result, out / f"quality_{args.dataset}.png")
     print(markdown(result))
 
 

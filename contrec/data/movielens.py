@@ -196,8 +196,9 @@ def _parse_ml100k(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     genres = ["|".join(names[row]) for row in flags]  # per movie (1.7k), not per interaction
     year = _year_from_title(movies["title"].astype(str))
     released = pd.to_datetime(movies["release_date"], format="%d-%b-%Y", errors="coerce").dt.year.astype("Int64")
-    attrs = pd.DataFrame({"title": movies["title"].astype(str), "year": year.fillna(released),
-                          "genres": genres}, index=movies["item"].to_numpy())
+    attrs = pd.DataFrame({"title": movies["title"].astype(str).to_numpy(),
+                          "year": pd.array(year.fillna(released), dtype="Int64"), "genres": genres},
+                         index=movies["item"].to_numpy())
     return ratings, attrs
 
 
@@ -221,8 +222,8 @@ def _parse_ml_latest(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _movie_attrs(movies: pd.DataFrame) -> pd.DataFrame:
     titles = movies["title"].astype(str).str.strip()
     genres = movies["genres"].fillna("").replace("(no genres listed)", "")
-    return pd.DataFrame({"title": titles, "year": _year_from_title(titles), "genres": genres},
-                        index=movies["item"].to_numpy())
+    return pd.DataFrame({"title": titles.to_numpy(), "year": pd.array(_year_from_title(titles), dtype="Int64"),
+                         "genres": genres.to_numpy()}, index=movies["item"].to_numpy())
 
 
 _PARSERS: dict[str, Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]] = {

@@ -1,0 +1,128 @@
+"""CLI via main([...]): exit codes, outputs, and one-line errors that leave no output file."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from contrec.cli import main
+
+from .conftest import SAMPLE_CSV
+
+READ = ["--user", "user_id", "--item", "item_id", "--rating", "rating", "--min-rating", "4"]
+FIT = ["--epochs", "3", "--dim", "8", "--n-negatives", "16", "--batch-size", "64", "-q"]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model.contrec"
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "-o", str(out)]) == 0
+    return out
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("contrec: error:")]
+    assert len(errors) == 1, err
+    assert not any("Traceback" in line for line in err)
+    return errors[0]
+
+
+def test_fit_recommend_round_trip(model_file, tmp_path, capsys):
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(model_file), "--users", "u01,u02", "-k", "5", "-o", str(out)]) == 0
+    recs = pd.read_csv(out, dtype={"user": str, "item": str})
+    assert list(recs.columns) == ["user", "item", "score", "rank"]
+    assert recs.groupby("user").size().to_dict() == {"u01": 5, "u02": 5}
+    assert main(["recommend", str(model_file), "--all-users", "-k", "2"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "user,item,score,rank" and len(printed) == 1 + 2 * 40
+
+
+def test_split_then_evaluate(model_file, tmp_path, capsys):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    assert main(["split", str(SAMPLE_CSV), *READ, "--test-size", "0.25", "--train-out", str(train),
+                 "--test-out", str(test), "-q"]) == 0
+    model = tmp_path / "m.contrec"
+    assert main(["fit", str(train), *FIT, "-o", str(model)]) == 0
+    metrics = tmp_path / "metrics.csv"
+    assert main(["evaluate", str(model), str(test), "-k", "5,10", "--drop-unknown", "-o", str(metrics), "-q"]) == 0
+    table = pd.read_csv(metrics)
+    assert set(table["metric"]) >= {"ndcg", "recall", "map", "mrr", "hit_rate", "coverage"}
+    assert sorted(table["k"].unique()) == [5, 10]
+    assert main(["evaluate", str(model), str(test), "--drop-unknown", "-q"]) == 0
+    assert "ndcg" in capsys.readouterr().out
+
+
+def test_datasets_list(capsys):
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ml-100k" in out and "ml-32m" in out
+
+
+def bad_cases(tmp: Path, model: Path) -> list[tuple[str, list[str], str]]:
+    csv = tmp / "x.csv"
+    return [
+        ("missing column", [str(SAMPLE_CSV), "--user", "userId"], "missing columns 'userId', 'item'"),
+        ("empty file", [_file(tmp, "empty.csv", b"")], "the file is empty"),
+        ("header only", [_file(tmp, "header.csv", b"user,item\n")], "has a header but no data rows"),
+        ("empty user", [_file(tmp, "nan.csv", b"user,item\n,a\n")], "line 2: column 'user' is empty"),
+        ("bad rating", [_file(tmp, "r.csv", b"user,item,r\na,b,x\n"), "--rating", "r"], "value 'x' is not"),
+        ("negative weight", [_file(tmp, "w.csv", b"user,item,w\na,b,-1\n"), "--weight", "w"], "negative weight"),
+        ("non-utf8", [_file(tmp, "enc.csv", b"user,item\na,\xff\n")], "not valid utf-8"),
+        ("wrong delimiter", [_file(tmp, "semi.csv", b"user;item\na;b\n"), "--sep", ","], "seems to be ';'"),
+        ("min-rating without rating", [str(SAMPLE_CSV), "--min-rating", "4"], "min_rating needs a rating column"),
+        ("no such file", [str(csv)], "no such file"),
+    ]
+
+
+def _file(tmp: Path, name: str, blob: bytes) -> str:
+    path = tmp / name
+    path.write_bytes(blob)
+    return str(path)
+
+
+def test_fit_bad_inputs_one_line_and_no_output(tmp_path, model_file, capsys):
+    for name, args, message in bad_cases(tmp_path, model_file):
+        out = tmp_path / f"{name.replace(' ', '_')}.contrec"
+        code = main(["fit", *args, *FIT, "-o", str(out)])
+        line = one_error_line(capsys)
+        assert code == 1, name
+        assert message in line, (name, line)
+        assert not out.exists(), name
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--users", "u01,nobody"], "user id 'nobody' is not in the training data (40 known users)"),
+    (["--users", "u01", "-k", "0"], "k must be a positive integer"),
+    (["--users", "u01", "-k", "1000"], "is larger than the catalogue"),
+])
+def test_recommend_errors(model_file, tmp_path, capsys, args, message):
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(model_file), *args, "-o", str(out)]) == 1
+    assert message in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_corrupt_model_and_missing_output_dir(model_file, tmp_path, capsys):
+    broken = tmp_path / "broken.contrec"
+    broken.write_bytes(model_file.read_bytes()[:100])
+    assert main(["recommend", str(broken), "--users", "u01"]) == 1
+    assert "not a readable contrec model file" in one_error_line(capsys)
+    assert main(["recommend", str(model_file), "--users", "u01", "-o", str(tmp_path / "no" / "r.csv")]) == 1
+    assert "does not exist" in one_error_line(capsys)
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "-o", str(tmp_path / "no" / "m.contrec")]) == 1
+    assert "does not exist" in one_error_line(capsys)
+
+
+def test_existing_output_is_not_overwritten_on_failure(model_file, tmp_path, capsys):
+    out = tmp_path / "recs.csv"
+    out.write_text("keep me")
+    assert main(["recommend", str(model_file), "--users", "nobody", "-o", str(out)]) == 1
+    assert out.read_text() == "keep me"
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["recommend"]) == 2
+    assert main(["nonsense"]) == 2
+    assert main(["--version"]) == 0
