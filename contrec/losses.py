@@ -40,18 +40,26 @@ __all__ = ["info_nce", "info_nce_logits", "bpr_loss"]
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
                     temperature: float, log_q: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
     """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
-    if candidates.dim() == 2:
-        scores = similarity.pairwise(user, candidates)  # [B, M] shared candidates
-    else:
-        scores = similarity.rowwise(user, candidates)  # [B, M] per-row candidates
-    logits = scores / temperature  # [B, M]
-    if log_q is not None:
-        logits = logits - log_q  # [B, M]; log_q [M] broadcasts over rows
+    B = user.shape[0]
+    M = candidates.shape[-2]
+    # Everything subtracted from s/τ goes into one bias without gradient: log q, and +inf for
+    # masked candidates (a row's own positive is never masked).
+    bias = None if log_q is None else log_q.expand(B, M)  # [B, M]
     if mask is not None:
-        keep_label = torch.zeros_like(mask)
-        keep_label[torch.arange(len(labels)), labels] = True  # a row's own positive is never masked
-        logits = logits.masked_fill(mask & ~keep_label, float("-inf"))  # [B, M]
-    return logits
+        drop = mask.clone()
+        drop[torch.arange(B), labels] = False
+        bias = (bias if bias is not None else user.new_zeros(B, M)).masked_fill(drop, float("inf"))  # [B, M]
+    embed = getattr(similarity, "embed", None)
+    if candidates.dim() == 2 and embed is not None:
+        # Inner-product kernels: s/τ − bias in one fused addmm, so backward is two matmuls.
+        u, v = embed(user), embed(candidates)  # [B, d], [M, d]
+        if bias is None:
+            return (u @ v.T) * (1.0 / temperature)  # [B, M]
+        return torch.addmm(-bias, u, v.T, alpha=1.0 / temperature)  # [B, M]
+    scores = similarity.pairwise(user, candidates) if candidates.dim() == 2 else \
+        similarity.rowwise(user, candidates)  # [B, M]
+    logits = scores / temperature  # [B, M]
+    return logits if bias is None else logits - bias
 
 
 def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,

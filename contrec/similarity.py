@@ -51,11 +51,15 @@ class Dot:
     name: ClassVar[str] = "dot"
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "ip"
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The vectors whose inner product is this similarity (lets the loss fuse matmul and bias)."""
+        return x
+
     def pairwise(self, u: Tensor, v: Tensor) -> Tensor:
-        return u @ v.T  # [B, M]
+        return self.embed(u) @ self.embed(v).T  # [B, M]
 
     def rowwise(self, u: Tensor, v: Tensor) -> Tensor:
-        return torch.einsum("bd,bnd->bn", u, v)  # [B, n]
+        return torch.einsum("bd,bnd->bn", self.embed(u), self.embed(v))  # [B, n]
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -69,11 +73,8 @@ class Cosine(Dot):
 
     name: ClassVar[str] = "cosine"
 
-    def pairwise(self, u: Tensor, v: Tensor) -> Tensor:
-        return F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T  # [B, M]
-
-    def rowwise(self, u: Tensor, v: Tensor) -> Tensor:
-        return torch.einsum("bd,bnd->bn", F.normalize(u, dim=-1), F.normalize(v, dim=-1))  # [B, n]
+    def embed(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=-1)
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
         v = np.asarray(vectors, dtype=np.float32)

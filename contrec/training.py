@@ -187,4 +187,4 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
     v = item_encoder(cand)  # [B+n, d] or [B, B+n, d]
     loss = info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask)
     sampled_mask = mask[:, B:]
-    return loss, int(sampled_mask.sum()), int(sampled_mask.numel())
+    return loss, int(sampled_mask.count_nonzero()), int(sampled_mask.numel())

@@ -134,5 +134,6 @@ def test_modified_local_copy_is_reported(tmp_path, data_dir):
         f.write(b"1\t1\t5\t0\n")
     with pytest.raises(DatasetError, match="differs from the GroupLens release"):
         contrec.load_movielens("ml-100k", data_dir=tmp_path)
-    data = contrec.load_movielens("ml-100k", data_dir=tmp_path, verify=False)
+    with pytest.warns(contrec.DuplicateRowsWarning, match="ml-100k ratings: 1 duplicate"):
+        data = contrec.load_movielens("ml-100k", data_dir=tmp_path, verify=False)
     assert len(data) == 55375

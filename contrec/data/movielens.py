@@ -172,7 +172,7 @@ def load_movielens(name: str = "ml-100k", data_dir: str | os.PathLike | None = N
     folder = fetch_movielens(name, data_dir, download=download, verify=verify)
     ratings, movies = _PARSERS[info.format](folder)
     return read_interactions(ratings, user="user", item="item", rating="rating", timestamp="timestamp",
-                             min_rating=min_rating, item_attributes=movies)
+                             min_rating=min_rating, item_attributes=movies, source_name=f"{name} ratings")
 
 
 # ---------------------------------------------------------------------------- parsers

@@ -51,6 +51,7 @@ def read_interactions(
     users: IdMap | None = None,
     items: IdMap | None = None,
     unknown: Literal["error", "drop"] = "error",
+    source_name: str | None = None,
 ) -> Interactions:
     """Read and validate an interaction log.
 
@@ -71,6 +72,7 @@ def read_interactions(
         item_attributes: optional DataFrame indexed by raw item id (title, genres, …).
         users, items: existing id maps to read into (e.g. a test file for a trained model);
             ids outside them are an error, or dropped with a warning when ``unknown="drop"``.
+        source_name: what messages call the source (default: the file name, or "DataFrame").
 
     Returns:
         `Interactions` of the positives.
@@ -94,9 +96,10 @@ def read_interactions(
         raise ConfigError(f"the same column is named twice in {columns}")
 
     if isinstance(source, pd.DataFrame):
-        frame, where = source, _RowNamer("DataFrame", None)
+        frame, where = source, _RowNamer(source_name or "DataFrame", None)
     else:
         frame, where = _read_file(Path(source), wanted, sep, names, encoding, format)
+        where.name = source_name or where.name
     return _frame_to_interactions(frame, where, columns, min_rating, duplicates, item_attributes,
                                   users, items, unknown)
 
