@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, DataError
@@ -41,7 +42,15 @@ class PopularityRecommender(FactorRecommender):
         # A tiny index-dependent tie-break makes the order deterministic across FAISS versions.
         scores = counts - np.arange(train.n_items) / (10.0 * max(train.n_items, 1))
         self._set_state(train, np.ones((train.n_users, 1), np.float32), scores[:, None].astype(np.float32))
+        self.counts_ = counts
         return self
+
+    def top_k(self, user_indices: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        ids, _ = super().top_k(user_indices, k, exclude)
+        # Report the plain counts as scores, not the tie-broken values the index ranked by.
+        scores = np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
+        return ids, scores
 
     def __repr__(self) -> str:
         return "PopularityRecommender()"

@@ -71,3 +71,57 @@ class SamplerContract:
         assert observed[~keep].sum() == 0  # never draws an item of zero probability
         _, p_value = stats.chisquare(observed[keep], expected[keep])
         assert p_value > 1e-3
+
+
+class RecommenderContract:
+    """Subclasses define ``make_model()``; every recommender must pass these on the checkerboard."""
+
+    expected_precision = 0.9  # on the checkerboard, a personalised model finds the user's parity
+
+    def make_model(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def fitted(cls):
+        if not hasattr(cls, "_fitted"):
+            from contrec import split_random
+
+            from .conftest import checkerboard
+
+            train, test = split_random(checkerboard(), test_size=0.3, seed=0)
+            cls._fitted = (cls().make_model().fit(train), train, test)
+        return cls._fitted
+
+    def test_recommend_frame(self):
+        model, train, _ = self.fitted()
+        recs = model.recommend(["u0", "u3"], k=4)
+        assert list(recs.columns) == ["user", "item", "score", "rank"]
+        assert recs["user"].tolist() == ["u0"] * 4 + ["u3"] * 4
+        assert recs["rank"].tolist() == [1, 2, 3, 4] * 2
+        assert recs["item"].isin(train.items.ids).all()
+
+    def test_seen_items_filtered_exactly(self):
+        model, train, _ = self.fitted()
+        ids, _ = model.top_k(np.arange(train.n_users), 10, exclude=train.matrix)
+        assert (ids >= 0).all()
+        seen = train.matrix.toarray() > 0
+        assert not seen[np.arange(train.n_users)[:, None], ids].any()
+
+    def test_quality_band(self):
+        import contrec
+
+        model, train, test = self.fitted()
+        table = contrec.evaluate(model, train, test, k=3)
+        precision = float(table.loc[table["metric"] == "precision", "value"].iloc[0])
+        assert precision >= self.expected_precision
+
+    def test_unknown_user_and_bad_k(self):
+        import pytest
+
+        from contrec.errors import ConfigError, DataError
+
+        model, train, _ = self.fitted()
+        with pytest.raises(DataError, match="not in the training data"):
+            model.recommend(["ghost"])
+        with pytest.raises(ConfigError, match="larger than the catalogue"):
+            model.recommend(["u0"], k=train.n_items + 1)

@@ -137,3 +137,18 @@ def test_modified_local_copy_is_reported(tmp_path, data_dir):
     with pytest.warns(contrec.DuplicateRowsWarning, match="ml-100k ratings: 1 duplicate"):
         data = contrec.load_movielens("ml-100k", data_dir=tmp_path, verify=False)
     assert len(data) == 55375
+
+
+def test_ml1m_format_parser(tmp_path):
+    """ml-1m's '::'-separated latin-1 files, written here in the GroupLens layout."""
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "ratings.dat").write_bytes(b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n")
+    (folder / "movies.dat").write_bytes("1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
+                                        "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
+                                        "5::Am\xe9lie (2001)::Comedy|Romance\n".encode("latin-1"))
+    data = contrec.load_movielens("ml-1m", data_dir=tmp_path)
+    assert data.shape == (2, 1) and len(data) == 2
+    assert data.item_attributes.loc["1193", "year"] == 1975
+    everything = contrec.load_movielens("ml-1m", data_dir=tmp_path, min_rating=None)
+    assert everything.item_attributes.loc["661", "genres"] == "Animation|Children's|Musical"
