@@ -28,20 +28,23 @@ Relations:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from contrec.similarity import Similarity
 
-__all__ = ["info_nce", "info_nce_logits", "bpr_loss"]
+__all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss"]
 
 
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
-                    temperature: float, log_q: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+                    temperature: float, log_q: Tensor | None = None, mask: Tensor | None = None,
+                    candidate_index: Tensor | None = None) -> Tensor:
     """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
     B = user.shape[0]
-    M = candidates.shape[-2]
+    M = candidates.shape[-2] if candidate_index is None else candidate_index.shape[1]
     # Everything subtracted from s/τ goes into one bias without gradient: log q, and +inf for
     # masked candidates (a row's own positive is never masked).
     bias = None if log_q is None else log_q.expand(B, M)  # [B, M]
@@ -49,6 +52,12 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
         drop = mask.clone()
         drop[torch.arange(B), labels] = False
         bias = (bias if bias is not None else user.new_zeros(B, M)).masked_fill(drop, float("inf"))  # [B, M]
+    if candidate_index is not None:
+        # Per-row candidates as indices into a set of distinct vectors: one [B, U] matmul, then a
+        # gather — far lighter than materialising [B, M, d] candidate vectors.
+        scores = similarity.pairwise(user, candidates).gather(1, candidate_index)  # [B, M]
+        logits = scores / temperature
+        return logits if bias is None else logits - bias
     embed = getattr(similarity, "embed", None)
     if candidates.dim() == 2 and embed is not None:
         # Inner-product kernels: s/τ − bias in one fused addmm, so backward is two matmuls.
@@ -63,7 +72,8 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
 
 
 def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,
-             log_q: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+             log_q: Tensor | None = None, mask: Tensor | None = None, debias_prior: float = 0.0,
+             hardness: float = 0.0, candidate_index: Tensor | None = None) -> Tensor:
     """Mean sampled-softmax InfoNCE loss over a batch.
 
     Args:
@@ -75,9 +85,15 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         log_q: ``[M]`` or ``[B, M]`` log proposal probability (or expected count) of each
             candidate, subtracted from its logit; None for no correction.
         mask: ``[B, M]`` bool, True removes a candidate from row b's softmax (accidental hits).
+        debias_prior: τ⁺ of the debiased contrastive loss (Chuang et al. 2020), the prior
+            probability that a negative is in fact a positive; 0 = plain InfoNCE.
+        hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = plain InfoNCE.
+        candidate_index: ``[B, M]``; when given, ``candidates`` is ``[U, d]`` distinct vectors
+            and row b's m-th candidate is ``candidates[candidate_index[b, m]]``.
 
     Returns:
-        scalar loss.
+        scalar loss. With ``debias_prior = hardness = 0`` this is exactly cross-entropy over
+        the corrected logits.
 
     Example (2 users, 3 shared candidates, dot product, τ = 1; row 0's positive is column 0,
     row 1's is column 2):
@@ -90,9 +106,55 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         >>> round(float(loss), 4)
         0.3955
     """
+    if debias_prior == 0.0 and hardness == 0.0:
+        logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
+                                 log_q=log_q, mask=mask, candidate_index=candidate_index)
+        return F.cross_entropy(logits, labels)
+    raw = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
+                          candidate_index=candidate_index)  # s/τ
     logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
-                             log_q=log_q, mask=mask)
-    return F.cross_entropy(logits, labels)
+                             log_q=log_q, mask=mask, candidate_index=candidate_index)
+    return weighted_info_nce(logits, raw, labels, temperature=temperature, debias_prior=debias_prior,
+                             hardness=hardness)
+
+
+def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperature: float,
+                      debias_prior: float = 0.0, hardness: float = 0.0) -> Tensor:
+    """InfoNCE with a debiased and/or hardness-weighted negative term.
+
+    With l⁺ the positive's corrected logit, l_j the negatives' (−inf = masked), N the number
+    of unmasked negatives and r_j = s_j/τ their raw scores:
+
+        w_j    = exp(β · r_j)                              (hardness weights; β = 0 → 1)
+        neg    = N · Σ_j w_j e^{l_j} / Σ_j w_j              (Robinson et al. 2021, eq. 4)
+        Ng     = max((neg − N τ⁺ e^{l⁺}) / (1 − τ⁺), N e^{−1/τ})   (Chuang et al. 2020, eq. 7)
+        loss_b = −l⁺ + log(e^{l⁺} + Ng)
+
+    The lower bound N·e^{−1/τ} is the paper's: the smallest value e^{s/τ} takes for unit
+    vectors. With β = 0 and τ⁺ = 0 the loss is the plain cross-entropy whenever the bound
+    does not bind.
+    """
+    if not 0.0 <= debias_prior < 1.0:
+        raise ValueError(f"debias_prior must be in [0, 1) (got {debias_prior})")
+    B = logits.shape[0]
+    rows = torch.arange(B)
+    negative = torch.isfinite(logits)  # [B, M]
+    negative[rows, labels] = False
+    pos = logits[rows, labels]  # [B]
+    shift = torch.maximum(logits.masked_fill(~negative, -math.inf).amax(1), pos).detach()  # [B] for stability
+    e_neg = torch.exp(logits - shift[:, None]).masked_fill(~negative, 0.0)  # [B, M]
+    n_neg = negative.sum(1).clamp(min=1).to(logits.dtype)  # [B]
+    if hardness != 0.0:
+        scaled = (hardness * raw).masked_fill(~negative, -math.inf)
+        w = torch.softmax(scaled, dim=1)  # [B, M] w_j / Σ w_j
+        neg = n_neg * (w * e_neg).sum(1)
+    else:
+        neg = e_neg.sum(1)
+    e_pos = torch.exp(pos - shift)
+    if debias_prior > 0.0:
+        floor = n_neg * torch.exp(-1.0 / temperature - shift)
+        neg = torch.maximum((neg - n_neg * debias_prior * e_pos) / (1.0 - debias_prior), floor)
+    return (-(pos - shift) + torch.log(e_pos + neg)).mean()
 
 
 def bpr_loss(positive_scores: Tensor, negative_scores: Tensor) -> Tensor:

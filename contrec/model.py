@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 from contextlib import contextmanager
@@ -57,7 +58,11 @@ class ContrastiveRecommender(FactorRecommender):
             NDCG@``validation_k`` and keep the best epoch.
         seed: makes training (and so recommendations) identical on CPU for a given thread count.
         threads: torch and FAISS threads during fit (None leaves them as they are).
-        verbose: show a progress bar with loss and interactions/s.
+        verbose: show a progress bar with loss, interactions/s and the false-negative rate.
+        sampler_params: parameters for a sampler given by name, e.g. ``{"alpha": 0.5}`` for
+            popularity or ``{"rule": "disjoint(genres)"}`` for domain-rule.
+        debias_prior: τ⁺ of the debiased contrastive loss (Chuang et al. 2020); 0 = off.
+        hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
 
     Example:
         >>> import contrec
@@ -71,8 +76,8 @@ class ContrastiveRecommender(FactorRecommender):
                  sampler: "str | NegativeSampler" = "uniform", n_negatives: int = 1024, in_batch: bool = True,
                  logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
                  weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
-                 threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None
-                 ) -> None:
+                 threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
+                 debias_prior: float = 0.0, hardness: float = 0.0) -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -90,10 +95,12 @@ class ContrastiveRecommender(FactorRecommender):
         self.threads = threads
         self.verbose = verbose
         self.sampler_params = sampler_params
+        self.debias_prior = debias_prior
+        self.hardness = hardness
 
     _PARAMS = ("dim", "similarity", "temperature", "sampler", "n_negatives", "in_batch", "logq", "epochs",
                "batch_size", "lr", "weight_decay", "patience", "validation_k", "seed", "threads", "verbose",
-               "sampler_params")
+               "sampler_params", "debias_prior", "hardness")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (sklearn style)."""
@@ -122,6 +129,10 @@ class ContrastiveRecommender(FactorRecommender):
             raise ConfigError(f"weight_decay must be ≥ 0 (got {self.weight_decay!r})")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
+        if not isinstance(self.debias_prior, (int, float)) or not 0.0 <= self.debias_prior < 1.0:
+            raise ConfigError(f"debias_prior must be in [0, 1) (got {self.debias_prior!r})")
+        if not isinstance(self.hardness, (int, float)) or not np.isfinite(self.hardness) or self.hardness < 0:
+            raise ConfigError(f"hardness must be ≥ 0 (got {self.hardness!r})")
         if not self.in_batch and self.n_negatives == 0:
             raise ConfigError("no negatives: with in_batch=False, n_negatives must be ≥ 1")
 
@@ -142,7 +153,7 @@ class ContrastiveRecommender(FactorRecommender):
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         config = TrainingConfig(self.epochs, self.batch_size, float(self.lr), float(self.weight_decay),
                                 self.n_negatives, float(self.temperature), self.in_batch, self.logq, self.patience,
-                                self.seed, self.verbose)
+                                self.seed, self.verbose, float(self.debias_prior), float(self.hardness))
         self._metric = similarity.faiss_metric
         self._threads = self.threads
         with _threads(self.threads):
@@ -184,6 +195,9 @@ class ContrastiveRecommender(FactorRecommender):
         params = self.get_params()
         params["similarity"] = self.similarity_.name
         params["sampler"] = getattr(self.sampler_, "name", str(self.sampler))
+        if not isinstance(self.sampler, str) or not _json_safe(self.sampler_params):
+            # an instance (or parameters such as a DataFrame) cannot go into JSON: record what it reports
+            params["sampler_params"] = self.sampler_.params() if hasattr(self.sampler_, "params") else None
         attributes = None
         if self.item_attributes_ is not None:
             attributes = self.item_attributes_.reset_index(drop=True).to_json(orient="split", index=False)
@@ -249,6 +263,14 @@ class ContrastiveRecommender(FactorRecommender):
         model.history_ = meta.get("history", [])
         model.train_fingerprint_ = meta.get("train_fingerprint")
         return model
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _str_array(values: np.ndarray) -> np.ndarray:

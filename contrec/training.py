@@ -8,10 +8,16 @@ Each step, for a batch of B (user, positive item) pairs:
    = ``log(B · p(j) + n · q(j))`` where p is j's share of training interactions (its chance
    of being a batch positive) and q the sampler's per-draw probability — the exact
    expected count of a two-source candidate set, so duplicates across sources are not
-   double-counted (sampled softmax, Yi et al. 2019);
+   double-counted (sampled softmax, Yi et al. 2019). A candidate neither source could have
+   proposed (a row's own positive when the sampler excludes positives and in-batch is off)
+   has no finite correction and is left uncorrected;
 3. candidates that are known training positives of the row's user are masked (accidental
-   hits), except the row's own positive;
-4. loss = `contrec.losses.info_nce`; one Adam step.
+   hits, counted as the sampler's false-negative rate), except the row's own positive;
+   draws the sampler marked invalid are masked too;
+4. loss = `contrec.losses.info_nce` (optionally debiased / hardness-weighted); one Adam step.
+
+Samplers with ``refresh_every`` see the model's current vectors every that many steps and
+at every epoch end; samplers with ``bind`` get a scorer for the live model.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -31,10 +36,11 @@ from tqdm.auto import tqdm
 from contrec.data.interactions import Interactions
 from contrec.encoders import Encoder
 from contrec.losses import info_nce
-from contrec.samplers.base import NegativeSampler
+from contrec.positives import PositiveLookup
+from contrec.samplers.base import ModelSnapshot, NegativeSampler
 from contrec.similarity import Similarity
 
-__all__ = ["TrainingConfig", "train_two_tower", "PositiveLookup"]
+__all__ = ["TrainingConfig", "train_two_tower"]
 
 
 @dataclass(frozen=True)
@@ -50,31 +56,20 @@ class TrainingConfig:
     patience: int
     seed: int
     verbose: bool
+    debias_prior: float = 0.0
+    hardness: float = 0.0
 
 
-class PositiveLookup:
-    """Is item j a known training positive of user u? Vectorized over whole batches."""
-
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        self.matrix.sort_indices()
-        n = self.matrix.shape[1]
-        rows = np.repeat(np.arange(self.matrix.shape[0], dtype=np.int64), np.diff(self.matrix.indptr))
-        self._keys = torch.from_numpy(rows * n + self.matrix.indices.astype(np.int64))  # sorted: CSR order
-        self._n = n
-
-    def shared(self, users: Tensor, items: Tensor) -> Tensor:
-        """``[B] × [M] -> [B, M]`` bool, via a CSR row/column slice (fast for shared candidates)."""
-        sub = self.matrix[users.numpy()][:, items.numpy()]  # [B, M] sparse
-        return torch.from_numpy(sub.toarray() > 0)
-
-    def rowwise(self, users: Tensor, items: Tensor) -> Tensor:
-        """``[B] × [B, M] -> [B, M]`` bool, via binary search of sorted user·n+item keys."""
-        if len(self._keys) == 0:
-            return torch.zeros(items.shape, dtype=torch.bool)
-        query = users[:, None] * self._n + items  # [B, M]
-        pos = torch.searchsorted(self._keys, query).clamp(max=len(self._keys) - 1)
-        return self._keys[pos] == query
+@dataclass
+class _EpochStats:
+    loss: float = 0.0
+    sampled: int = 0  # valid sampled negatives
+    false_negatives: int = 0  # of those, known positives of the row's user
+    candidates: int = 0  # all candidates but each row's own positive
+    masked: int = 0  # of those, masked
+    sampler_seconds: float = 0.0
+    refresh_seconds: float = 0.0
+    refreshes: int = 0
 
 
 def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Similarity,
@@ -97,40 +92,60 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     params = list(user_encoder.parameters()) + list(item_encoder.parameters())
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
+    def snapshot(step: int) -> ModelSnapshot:
+        with torch.no_grad():
+            return ModelSnapshot(similarity.prepare(user_encoder.encode_all().numpy()),
+                                 similarity.prepare(item_encoder.encode_all().numpy()),
+                                 similarity.faiss_metric, step)
+
+    if hasattr(sampler, "bind"):
+        def scorer(u: Tensor, j: Tensor) -> Tensor:
+            with torch.no_grad():
+                return similarity.rowwise(user_encoder(u), item_encoder(j))  # [B, C]
+        sampler.bind(scorer)
+    refresh_every = getattr(sampler, "refresh_every", None)
+
     n_batches = math.ceil(n_inter / config.batch_size)
     history: list[dict[str, Any]] = []
     best_score, best_epoch, best_state = -math.inf, -1, None
     bar = tqdm(total=config.epochs * n_batches, disable=not config.verbose, unit="batch", leave=False,
                dynamic_ncols=True, desc="fit")
     started = time.perf_counter()
+    step = 0
     try:
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
+            stats = _EpochStats()
             perm = torch.randperm(n_inter, generator=generator)
-            total_loss, masked, drawn = 0.0, 0, 0
             user_encoder.train()
             item_encoder.train()
             for b in range(n_batches):
+                if refresh_every and step % refresh_every == 0:
+                    _refresh(sampler, snapshot, step, stats)
                 idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-                bu, bi = users[idx], items[idx]  # [B], [B]
-                loss, n_masked, n_drawn = _step(bu, bi, user_encoder, item_encoder, similarity, sampler,
-                                                lookup, log_p_batch, config, generator)
+                loss = _step(users[idx], items[idx], user_encoder, item_encoder, similarity, sampler, lookup,
+                             log_p_batch, config, generator, stats)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total_loss += loss.item() * len(idx)
-                masked += n_masked
-                drawn += n_drawn
+                stats.loss += loss.item() * len(idx)
+                step += 1
                 bar.update(1)
                 if b % 10 == 0:
                     rate = (b + 1) * config.batch_size / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", inter_per_s=f"{rate:,.0f}")
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", inter_per_s=f"{rate:,.0f}",
+                                    fn_rate=f"{stats.false_negatives / max(stats.sampled, 1):.3f}")
+            if refresh_every:
+                _refresh(sampler, snapshot, step, stats)
             seconds = time.perf_counter() - t0
-            sampler.update(item_encoder.encode_all(), (epoch + 1) * n_batches)
             record: dict[str, Any] = {
-                "epoch": epoch + 1, "loss": total_loss / n_inter, "seconds": seconds,
+                "epoch": epoch + 1, "loss": stats.loss / n_inter, "seconds": seconds,
                 "interactions_per_s": n_inter / seconds,
-                "accidental_hit_rate": masked / max(drawn, 1),
+                "false_negative_rate": stats.false_negatives / max(stats.sampled, 1),
+                "masked_share": stats.masked / max(stats.candidates, 1),
+                "sampler_seconds": stats.sampler_seconds,
+                "sampler_share": stats.sampler_seconds / seconds,
+                "refresh_seconds": stats.refresh_seconds, "refreshes": stats.refreshes,
                 "elapsed": time.perf_counter() - started,
             }
             if validate is not None:
@@ -145,7 +160,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
             if log is not None:
                 val = f", validation {record['validation']:.4f}" if "validation" in record else ""
                 log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}{val}, {seconds:.1f}s, "
-                    f"{record['interactions_per_s']:,.0f} interactions/s")
+                    f"{record['interactions_per_s']:,.0f} interactions/s, "
+                    f"false-negative rate {record['false_negative_rate']:.3f}")
             if validate is not None and epoch + 1 - best_epoch >= config.patience:
                 break
     finally:
@@ -160,15 +176,26 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     return history
 
 
+def _refresh(sampler: NegativeSampler, snapshot: Callable[[int], ModelSnapshot], step: int,
+             stats: _EpochStats) -> None:
+    t0 = time.perf_counter()
+    sampler.update(snapshot(step))
+    stats.refresh_seconds += time.perf_counter() - t0
+    stats.refreshes += 1
+
+
 def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Module, similarity: Similarity,
           sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor, config: TrainingConfig,
-          generator: torch.Generator) -> tuple[Tensor, int, int]:
+          generator: torch.Generator, stats: _EpochStats) -> Tensor:
     B, n = len(bu), config.n_negatives
     labels = torch.arange(B)  # row b's positive is candidate column b
+    t0 = time.perf_counter()
+    valid = None
     if n > 0:
         neg = sampler.sample(bu, bi, n, generator)
         shared = neg.items.dim() == 1
         cand = torch.cat([bi, neg.items]) if shared else torch.cat([bi.expand(B, B), neg.items], dim=1)
+        valid = neg.valid
     else:
         shared, cand = True, bi
     # Expected count of each candidate in this candidate set: B·p(j) (as a batch positive) + n·q(j).
@@ -176,15 +203,33 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
     if config.in_batch:
         terms.append(math.log(B) + log_p_batch[cand])
     if n > 0:
-        q_users = bu if not shared else bu[:1]
-        terms.append(math.log(n) + sampler.log_prob(q_users, cand))
-    log_q = torch.logsumexp(torch.stack(terms), dim=0) if config.logq and terms else None
+        terms.append(math.log(n) + sampler.log_prob(bu, cand, bi))
+    stats.sampler_seconds += time.perf_counter() - t0
+    log_q = None
+    if config.logq and terms:
+        log_q = torch.logsumexp(torch.stack(torch.broadcast_tensors(*terms)), dim=0)
+        log_q = torch.where(torch.isfinite(log_q), log_q, torch.zeros_like(log_q))
 
     mask = lookup.shared(bu, cand) if shared else lookup.rowwise(bu, cand)  # [B, B+n] accidental hits
+    sampled_hits = mask[:, B:]
+    if valid is not None:
+        invalid = ~(valid if valid.dim() == 2 else valid.expand(B, -1))
+        stats.sampled += int((~invalid).sum())
+        stats.false_negatives += int((sampled_hits & ~invalid).sum())
+        mask[:, B:] |= invalid
+    else:
+        stats.sampled += sampled_hits.numel()
+        stats.false_negatives += int(sampled_hits.count_nonzero())
     if not config.in_batch:
         mask[:, :B] = True  # other rows' positives are not candidates; the label column is kept by info_nce
+    stats.candidates += mask.numel() - B
+    stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
     u = user_encoder(bu)  # [B, d]
-    v = item_encoder(cand)  # [B+n, d] or [B, B+n, d]
-    loss = info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask)
-    sampled_mask = mask[:, B:]
-    return loss, int(sampled_mask.count_nonzero()), int(sampled_mask.numel())
+    index = None
+    if shared:
+        v = item_encoder(cand)  # [B+n, d]
+    else:
+        distinct, index = torch.unique(cand, return_inverse=True)  # per-row candidates: encode each item once
+        v = item_encoder(distinct)  # [U, d]
+    return info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
+                    debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from contrec.losses import bpr_loss, info_nce, info_nce_logits
 from contrec.similarity import Cosine, Dot
-from contrec.training import PositiveLookup
+from contrec.positives import PositiveLookup
 
 
 def test_two_by_three_by_hand():

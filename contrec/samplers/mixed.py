@@ -1,0 +1,143 @@
+"""A weighted mixture of samplers, with the mixture's exact log q.
+
+Draws are stratified: of n negatives, component k supplies ``n_k`` (its weight's share,
+largest remainders rounded). The expected number of times item j appears is then
+``Σ_k n_k q_k(j | u) = n · q_mix(j | u)`` with ``q_mix = Σ_k (n_k / n) q_k`` — the
+mixture's probability, not any component's — and that is the log q reported for every
+draw, whichever component produced it. Stratifying gives the same expectation as drawing
+the component per draw, with less variance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from contrec.errors import ConfigError
+from contrec.samplers.base import BaseSampler, ModelSnapshot, Negatives, Scorer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from contrec.data.interactions import Interactions
+
+__all__ = ["MixedSampler"]
+
+
+class MixedSampler(BaseSampler):
+    """Mix samplers by weight, e.g. ``MixedSampler({"in-batch": 0.5, "popularity": 0.3, "hard": 0.2})``.
+
+    Args:
+        components: mapping name-or-sampler → weight, or a list of (sampler, weight) pairs;
+            names are looked up in the registry with default parameters, or give
+            ``{"name": ..., "weight": ..., **params}`` dicts in a list.
+
+    Example:
+        >>> MixedSampler({"uniform": 0.5, "popularity": 0.5})
+        MixedSampler(uniform=0.5, popularity=0.5)
+    """
+
+    name: ClassVar[str] = "mixed"
+
+    def __init__(self, components: "Mapping[Any, float] | Sequence[Any]" = (("uniform", 0.5), ("popularity", 0.5))
+                 ) -> None:
+        super().__init__(exclude_positives=False)
+        from contrec.samplers import get_sampler
+
+        pairs: list[tuple[Any, float]] = []
+        items = components.items() if isinstance(components, Mapping) else components
+        for entry in items:
+            if isinstance(entry, Mapping):
+                spec = dict(entry)
+                if "name" not in spec or "weight" not in spec:
+                    raise ConfigError(f"mixed sampler: a component needs 'name' and 'weight' (got {spec})")
+                name, weight = spec.pop("name"), spec.pop("weight")
+                pairs.append((get_sampler(name, **spec), float(weight)))
+            else:
+                sampler, weight = entry
+                pairs.append((get_sampler(sampler) if isinstance(sampler, str) else sampler, float(weight)))
+        if not pairs:
+            raise ConfigError("mixed sampler: give at least one component")
+        weights = np.array([w for _, w in pairs])
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ConfigError(f"mixed sampler: weights must be ≥ 0 and not all 0 (got {weights.tolist()})")
+        if any(isinstance(s, MixedSampler) for s, _ in pairs):
+            raise ConfigError("mixed sampler: components cannot be mixed samplers themselves")
+        self.components = [s for s, _ in pairs]
+        self.weights = weights / weights.sum()
+        refresh = [s.refresh_every for s in self.components if getattr(s, "refresh_every", None)]
+        self.refresh_every = min(refresh) if refresh else None
+
+    def params(self) -> dict[str, Any]:
+        return {getattr(s, "name", type(s).__name__): round(float(w), 6) for s, w in zip(self.components, self.weights)}
+
+    def __repr__(self) -> str:
+        return f"MixedSampler({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
+
+    def fit(self, train: "Interactions") -> "MixedSampler":
+        for sampler in self.components:
+            sampler.fit(train)
+        super().fit(train)
+        return self
+
+    def bind(self, scorer: Scorer) -> None:
+        for sampler in self.components:
+            if hasattr(sampler, "bind"):
+                sampler.bind(scorer)
+
+    def update(self, snapshot: ModelSnapshot) -> None:
+        for sampler in self.components:
+            every = getattr(sampler, "refresh_every", None)
+            if every and snapshot.step % every == 0:
+                sampler.update(snapshot)
+
+    def counts(self, n: int) -> np.ndarray:
+        """How many of n draws each component supplies (largest-remainder rounding)."""
+        raw = self.weights * n
+        counts = np.floor(raw).astype(np.int64)
+        order = np.argsort(-(raw - counts), kind="stable")
+        counts[order[: n - counts.sum()]] += 1
+        return counts
+
+    def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
+        self._check_fitted()
+        parts, valids, per_row = [], [], False
+        for sampler, n_k in zip(self.components, self.counts(n)):
+            if n_k == 0:
+                continue
+            neg = sampler.sample(users, positives, int(n_k), generator)
+            parts.append(neg.items)
+            valids.append(neg.valid)
+            per_row |= neg.items.dim() == 2
+        if per_row:
+            parts = [p.expand(len(users), -1) if p.dim() == 1 else p for p in parts]
+            valids = [None if v is None else (v.expand(len(users), -1) if v.dim() == 1 else v) for v in valids]
+        items = torch.cat(parts, dim=-1)
+        valid = None
+        if any(v is not None for v in valids):
+            valid = torch.cat([torch.ones(p.shape, dtype=torch.bool) if v is None else v
+                               for p, v in zip(parts, valids)], dim=-1)
+        self._last_n = n
+        return Negatives(items, self.log_prob(users if per_row else users[:1], items, positives), valid)
+
+    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None) -> Tensor:
+        self._check_fitted()
+        n = getattr(self, "_last_n", None)
+        shares = self.weights if n is None else self.counts(n) / n
+        terms = []
+        for sampler, share in zip(self.components, shares):
+            if share == 0:
+                continue
+            lp = sampler.log_prob(users, items, positives).double()
+            terms.append(math.log(share) + lp)
+        if any(t.dim() == 2 for t in terms):
+            terms = [t.expand(len(users), -1) if t.dim() == 1 else t for t in terms]
+        return torch.logsumexp(torch.stack(terms), dim=0).float()
+
+    # the components hold their own state; BaseSampler's draw hooks are not used
+    def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+

@@ -1,0 +1,465 @@
+"""Domain-rule negatives: candidates chosen or forbidden by rules over item attributes.
+
+A rule relates a row's positive item i to a candidate j through one attribute:
+
+===============  ===============================================  =========================
+rule             j is allowed when …                              missing values
+===============  ===============================================  =========================
+disjoint(a)      i and j share no value of a                     allowed
+share(a)         i and j share at least one value of a           not allowed
+same(a)          i and j have the same value (set) of a          not allowed
+differ(a)        i and j do not have the same value (set) of a   allowed
+never_same(a)    as disjoint(a): forbid j when it shares a value  allowed
+===============  ===============================================  =========================
+
+Rules combine with ``and``, ``or``, ``not`` and parentheses, e.g.
+``"disjoint(genres) and never_same(franchise)"``. Multi-valued attributes are strings split
+on ``|`` (MovieLens genres: ``"Action|Comedy"``) or lists; ``decade`` is derived from
+``year`` when the table has no decade column. Rules are data: a string, a dict such as
+``{"and": [{"disjoint": "genres"}, {"same": "decade"}]}``, or a JSON/YAML file holding
+either (YAML read with ``safe_load``). They are parsed, never evaluated as code.
+
+Sampling is vectorized: items with identical values of the rule's attributes form groups;
+for each group the allowed items are computed once at fit time (bitset comparisons over
+the whole catalogue, chunked), stored as one CSR table, and a draw for a row whose
+positive is in group g is ``allowed[g][⌊U · |A_g|⌋]``. The proposal is uniform over
+``A_g``, so ``q(j | i) = 1 / |A_g|`` exactly (per positive). When a rule leaves no
+candidate for a positive, ``fallback="uniform"`` draws from the whole catalogue
+(q = 1/n) and ``"skip"`` gives that row no sampled negatives; ``stats_["fallback_rows"]``
+counts how often either happened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from contrec.errors import ConfigError, DataError
+from contrec.samplers.base import BaseSampler, Negatives
+
+if TYPE_CHECKING:  # pragma: no cover
+    from contrec.data.interactions import Interactions
+
+__all__ = ["Rule", "Predicate", "AllOf", "AnyOf", "Not", "parse_rule", "load_rule", "DomainRuleSampler",
+           "RULE_OPS"]
+
+RULE_OPS = ("disjoint", "share", "same", "differ", "never_same")
+MAX_ALLOWED_ENTRIES = 200_000_000  # allowed-table size limit (int32 entries ≈ 800 MB)
+
+
+# ---------------------------------------------------------------------------- rule objects
+class Rule:
+    """A predicate allowed(i, j) over item attributes; combine with ``&``, ``|`` and ``~``."""
+
+    def attributes(self) -> set[str]:
+        raise NotImplementedError
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        """``[len(reps), n_items]`` bool: which items j each representative positive i allows."""
+        raise NotImplementedError
+
+    def __and__(self, other: "Rule") -> "Rule":
+        return AllOf((self, other))
+
+    def __or__(self, other: "Rule") -> "Rule":
+        return AnyOf((self, other))
+
+    def __invert__(self) -> "Rule":
+        return Not(self)
+
+
+@dataclass(frozen=True)
+class Predicate(Rule):
+    op: str
+    attribute: str
+
+    def __post_init__(self) -> None:
+        if self.op not in RULE_OPS:
+            raise ConfigError(f"unknown rule {self.op!r}; choose one of: {', '.join(RULE_OPS)}")
+
+    def attributes(self) -> set[str]:
+        return {self.attribute}
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        bits = table.bits[self.attribute]  # [n_items, W] uint64
+        a, b = bits[reps][:, None, :], bits[None, :, :]  # [R, 1, W], [1, n, W]
+        if self.op in ("share", "disjoint", "never_same"):
+            share = np.any((a & b) != 0, axis=2)
+            return share if self.op == "share" else ~share
+        nonempty = table.nonempty[self.attribute]
+        same = np.all(a == b, axis=2) & nonempty[reps][:, None] & nonempty[None, :]
+        return same if self.op == "same" else ~same
+
+    def __str__(self) -> str:
+        return f"{self.op}({self.attribute})"
+
+
+@dataclass(frozen=True)
+class AllOf(Rule):
+    rules: tuple[Rule, ...]
+
+    def attributes(self) -> set[str]:
+        return set().union(*(r.attributes() for r in self.rules))
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        out = self.rules[0].allowed(table, reps)
+        for rule in self.rules[1:]:
+            out &= rule.allowed(table, reps)
+        return out
+
+    def __str__(self) -> str:
+        return " and ".join(f"({r})" if isinstance(r, AnyOf) else str(r) for r in self.rules)
+
+
+@dataclass(frozen=True)
+class AnyOf(Rule):
+    rules: tuple[Rule, ...]
+
+    def attributes(self) -> set[str]:
+        return set().union(*(r.attributes() for r in self.rules))
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        out = self.rules[0].allowed(table, reps)
+        for rule in self.rules[1:]:
+            out |= rule.allowed(table, reps)
+        return out
+
+    def __str__(self) -> str:
+        return " or ".join(str(r) for r in self.rules)
+
+
+@dataclass(frozen=True)
+class Not(Rule):
+    rule: Rule
+
+    def attributes(self) -> set[str]:
+        return self.rule.attributes()
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        return ~self.rule.allowed(table, reps)
+
+    def __str__(self) -> str:
+        inner = str(self.rule)
+        return f"not {inner}" if isinstance(self.rule, Predicate) else f"not ({inner})"
+
+
+# ---------------------------------------------------------------------------- parsing
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z_][A-Za-z0-9_.\-]*))")
+
+
+def parse_rule(spec: "str | Mapping[str, Any] | Rule") -> Rule:
+    """A rule from a string (``"disjoint(genres) and same(decade)"``), a dict or a `Rule`.
+
+    Example:
+        >>> str(parse_rule("disjoint(genres) and (same(decade) or not share(language))"))
+        'disjoint(genres) and (same(decade) or not share(language))'
+        >>> str(parse_rule({"or": [{"disjoint": "genres"}, {"differ": "language"}]}))
+        'disjoint(genres) or differ(language)'
+    """
+    if isinstance(spec, Rule):
+        return spec
+    if isinstance(spec, str):
+        return _Parser(spec).parse()
+    if isinstance(spec, Mapping):
+        return _from_dict(spec)
+    raise ConfigError(f"a rule must be a string, a dict or a Rule (got {type(spec).__name__})")
+
+
+def _from_dict(spec: Mapping[str, Any]) -> Rule:
+    if len(spec) != 1:
+        raise ConfigError(f"a rule dict has exactly one key (got {list(spec)})")
+    (key, value), = spec.items()
+    if key in ("and", "or"):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"'{key}' takes a non-empty list of rules (got {value!r})")
+        parts = tuple(parse_rule(v) for v in value)
+        return parts[0] if len(parts) == 1 else (AllOf(parts) if key == "and" else AnyOf(parts))
+    if key == "not":
+        return Not(parse_rule(value))
+    if key == "rule":
+        return parse_rule(value)
+    if key not in RULE_OPS:
+        raise ConfigError(f"unknown rule {key!r}; choose one of: {', '.join(RULE_OPS)}, and, or, not")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"rule {key!r} takes an attribute name (got {value!r})")
+    return Predicate(key, value)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[tuple[str, int]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            m = _TOKEN.match(text, pos)
+            if not m:
+                raise ConfigError(f"cannot parse rule {text!r} at position {pos}: {text[pos:pos + 10]!r}")
+            self.tokens.append((m.group(m.lastindex), m.start(m.lastindex)))
+            pos = m.end()
+        self.i = 0
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.i][0] if self.i < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> str:
+        if self.i >= len(self.tokens):
+            raise ConfigError(f"rule {self.text!r} ends early" + (f"; expected {expected!r}" if expected else ""))
+        tok, at = self.tokens[self.i]
+        if expected is not None and tok != expected:
+            raise ConfigError(f"rule {self.text!r}: expected {expected!r} at position {at}, found {tok!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Rule:
+        if not self.tokens:
+            raise ConfigError("the rule is empty; e.g. 'disjoint(genres)'")
+        rule = self._or()
+        if self.i != len(self.tokens):
+            tok, at = self.tokens[self.i]
+            raise ConfigError(f"rule {self.text!r}: unexpected {tok!r} at position {at}")
+        return rule
+
+    def _or(self) -> Rule:
+        parts = [self._and()]
+        while self._peek() == "or":
+            self._take()
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else AnyOf(tuple(parts))
+
+    def _and(self) -> Rule:
+        parts = [self._not()]
+        while self._peek() == "and":
+            self._take()
+            parts.append(self._not())
+        return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+    def _not(self) -> Rule:
+        if self._peek() == "not":
+            self._take()
+            return Not(self._not())
+        if self._peek() == "(":
+            self._take()
+            rule = self._or()
+            self._take(")")
+            return rule
+        op = self._take()
+        if op not in RULE_OPS:
+            raise ConfigError(f"rule {self.text!r}: unknown rule {op!r}; choose one of: {', '.join(RULE_OPS)}")
+        self._take("(")
+        attribute = self._take()
+        if attribute in ("(", ")"):
+            raise ConfigError(f"rule {self.text!r}: {op}( needs an attribute name")
+        self._take(")")
+        return Predicate(op, attribute)
+
+
+def load_rule(path: "str | Path") -> tuple[Rule, dict[str, Any]]:
+    """Read a rule from a JSON or YAML file: a string, a rule dict, or ``{"rule": …, "fallback": …}``.
+
+    Returns the rule and any other settings found next to it (e.g. fallback).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such rule file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            content = yaml.safe_load(text)
+        else:
+            content = json.loads(text)
+    except Exception as err:  # json and yaml raise their own types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} "
+                          f"({first})") from None
+    settings: dict[str, Any] = {}
+    if isinstance(content, Mapping) and "rule" in content:
+        settings = {k: v for k, v in content.items() if k != "rule"}
+        content = content["rule"]
+    try:
+        return parse_rule(content), settings
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+# ---------------------------------------------------------------------------- attributes
+class AttributeTable:
+    """Item attributes as bitsets: one bit per distinct value, per attribute."""
+
+    def __init__(self, frame: pd.DataFrame, names: set[str], separator: str = "|") -> None:
+        self.bits: dict[str, np.ndarray] = {}
+        self.nonempty: dict[str, np.ndarray] = {}
+        for name in sorted(names):
+            column = _column(frame, name)
+            tokens = [_tokens(v, separator) for v in column.tolist()]  # per item (catalogue), not per draw
+            vocab = {t: k for k, t in enumerate(sorted({t for ts in tokens for t in ts}))}
+            words = max(1, math.ceil(len(vocab) / 64))
+            bits = np.zeros((len(tokens), words), dtype=np.uint64)
+            rows = np.repeat(np.arange(len(tokens)), [len(ts) for ts in tokens])
+            cols = np.array([vocab[t] for ts in tokens for t in ts], dtype=np.int64)
+            if len(cols):
+                np.bitwise_or.at(bits, (rows, cols // 64), np.left_shift(np.uint64(1), (cols % 64).astype(np.uint64)))
+            self.bits[name] = bits
+            self.nonempty[name] = bits.any(axis=1)
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group id per item, one representative item per group) over all rule attributes."""
+        stacked = np.concatenate([self.bits[k] for k in sorted(self.bits)], axis=1)
+        _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64), first.astype(np.int64)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    if name == "decade" and "year" in frame.columns:
+        years = pd.to_numeric(frame["year"], errors="coerce")
+        return (years // 10 * 10).astype("Int64")
+    raise DataError(f"domain rule uses attribute {name!r}, but the item attributes have only: "
+                    f"{', '.join(map(str, frame.columns))}")
+
+
+def _tokens(value: Any, separator: str) -> tuple[str, ...]:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ()
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        return tuple(sorted({str(v) for v in value if str(v) != ""}))
+    text = str(value)
+    return tuple(sorted({t.strip() for t in text.split(separator) if t.strip()})) if text else ()
+
+
+# ---------------------------------------------------------------------------- the sampler
+class DomainRuleSampler(BaseSampler):
+    """Negatives drawn uniformly among the items a rule allows for each row's positive.
+
+    Args:
+        rule: a rule string, dict, `Rule`, or the path of a JSON/YAML rule file.
+        fallback: ``"uniform"`` or ``"skip"`` when the rule allows nothing for a positive.
+        attributes: item attribute table indexed by raw item id; default: the training
+            data's ``item_attributes`` (MovieLens: title, year, genres).
+        separator: splits multi-valued string attributes.
+        exclude_positives: also keep the row user's known positives out of the draws.
+
+    Example:
+        >>> DomainRuleSampler("disjoint(genres)")
+        DomainRuleSampler(rule='disjoint(genres)', fallback='uniform')
+    """
+
+    name: ClassVar[str] = "domain-rule"
+
+    def __init__(self, rule: "str | Mapping[str, Any] | Rule" = "disjoint(genres)", fallback: str = "uniform",
+                 attributes: pd.DataFrame | None = None, separator: str = "|",
+                 exclude_positives: bool = False) -> None:
+        super().__init__(exclude_positives)
+        settings: dict[str, Any] = {}
+        if isinstance(rule, (str, Path)) and Path(str(rule)).suffix.lower() in (".json", ".yaml", ".yml"):
+            rule, settings = load_rule(rule)
+        self.rule = parse_rule(rule)
+        self.fallback = settings.get("fallback", fallback)
+        if self.fallback not in ("uniform", "skip"):
+            raise ConfigError(f"domain-rule fallback must be 'uniform' or 'skip' (got {self.fallback!r})")
+        self.attributes_table = attributes
+        self.separator = separator
+
+    def params(self) -> dict[str, Any]:
+        return {"rule": str(self.rule), "fallback": self.fallback, **super().params()}
+
+    def _fit(self, train: "Interactions") -> None:
+        frame = self.attributes_table if self.attributes_table is not None else train.item_attributes
+        if frame is None:
+            raise DataError("domain-rule sampler needs item attributes: load data with item_attributes=… "
+                            "(MovieLens loaders include title, year, genres) or pass attributes=")
+        frame = frame.copy()
+        frame.index = pd.Index(frame.index.astype(str), dtype=object)
+        frame = frame[~frame.index.duplicated()].reindex(pd.Index(train.items.ids, dtype=object))
+        table = AttributeTable(frame, self.rule.attributes(), self.separator)
+        self.group_of_item_, reps = table.groups()
+        n = train.n_items
+        chunk = max(1, int(2e7 // max(n * sum(b.shape[1] for b in table.bits.values()), 1)))
+        counts, indices = [], []
+        total = 0
+        for s in range(0, len(reps), chunk):
+            allowed = self.rule.allowed(table, reps[s:s + chunk])  # [chunk, n] bool
+            counts.append(allowed.sum(1))
+            total += int(counts[-1].sum())
+            if total > MAX_ALLOWED_ENTRIES:
+                raise ConfigError(f"domain rule {self.rule} allows {total:,}+ (group, item) pairs, more than "
+                                  f"{MAX_ALLOWED_ENTRIES:,}; use a more selective rule")
+            indices.append(np.nonzero(allowed)[1].astype(np.int64))
+        count = np.concatenate(counts).astype(np.int64)
+        self.group_sizes_ = torch.from_numpy(count)  # [G]
+        self._indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(count)]))  # [G + 1]
+        self._allowed = torch.from_numpy(np.concatenate(indices))  # [Σ |A_g|], sorted within a group
+        self._keys = torch.from_numpy(np.repeat(np.arange(len(count)), count) * n) + self._allowed
+        self._groups_t = torch.from_numpy(self.group_of_item_)
+        self.stats_["fallback_rows"] = 0.0
+        self.empty_groups_ = int((count == 0).sum())
+
+    def _rows(self, positives: Tensor) -> tuple[Tensor, Tensor]:
+        groups = self._groups_t[positives]  # [B]
+        return groups, self.group_sizes_[groups]  # [B], [B]
+
+    def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
+        groups, sizes = self._rows(positives)
+        B = len(positives)
+        offset = (torch.rand(B, n, generator=generator, dtype=torch.float64) * sizes[:, None]).long()
+        offset = torch.minimum(offset, (sizes[:, None] - 1).clamp(min=0))
+        picked = self._allowed[(self._indptr[groups][:, None] + offset).clamp(max=max(len(self._allowed) - 1, 0))] \
+            if len(self._allowed) else torch.zeros(B, n, dtype=torch.long)
+        uniform = torch.randint(0, self.n_items_, (B, n), generator=generator)
+        return torch.where(sizes[:, None] > 0, picked, uniform)  # [B, n]
+
+    def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
+        neg = super().sample(users, positives, n, generator)
+        _, sizes = self._rows(positives)
+        empty = sizes == 0
+        self.stats_["fallback_rows"] += float(empty.sum())
+        if self.fallback == "skip" and bool(empty.any()):
+            valid = torch.ones(neg.items.shape, dtype=torch.bool) if neg.valid is None else neg.valid.clone()
+            valid[empty] = False
+            return Negatives(neg.items, neg.log_q, valid)
+        return neg
+
+    def _member(self, groups: Tensor, items: Tensor) -> Tensor:
+        if len(self._keys) == 0:
+            return torch.zeros(items.shape, dtype=torch.bool)
+        query = groups[:, None] * self.n_items_ + items
+        pos = torch.searchsorted(self._keys, query).clamp(max=len(self._keys) - 1)
+        return self._keys[pos] == query
+
+    def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
+        if positives is None:
+            raise ConfigError("domain-rule log q depends on each row's positive; pass positives")
+        items = items if items.dim() == 2 else items.expand(len(positives), -1)
+        groups, sizes = self._rows(positives)
+        inside = torch.where(self._member(groups, items), -torch.log(sizes.double().clamp(min=1))[:, None], -math.inf)
+        fallback = torch.full(items.shape, -math.log(self.n_items_), dtype=torch.float64)
+        return torch.where((sizes > 0)[:, None], inside, fallback)
+
+    def _positive_mass(self, users: Tensor, positives: Tensor | None) -> Tensor:
+        """Share of each row's allowed set that the row user's positives take up."""
+        groups, sizes = self._rows(positives)
+        counts = self.lookup_.counts[users]  # [B]
+        rows = torch.repeat_interleave(torch.arange(len(users)), counts)
+        starts = torch.from_numpy(self.lookup_.matrix.indptr[:-1].astype(np.int64))[users]
+        within = torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        items = torch.from_numpy(self.lookup_.matrix.indices.astype(np.int64))[starts[rows] + within]
+        hit = self._member(groups[rows], items[:, None])[:, 0].double()
+        inside = torch.zeros(len(users), dtype=torch.float64).index_add_(0, rows, hit)
+        uniform_mass = counts.double() / self.n_items_
+        return torch.where(sizes > 0, inside / sizes.double().clamp(min=1), uniform_mass)
+
+    def _redraw(self, users: Tensor, positives: Tensor, generator: torch.Generator) -> Tensor:
+        return self._draw(users, positives, 1, generator)[:, 0]
