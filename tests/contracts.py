@@ -10,23 +10,47 @@ from scipy import stats
 from contrec import Interactions
 
 
+GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance"]
+
+
 def skewed_interactions(n_users: int = 50, n_items: int = 20, seed: int = 0) -> Interactions:
+    """Power-law item popularity, 4 positives per user, and genres/year attributes per item."""
     rng = np.random.default_rng(seed)
     pop = 1.0 / np.arange(1, n_items + 1)
     rows = {(u, int(i)) for u in range(n_users) for i in rng.choice(n_items, 4, replace=False, p=pop / pop.sum())}
     df = pd.DataFrame(sorted(rows), columns=["user", "item"]).astype(str)
-    return Interactions.from_frame(df)
+    attrs = pd.DataFrame({
+        "genres": ["|".join(GENRES[g] for g in range(5) if (i >> g) & 1 or g == i % 5) for i in range(n_items)],
+        "year": [1970 + 7 * i for i in range(n_items)],
+    }, index=[str(i) for i in range(n_items)])
+    return Interactions.from_frame(df, item_attributes=attrs)
+
+
+def random_snapshot(train: Interactions, dim: int = 8, seed: int = 0, step: int = 0):
+    from contrec.samplers import ModelSnapshot
+
+    rng = np.random.default_rng(seed)
+    return ModelSnapshot(rng.normal(size=(train.n_users, dim)).astype(np.float32),
+                         rng.normal(size=(train.n_items, dim)).astype(np.float32), "ip", step)
 
 
 class SamplerContract:
-    """Subclasses define ``make_sampler()``; the checks below run for each of them."""
+    """Subclasses define ``make_sampler(exclude_positives)``; the checks below run for each of them."""
 
-    def make_sampler(self):  # pragma: no cover - abstract
+    supports_exclusion = True
+    declares_proposal = True  # False: log q is not the draw distribution (documented, e.g. DNS)
+
+    def make_sampler(self, exclude_positives: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fitted(self):
+    def prepare(self, sampler, train) -> None:
+        """Bring the sampler to a trained-model state (hard samplers: a refresh)."""
+
+    def fitted(self, exclude_positives: bool = False):
         train = skewed_interactions()
-        return self.make_sampler().fit(train), train
+        sampler = self.make_sampler(exclude_positives).fit(train)
+        self.prepare(sampler, train)
+        return sampler, train
 
     def batch(self, train, size=16):
         users = torch.from_numpy(train.row_codes()[:size])
@@ -39,9 +63,9 @@ class SamplerContract:
         neg = sampler.sample(users, items, 7, torch_generator)
         assert neg.items.dtype == torch.int64 and neg.log_q.dtype == torch.float32
         assert neg.items.shape[-1] == 7 and neg.items.shape == neg.log_q.shape
-        assert neg.items.dim() in (1, 2)
+        assert neg.items.dim() == 1 or neg.items.shape == (len(users), 7)
         assert int(neg.items.min()) >= 0 and int(neg.items.max()) < train.n_items
-        assert torch.all(neg.log_q <= 0)
+        assert torch.all(neg.log_q <= 1e-6)
 
     def test_same_seed_same_draws(self):
         sampler, train = self.fitted()
@@ -55,23 +79,38 @@ class SamplerContract:
         sampler, train = self.fitted()
         users, items = self.batch(train)
         neg = sampler.sample(users, items, 30, torch_generator)
-        q_users = users if neg.items.dim() == 2 else users[:1]
-        assert torch.allclose(sampler.log_prob(q_users, neg.items), neg.log_q)
+        assert torch.allclose(sampler.log_prob(users, neg.items, items), neg.log_q, atol=1e-6)
 
     def test_frequencies_follow_declared_q(self):
         """Chi-square goodness of fit of many draws against exp(log_prob) over the catalogue."""
-        sampler, train = self.fitted()
-        users, items = self.batch(train, size=1)
-        draws = sampler.sample(users, items, 40_000, torch.Generator().manual_seed(1)).items.reshape(-1)
-        observed = np.bincount(draws.numpy(), minlength=train.n_items)
-        q = sampler.log_prob(users, torch.arange(train.n_items)).exp().double().numpy().reshape(-1)
-        assert abs(q.sum() - 1) < 1e-5
-        expected = q / q.sum() * observed.sum()
-        keep = expected > 0
-        assert observed[~keep].sum() == 0  # never draws an item of zero probability
-        _, p_value = stats.chisquare(observed[keep], expected[keep])
-        assert p_value > 1e-3
+        if not self.declares_proposal:
+            return
+        for exclude in ([False, True] if self.supports_exclusion else [False]):
+            sampler, train = self.fitted(exclude)
+            users, items = self.batch(train, size=1)
+            draws = sampler.sample(users, items, 40_000, torch.Generator().manual_seed(1))
+            observed = np.bincount(draws.items.reshape(-1).numpy(), minlength=train.n_items)
+            q = sampler.log_prob(users, torch.arange(train.n_items), items).exp().double().numpy().reshape(-1)
+            assert abs(q.sum() - 1) < 1e-4, q.sum()
+            expected = q / q.sum() * observed.sum()
+            keep = expected > 0
+            assert observed[~keep].sum() == 0  # never draws an item of zero probability
+            _, p_value = stats.chisquare(observed[keep], expected[keep])
+            assert p_value > 1e-3, (exclude, p_value)
 
+    def test_never_a_known_positive_when_excluding(self):
+        if not self.supports_exclusion:
+            return
+        sampler, train = self.fitted(exclude_positives=True)
+        users = torch.from_numpy(train.row_codes())
+        items = torch.from_numpy(train.matrix.indices.astype(np.int64))
+        neg = sampler.sample(users, items, 64, torch.Generator().manual_seed(3))
+        assert neg.items.dim() == 2
+        dense = torch.from_numpy(train.matrix.toarray() > 0)
+        hits = dense[users[:, None], neg.items]
+        valid = torch.ones_like(hits) if neg.valid is None else neg.valid
+        assert not (hits & valid).any()
+        assert torch.isinf(neg.log_q[hits & valid]).sum() == 0
 
 class RecommenderContract:
     """Subclasses define ``make_model()``; every recommender must pass these on the checkerboard."""

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from contrec.losses import bpr_loss, info_nce, info_nce_logits
+from contrec.losses import bpr_loss, info_nce, info_nce_logits, weighted_info_nce
 from contrec.similarity import Cosine, Dot
 from contrec.positives import PositiveLookup
 
@@ -71,3 +71,63 @@ def test_rowwise_candidates_match_shared():
 def test_bpr_by_hand():
     # -log σ(2 - 1) = log(1 + e^-1)
     assert abs(float(bpr_loss(torch.tensor([2.0]), torch.tensor([1.0]))) - math.log(1 + math.exp(-1))) < 1e-6
+
+
+# ---------------------------------------------------------------- debiased and hardness-weighted
+def _one_row():
+    # one user (1, 0) and candidates with dot scores 1 (positive), 0 and 2; τ = 1 so logits = scores
+    u = torch.tensor([[1.0, 0.0]])
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
+    return u, v, torch.tensor([0])
+
+
+def test_defaults_are_plain_info_nce_exactly(torch_generator):
+    u = torch.randn(5, 4, generator=torch_generator)
+    v = torch.randn(9, 4, generator=torch_generator)
+    labels = torch.tensor([0, 1, 2, 3, 4])
+    log_q = torch.randn(9, generator=torch_generator)
+    mask = torch.rand(5, 9, generator=torch_generator) < 0.2
+    plain = F.cross_entropy(info_nce_logits(u, v, labels, similarity=Cosine(), temperature=0.3, log_q=log_q,
+                                            mask=mask), labels)
+    assert torch.equal(info_nce(u, v, labels, similarity=Cosine(), temperature=0.3, log_q=log_q, mask=mask,
+                                debias_prior=0.0, hardness=0.0), plain)
+    # the weighted formula itself, at τ⁺ = β = 0, is the same cross-entropy
+    logits = info_nce_logits(u, v, labels, similarity=Cosine(), temperature=0.3, log_q=log_q, mask=mask)
+    raw = info_nce_logits(u, v, labels, similarity=Cosine(), temperature=0.3)
+    assert torch.allclose(weighted_info_nce(logits, raw, labels, temperature=0.3), plain, atol=1e-6)
+
+
+def test_debiased_by_hand():
+    # N = 2 negatives with e^0 + e^2; τ⁺ = 0.1:
+    # Ng = max((1 + e² − 2·0.1·e) / 0.9, 2·e^{−1/τ}) ; loss = −1 + log(e + Ng)
+    u, v, labels = _one_row()
+    ng = max((1 + math.e**2 - 2 * 0.1 * math.e) / 0.9, 2 * math.exp(-1))
+    loss = info_nce(u, v, labels, similarity=Dot(), temperature=1.0, debias_prior=0.1)
+    assert abs(float(loss) - (-1 + math.log(math.e + ng))) < 1e-5
+
+
+def test_debias_floor_binds_when_the_prior_is_large():
+    # τ⁺ = 0.9: (1 + e² − 2·0.9·e)/0.1 is still positive here, but with a huge positive it would go
+    # negative; check the floor 2·e^{−1/τ} with a positive logit of 5
+    u = torch.tensor([[1.0, 0.0]])
+    v = torch.tensor([[5.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, debias_prior=0.9)
+    assert abs(float(loss) - (-5 + math.log(math.e**5 + 2 * math.exp(-1)))) < 1e-5
+
+
+def test_hardness_weighted_by_hand():
+    # β = 1: w ∝ (e^0, e^2), neg = N · Σ w e^l / Σ w = 2 (1·1 + e²·e²) / (1 + e²); loss = −1 + log(e + neg)
+    u, v, labels = _one_row()
+    neg = 2 * (1 + math.e**4) / (1 + math.e**2)
+    loss = info_nce(u, v, labels, similarity=Dot(), temperature=1.0, hardness=1.0)
+    assert abs(float(loss) - (-1 + math.log(math.e + neg))) < 1e-5
+
+
+def test_candidate_index_matches_materialised_rows(torch_generator):
+    u = torch.randn(3, 4, generator=torch_generator)
+    distinct = torch.randn(6, 4, generator=torch_generator)
+    index = torch.tensor([[0, 1, 2, 5], [1, 1, 3, 4], [2, 0, 5, 3]])
+    labels = torch.tensor([0, 2, 1])
+    a = info_nce(u, distinct, labels, similarity=Cosine(), temperature=0.2, candidate_index=index)
+    b = info_nce(u, distinct[index], labels, similarity=Cosine(), temperature=0.2)
+    assert torch.allclose(a, b, atol=1e-6)

@@ -1,24 +1,300 @@
+"""Every sampler passes the shared contract; then each one's own guarantees."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contrec.errors import ConfigError, NotFittedError
-from contrec.samplers import SAMPLERS, UniformSampler, get_sampler
+from contrec import Interactions
+from contrec.errors import ConfigError, DataError, NotFittedError
+from contrec.samplers import (SAMPLERS, DomainRuleSampler, DynamicHardSampler, HardNegativeSampler, InBatchSampler,
+                              MixedSampler, PopularitySampler, UniformSampler, get_sampler, load_rule, parse_rule)
 
-from .contracts import SamplerContract
+from .contracts import SamplerContract, random_snapshot, skewed_interactions
 
 
 class TestUniform(SamplerContract):
-    def make_sampler(self):
-        return UniformSampler()
+    def make_sampler(self, exclude_positives=False):
+        return UniformSampler(exclude_positives=exclude_positives)
 
 
+class TestPopularity(SamplerContract):
+    def make_sampler(self, exclude_positives=False):
+        return PopularitySampler(alpha=0.75, exclude_positives=exclude_positives)
+
+
+class TestPopularityUnigram(SamplerContract):
+    def make_sampler(self, exclude_positives=False):
+        return PopularitySampler(alpha=1.0, smoothing=0.0, exclude_positives=exclude_positives)
+
+
+class TestHard(SamplerContract):
+    def make_sampler(self, exclude_positives=False):
+        return HardNegativeSampler(top_m=5, uniform_share=0.3, exclude_positives=exclude_positives)
+
+    def prepare(self, sampler, train):
+        sampler.update(random_snapshot(train))
+
+
+class TestDomainRule(SamplerContract):
+    def make_sampler(self, exclude_positives=False):
+        return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives)
+
+
+class TestInBatch(SamplerContract):
+    supports_exclusion = False
+
+    def make_sampler(self, exclude_positives=False):
+        return InBatchSampler()
+
+    def test_frequencies_follow_declared_q(self):
+        pass  # draws come from the batch itself; the marginal over batches is tested below
+
+
+class TestMixed(SamplerContract):
+    supports_exclusion = False
+
+    def make_sampler(self, exclude_positives=False):
+        return MixedSampler([(UniformSampler(), 0.2), (PopularitySampler(alpha=1.0), 0.3),
+                             (DomainRuleSampler("disjoint(genres)"), 0.3), (HardNegativeSampler(top_m=4), 0.2)])
+
+    def prepare(self, sampler, train):
+        sampler.update(random_snapshot(train, step=0))
+
+
+class TestMixedExcluding(SamplerContract):
+    """A mixture of excluding components excludes too."""
+
+    def make_sampler(self, exclude_positives=False):
+        return MixedSampler([(UniformSampler(exclude_positives=exclude_positives), 0.5),
+                             (PopularitySampler(exclude_positives=exclude_positives), 0.5)])
+
+
+class TestDynamicHard(SamplerContract):
+    supports_exclusion = False
+    declares_proposal = False  # top-of-pool choice: log q reports only the pool's uniform proposal
+
+    def make_sampler(self, exclude_positives=False):
+        return DynamicHardSampler(pool_size=8)
+
+    def prepare(self, sampler, train):
+        snap = random_snapshot(train)
+        uv, iv = torch.from_numpy(snap.user_vectors), torch.from_numpy(snap.item_vectors)
+        sampler.bind(lambda u, j: torch.einsum("bd,bcd->bc", uv[u], iv[j]))
+        self.vectors = (uv, iv)
+
+
+# ---------------------------------------------------------------- registry
 def test_registry_lists_choices():
-    assert get_sampler("uniform").name == "uniform" and "uniform" in SAMPLERS
-    with pytest.raises(ConfigError, match=r"unknown sampler 'popular'; choose one of: uniform"):
+    assert list(SAMPLERS) == ["uniform", "popularity", "hard", "dynamic-hard", "domain-rule", "mixed", "in-batch"]
+    with pytest.raises(ConfigError, match=r"unknown sampler 'popular'; choose one of: uniform, popularity, hard, "
+                                          r"dynamic-hard, domain-rule, mixed, in-batch"):
         get_sampler("popular")
+    with pytest.raises(ConfigError, match="sampler 'uniform'"):
+        get_sampler("uniform", alpha=1)
+    assert get_sampler("popularity", alpha=0.0).alpha == 0.0
 
 
 def test_unfitted_sampler_says_so(torch_generator):
-    import torch
-
     with pytest.raises(NotFittedError):
         UniformSampler().sample(torch.tensor([0]), torch.tensor([0]), 3, torch_generator)
+
+
+# ---------------------------------------------------------------- popularity
+def test_popularity_alpha_zero_is_uniform_and_one_is_unigram():
+    train = skewed_interactions()
+    items = torch.arange(train.n_items)
+    flat = PopularitySampler(alpha=0.0).fit(train).log_prob(torch.tensor([0]), items).exp()
+    assert torch.allclose(flat, torch.full_like(flat, 1 / train.n_items))
+    unigram = PopularitySampler(alpha=1.0, smoothing=0.0).fit(train).log_prob(torch.tensor([0]), items).exp()
+    counts = torch.from_numpy(train.item_counts()).float()
+    assert torch.allclose(unigram, counts / counts.sum(), atol=1e-6)
+
+
+def test_popularity_rejects_bad_alpha():
+    with pytest.raises(ConfigError, match="alpha must be ≥ 0"):
+        PopularitySampler(alpha=-1)
+
+
+# ---------------------------------------------------------------- hard
+def test_hard_candidates_are_the_models_top_non_positives():
+    train = skewed_interactions()
+    snap = random_snapshot(train, seed=5)
+    sampler = HardNegativeSampler(top_m=6, uniform_share=0.0).fit(train)
+    sampler.update(snap)
+    scores = snap.user_vectors @ snap.item_vectors.T
+    scores[train.matrix.toarray() > 0] = -np.inf
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :6]
+    assert np.array_equal(np.sort(sampler.candidates_.numpy(), 1), np.sort(expected, 1))
+    users = torch.arange(train.n_users)
+    neg = sampler.sample(users, users * 0, 50, torch.Generator().manual_seed(0))
+    in_top = (neg.items[:, :, None] == torch.from_numpy(expected)[:, None, :]).any(-1)
+    assert in_top.all()  # uniform_share=0: every draw is one of the user's top-6
+    # q is exactly 1/6 on the top-6 and 0 elsewhere
+    q = sampler.log_prob(users[:1], torch.arange(train.n_items)).exp()[0]
+    assert torch.allclose(q[torch.from_numpy(expected[0])], torch.full((6,), 1 / 6))
+    assert q.sum().item() == pytest.approx(1.0)
+    assert len(sampler.refresh_seconds_) == 1
+
+
+def test_hard_before_refresh_is_uniform():
+    train = skewed_interactions()
+    sampler = HardNegativeSampler().fit(train)
+    lq = sampler.log_prob(torch.tensor([0]), torch.arange(3))
+    assert torch.allclose(lq, torch.full((1, 3), -math.log(train.n_items)))
+
+
+def test_dynamic_hard_keeps_the_top_of_each_pool():
+    case = TestDynamicHard()
+    sampler, train = case.fitted()
+    uv, iv = case.vectors
+    users, items = case.batch(train, size=8)
+    neg = sampler.sample(users, items, 3, torch.Generator().manual_seed(0))
+    # regenerate the same pool and check the chosen items are its 3 best non-positives
+    pool = torch.randint(0, train.n_items, (8, 8), generator=torch.Generator().manual_seed(0))
+    scores = torch.einsum("bd,bcd->bc", uv[users], iv[pool])
+    scores = scores.masked_fill(sampler.lookup_.rowwise(users, pool), -math.inf)
+    best = pool.gather(1, scores.topk(3, dim=1).indices)
+    assert torch.equal(neg.items, best)
+
+
+# ---------------------------------------------------------------- domain rules
+def test_rule_strings_dicts_and_errors():
+    rule = parse_rule("disjoint(genres) and (same(decade) or not share(language))")
+    assert str(rule) == "disjoint(genres) and (same(decade) or not share(language))"
+    assert rule.attributes() == {"genres", "decade", "language"}
+    as_dict = parse_rule({"and": [{"disjoint": "genres"}, {"or": [{"same": "decade"},
+                                                                  {"not": {"share": "language"}}]}]})
+    assert str(as_dict) == str(rule)
+    for bad, message in [("disjoint(genres", "ends early"), ("similar(genres)", "unknown rule 'similar'"),
+                         ("disjoint(genres) xor same(year)", "unexpected 'xor'"), ("", "the rule is empty"),
+                         ("disjoint()", "needs an attribute name"), ("__import__('os')", "cannot parse rule")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_rule(bad)
+    with pytest.raises(ConfigError, match="exactly one key"):
+        parse_rule({"disjoint": "genres", "same": "decade"})
+
+
+def test_rule_files_json_and_yaml(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"rule": {"disjoint": "genres"}, "fallback": "skip"}))
+    (tmp_path / "r.yaml").write_text("rule: disjoint(genres) and never_same(decade)\nfallback: uniform\n")
+    (tmp_path / "bad.yaml").write_text("rule: [unclosed\n")
+    rule, settings = load_rule(tmp_path / "r.json")
+    assert str(rule) == "disjoint(genres)" and settings == {"fallback": "skip"}
+    sampler = DomainRuleSampler(str(tmp_path / "r.yaml"))
+    assert str(sampler.rule) == "disjoint(genres) and never_same(decade)" and sampler.fallback == "uniform"
+    assert DomainRuleSampler(str(tmp_path / "r.json")).fallback == "skip"
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_rule(tmp_path / "bad.yaml")
+    (tmp_path / "evil.yaml").write_text("rule: !!python/object/apply:os.system ['echo owned']\n")
+    with pytest.raises(ConfigError, match="evil.yaml: not valid YAML"):  # safe_load refuses python tags
+        load_rule(tmp_path / "evil.yaml")
+
+
+def test_rule_needs_known_attributes():
+    train = skewed_interactions()
+    with pytest.raises(DataError, match="uses attribute 'language', but the item attributes have only: genres, year"):
+        DomainRuleSampler("differ(language)").fit(train)
+    bare = Interactions.from_frame(pd.DataFrame({"user": ["a"], "item": ["x"]}))
+    with pytest.raises(DataError, match="needs item attributes"):
+        DomainRuleSampler().fit(bare)
+
+
+def test_fallback_uniform_and_skip_are_counted():
+    df = pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "z"]})
+    attrs = pd.DataFrame({"genres": ["A|B", "A", "B"]}, index=["x", "y", "z"])
+    train = Interactions.from_frame(df, item_attributes=attrs)
+    positives = torch.tensor([0, 1])  # x shares a genre with every item: no candidate; y allows z
+    users = torch.tensor([0, 0])
+    for fallback in ("uniform", "skip"):
+        sampler = DomainRuleSampler("disjoint(genres)", fallback=fallback).fit(train)
+        neg = sampler.sample(users, positives, 5, torch.Generator().manual_seed(0))
+        assert sampler.stats_["fallback_rows"] == 1
+        assert (neg.items[1] == 2).all()  # y -> only z
+        assert torch.allclose(neg.log_q[1], torch.zeros(5))  # q = 1/|{z}|
+        if fallback == "skip":
+            assert neg.valid is not None and not neg.valid[0].any() and neg.valid[1].all()
+        else:
+            assert torch.allclose(neg.log_q[0], torch.full((5,), -math.log(3)))
+
+
+def _oracle_allowed(op, a, b):
+    a, b = set(a), set(b)
+    return {"disjoint": not a & b, "never_same": not a & b, "share": bool(a & b),
+            "same": bool(a) and a == b, "differ": not (bool(a) and a == b)}[op]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("ABCDEFG"), max_size=3), min_size=2, max_size=25),
+       st.sampled_from(["disjoint", "share", "same", "differ", "never_same"]),
+       st.integers(0, 2**31 - 1))
+def test_domain_rule_draws_satisfy_the_rule(genre_sets, op, seed):
+    n = len(genre_sets)
+    items = [f"i{k}" for k in range(n)]
+    attrs = pd.DataFrame({"genres": ["|".join(sorted(s)) for s in genre_sets]}, index=items)
+    df = pd.DataFrame({"user": [f"u{k}" for k in range(n)], "item": items})
+    train = Interactions.from_frame(df, item_attributes=attrs)
+    sampler = DomainRuleSampler(f"{op}(genres)", fallback="skip").fit(train)
+    positives = torch.arange(n)
+    neg = sampler.sample(positives, positives, 20, torch.Generator().manual_seed(seed))
+    ids = train.items.ids
+    index = {i: k for k, i in enumerate(items)}
+    for row in range(n):
+        allowed = [j for j in range(n) if _oracle_allowed(op, genre_sets[index[ids[row]]], genre_sets[index[ids[j]]])]
+        if not allowed:
+            assert not neg.valid[row].any()
+            continue
+        drawn = set(neg.items[row].tolist())
+        assert drawn <= set(allowed)
+        assert torch.allclose(neg.log_q[row], torch.full((20,), -math.log(len(allowed))))
+
+
+def test_domain_rule_on_movielens_style_genres_and_decade():
+    train = skewed_interactions()
+    sampler = DomainRuleSampler("disjoint(genres) and differ(decade)", fallback="skip").fit(train)
+    users, positives = torch.arange(10), torch.from_numpy(train.matrix.indices[:10].astype(np.int64))
+    neg = sampler.sample(users, positives, 30, torch.Generator().manual_seed(0))
+    attrs = train.item_attributes
+    assert 0 < sampler.stats_["fallback_rows"] < 10  # some positives have no such candidate
+    for row in range(10):
+        p = attrs.iloc[int(positives[row])]
+        for j in neg.items[row][neg.valid[row]].tolist():
+            c = attrs.iloc[j]
+            assert not set(p["genres"].split("|")) & set(c["genres"].split("|"))
+            assert p["year"] // 10 != c["year"] // 10
+
+
+# ---------------------------------------------------------------- mixed and in-batch
+def test_mixed_counts_and_exact_mixture_probability():
+    train = skewed_interactions()
+    uni, pop = UniformSampler(), PopularitySampler(alpha=1.0, smoothing=0.0)
+    mixed = MixedSampler([(uni, 0.25), (pop, 0.75)]).fit(train)
+    assert mixed.counts(8).tolist() == [2, 6] and mixed.counts(10).tolist() == [3, 7]  # ties: first component
+    neg = mixed.sample(torch.tensor([0, 1]), torch.tensor([0, 1]), 8, torch.Generator().manual_seed(0))
+    items = torch.arange(train.n_items)
+    expected = 0.25 * uni.log_prob(torch.tensor([0]), items).exp() + 0.75 * pop.log_prob(torch.tensor([0]), items).exp()
+    assert torch.allclose(mixed.log_prob(torch.tensor([0]), items).exp(), expected, atol=1e-6)
+    assert neg.items.shape == (8,)
+    with pytest.raises(ConfigError, match="weights must be ≥ 0"):
+        MixedSampler({"uniform": -1.0})
+
+
+def test_mixed_from_names_and_dict_specs():
+    m = MixedSampler([{"name": "popularity", "weight": 0.3, "alpha": 0.5}, {"name": "uniform", "weight": 0.7}])
+    assert m.components[0].alpha == 0.5 and np.allclose(m.weights, [0.3, 0.7])
+    assert repr(MixedSampler({"uniform": 1, "in-batch": 1})) == "MixedSampler(uniform=0.5, in-batch=0.5)"
+
+
+def test_in_batch_draws_only_batch_positives_with_item_share_q():
+    train = skewed_interactions()
+    sampler = InBatchSampler().fit(train)
+    positives = torch.tensor([3, 3, 7])
+    neg = sampler.sample(torch.tensor([0, 1, 2]), positives, 100, torch.Generator().manual_seed(0))
+    assert set(neg.items.tolist()) <= {3, 7}
+    counts = train.item_counts()
+    assert neg.log_q[neg.items == 7][0].item() == pytest.approx(math.log(counts[7] / counts.sum()), rel=1e-5)

@@ -36,6 +36,9 @@ class InBatchSampler(BaseSampler):
         with np.errstate(divide="ignore"):
             self._log_q = torch.from_numpy(np.log(counts / counts.sum()))  # −inf: never a positive
 
+    def _item_log_q(self) -> Tensor:
+        return self._log_q
+
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         if len(positives) == 0:
             raise ConfigError("in-batch sampler needs a non-empty batch")

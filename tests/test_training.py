@@ -1,0 +1,63 @@
+"""Training with every sampler: it runs, reports false negatives and sampler cost, and learns."""
+
+import numpy as np
+import pytest
+
+import contrec
+from contrec import ContrastiveRecommender, split_random
+
+from .contracts import skewed_interactions
+
+TINY = dict(dim=8, epochs=2, batch_size=32, n_negatives=16, lr=0.05, verbose=False, seed=0)
+
+SAMPLER_SETUPS = [
+    ("uniform", {}),
+    ("uniform", {"exclude_positives": True}),
+    ("popularity", {"alpha": 0.75}),
+    ("hard", {"top_m": 5, "refresh_every": 3}),
+    ("dynamic-hard", {"pool_size": 16}),
+    ("domain-rule", {"rule": "disjoint(genres)"}),
+    ("domain-rule", {"rule": "same(decade)", "fallback": "skip", "exclude_positives": True}),
+    ("mixed", {"components": {"popularity": 0.5, "hard": 0.3, "uniform": 0.2}}),
+    ("in-batch", {}),
+]
+
+
+@pytest.mark.parametrize("name,params", SAMPLER_SETUPS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SAMPLER_SETUPS)])
+def test_every_sampler_trains_and_reports(name, params):
+    train = skewed_interactions(n_users=60, n_items=30)
+    model = ContrastiveRecommender(sampler=name, sampler_params=params, **TINY).fit(train)
+    for record in model.history_:
+        assert 0.0 <= record["false_negative_rate"] <= 1.0
+        assert 0.0 <= record["masked_share"] <= 1.0
+        assert 0.0 <= record["sampler_share"] <= 1.0
+        assert np.isfinite(record["loss"])
+    if params.get("exclude_positives"):
+        assert all(r["false_negative_rate"] == 0.0 for r in model.history_)
+    if name == "hard":
+        assert model.history_[0]["refreshes"] >= 2  # every 3 steps and at the epoch end
+    assert len(model.recommend(train.users.ids[:2], k=3)) == 6
+
+
+def test_false_negative_rate_is_the_density_for_uniform_draws():
+    train = skewed_interactions(n_users=200, n_items=20)  # 4 of 20 items per user: 20 % positives
+    model = ContrastiveRecommender(sampler="uniform", **{**TINY, "n_negatives": 256, "epochs": 1}).fit(train)
+    assert model.history_[0]["false_negative_rate"] == pytest.approx(0.2, abs=0.02)
+
+
+@pytest.mark.parametrize("extra", [{"logq": False}, {"debias_prior": 0.05}, {"hardness": 0.5},
+                                   {"in_batch": False, "sampler": "popularity"}])
+def test_loss_options_train(extra):
+    data = skewed_interactions(n_users=80, n_items=30)
+    train, test = split_random(data, 0.25, seed=0)
+    model = ContrastiveRecommender(**{**TINY, "epochs": 3, **extra}).fit(train)
+    table = contrec.evaluate(model, train, test, k=5)
+    assert np.isfinite(table["value"]).all()
+
+
+def test_bad_loss_options():
+    train = skewed_interactions()
+    with pytest.raises(contrec.ConfigError, match=r"debias_prior must be in \[0, 1\)"):
+        ContrastiveRecommender(debias_prior=1.0, **TINY).fit(train)
+    with pytest.raises(contrec.ConfigError, match="hardness must be ≥ 0"):
+        ContrastiveRecommender(hardness=-1.0, **TINY).fit(train)
