@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
-import torch
 
-import contrec
-from contrec.protocol import Protocol, protocol_split
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, environment, mean_std, pin_threads, write  # noqa: E402
+
+import contrec  # noqa: E402
+from contrec.protocol import Protocol, protocol_split  # noqa: E402
 
 ALS_GRID = {
     "factors": [32, 64, 128, 256],
@@ -62,8 +60,7 @@ def tune_als(train, seed: int, threads: int) -> tuple[dict, float, float]:
 
 
 def run(dataset: str, seeds: list[int], threads: int) -> dict:
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
+    pin_threads(threads)
     rows = []
     for seed in seeds:
         train, test = protocol_split(dataset, seed)
@@ -88,15 +85,8 @@ def run(dataset: str, seeds: list[int], threads: int) -> dict:
         for r in rows[-3:]:
             print(f"  {r['model']:<22} NDCG@{K} {r[f'ndcg@{K}']:.4f}  Recall@{K} {r[f'recall@{K}']:.4f}  "
                   f"fit {r['fit_s']:.1f}s", flush=True)
-    return {
-        "benchmark": "quality", "dataset": dataset, "seeds": seeds, "k": K, "protocol": Protocol().__dict__,
-        "als_grid": ALS_GRID, "threads": threads,
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpu_count": os.cpu_count()},
-        "versions": {"contrec": contrec.__version__, "torch": torch.__version__, "faiss": faiss.__version__,
-                     "implicit": __import__("implicit").__version__, "numpy": np.__version__},
-        "rows": rows,
-    }
+    return {"benchmark": "quality", "dataset": dataset, "seeds": seeds, "k": K, "protocol": Protocol().__dict__,
+            "als_grid": ALS_GRID, **environment(threads), "rows": rows}
 
 
 def markdown(result: dict) -> str:
@@ -108,10 +98,7 @@ def markdown(result: dict) -> str:
              "|---|" + "---:|" * (len(metrics) + 1)]
     for name in models:
         rs = [r for r in result["rows"] if r["model"] == name]
-        cells = []
-        for m in metrics + ["fit_s"]:
-            v = np.array([r[m] for r in rs])
-            cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if m != "fit_s" else f"{v.mean():.1f}")
+        cells = [mean_std([r[m] for r in rs]) for m in metrics] + [f"{np.mean([r['fit_s'] for r in rs]):.1f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     chosen = [r["params"] for r in result["rows"] if r["model"] == "implicit ALS (tuned)"]
     lines += ["", f"ALS grid: {result['als_grid']}; chosen per seed: {chosen}.",
@@ -134,7 +121,8 @@ def plot(result: dict, path: Path) -> None:
         means = np.array([v.mean() for v in values])
         err = np.array([[v.mean() - v.min() for v in values], [v.max() - v.mean() for v in values]])
         x = np.arange(len(models)) + (j - 0.5) * width
-        bars = ax.bar(x, means, width, yerr=err, capsize=3, label={"ndcg": "NDCG", "recall": "Recall"}[metric.split("@")[0]] + f"@{K}")
+        label = {"ndcg": "NDCG", "recall": "Recall"}[metric.split("@")[0]] + f"@{K}"
+        bars = ax.bar(x, means, width, yerr=err, capsize=3, label=label)
         ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=7, padding=2)
     ax.set_xticks(np.arange(len(models)), models, fontsize=8)
     ax.set_ylabel("full-ranking metric")
@@ -152,13 +140,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     result = run(args.dataset, args.seeds, args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"quality_{args.dataset}.json").write_text(json.dumps(result, indent=2))
-    (out / f"quality_{args.dataset}.md").write_text(markdown(result))
+    write(f"quality_{args.dataset}", result, markdown(result), out)
     plot(result, out / f"quality_{args.dataset}.png")
     print(markdown(result))
 

@@ -92,9 +92,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     data = _read(args, args.data)
     log.info("read %r", data)
     model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
-                                   sampler=args.sampler, n_negatives=args.n_negatives, epochs=args.epochs,
-                                   batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
-                                   verbose=not args.quiet, patience=args.patience)
+                                   sampler=args.sampler, sampler_params=_sampler_params(args),
+                                   n_negatives=args.n_negatives, epochs=args.epochs, logq=not args.no_logq,
+                                   in_batch=not args.no_in_batch, debias_prior=args.debias_prior,
+                                   hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                   threads=args.threads, verbose=not args.quiet, patience=args.patience)
     validation = None
     if args.validation_size:
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
@@ -104,6 +106,26 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     model.save(args.output)
     log.info("saved %s", args.output)
     return 0
+
+
+def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
+    import json
+
+    params: dict[str, Any] = {}
+    if args.sampler_params:
+        try:
+            params = json.loads(args.sampler_params)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--sampler-params is not valid JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(params, dict):
+            raise ConfigError("--sampler-params must be a JSON object, e.g. '{\"alpha\": 0.5}'")
+    if args.rule:
+        if args.sampler != "domain-rule":
+            raise ConfigError("--rule goes with --sampler domain-rule")
+        params["rule"] = args.rule
+    if args.exclude_positives:
+        params["exclude_positives"] = True
+    return params or None
 
 
 def _load_model(path: str) -> Any:
@@ -223,8 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dim", type=int, default=64)
     g.add_argument("--similarity", default="cosine")
     g.add_argument("--temperature", type=float, default=0.2)
-    g.add_argument("--sampler", default="uniform")
+    g.add_argument("--sampler", default="uniform",
+                   help="negative sampler: uniform, popularity, hard, dynamic-hard, domain-rule, mixed, in-batch")
+    g.add_argument("--sampler-params", help="sampler parameters as JSON, e.g. '{\"alpha\": 0.5}'")
+    g.add_argument("--rule", help="domain rule (string or JSON/YAML file) for --sampler domain-rule, "
+                                  "e.g. 'disjoint(genres) and never_same(franchise)'")
+    g.add_argument("--exclude-positives", action="store_true", help="samplers draw no known positives")
     g.add_argument("--n-negatives", type=int, default=1024)
+    g.add_argument("--no-logq", action="store_true", help="turn off the log q correction (ablations)")
+    g.add_argument("--no-in-batch", action="store_true", help="do not use the batch's positives as negatives")
+    g.add_argument("--debias-prior", type=float, default=0.0, help="τ⁺ of the debiased contrastive loss")
+    g.add_argument("--hardness", type=float, default=0.0, help="β of hardness-weighted negatives")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch-size", type=int, default=1024)
     g.add_argument("--lr", type=float, default=0.01)

@@ -1,4 +1,11 @@
-"""Known-positive lookups shared by the trainer (accidental-hit masks) and the samplers (exclusion)."""
+"""Membership tests in per-row item sets (a user's positives, a hard-negative table, a rule's
+allowed items), vectorized over whole batches.
+
+Sets are stored as a CSR matrix ``[n_rows, n_items]``. Lookups slice that matrix to the
+batch's rows and to the *distinct* items asked about (a presence vector over the catalogue,
+no sort), test membership densely on that small block, and gather back — a few
+milliseconds for a 1,024 × 2,048 batch, where per-query binary search takes tens.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +14,59 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["PositiveLookup"]
+__all__ = ["RowSets", "PositiveLookup", "distinct_items"]
 
 
-class PositiveLookup:
-    """Is item j a known training positive of user u? Vectorized over whole batches.
+def distinct_items(items: Tensor, n_items: int) -> tuple[Tensor, Tensor]:
+    """(sorted distinct items ``[U]``, index of each entry into them, same shape as ``items``).
+
+    Same result as ``torch.unique(items, return_inverse=True)``, in O(n_items + len) without sorting.
+    """
+    present = torch.zeros(n_items, dtype=torch.bool)
+    present[items.reshape(-1)] = True
+    distinct = present.nonzero()[:, 0]
+    remap = torch.cumsum(present, 0) - 1
+    return distinct, remap[items]
+
+
+class RowSets:
+    """Is item j in set r? Vectorized over batches of (row, items).
 
     Example:
         >>> import scipy.sparse as sp, numpy as np, torch
-        >>> lookup = PositiveLookup(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0]])))
-        >>> lookup.rowwise(torch.tensor([0, 1]), torch.tensor([[1, 0], [1, 0]])).tolist()
+        >>> sets = RowSets(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0]])))
+        >>> sets.rowwise(torch.tensor([0, 1]), torch.tensor([[1, 0], [1, 0]])).tolist()
         [[True, False], [False, True]]
     """
 
-    def __init__(self, matrix: sp.csr_matrix) -> None:
+    def __init__(self, matrix: sp.spmatrix) -> None:
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        self.matrix.sum_duplicates()
         self.matrix.sort_indices()
+        self.matrix.data[:] = 1.0
         self.n_items = self.matrix.shape[1]
-        rows = np.repeat(np.arange(self.matrix.shape[0], dtype=np.int64), np.diff(self.matrix.indptr))
-        self._keys = torch.from_numpy(rows * self.n_items + self.matrix.indices.astype(np.int64))  # sorted
-        self.counts = torch.from_numpy(np.diff(self.matrix.indptr).astype(np.int64))  # [n_users]
+        self.counts = torch.from_numpy(np.diff(self.matrix.indptr).astype(np.int64))  # [n_rows]
 
-    def shared(self, users: Tensor, items: Tensor) -> Tensor:
-        """``[B] × [M] -> [B, M]`` bool, via a CSR row/column slice (fast for shared candidates)."""
-        sub = self.matrix[users.numpy()][:, items.numpy()]  # [B, M] sparse
+    def shared(self, rows: Tensor, items: Tensor) -> Tensor:
+        """``[B] × [M] -> [B, M]`` bool."""
+        sub = self.matrix[rows.numpy()][:, items.numpy()]  # [B, M] sparse
         return torch.from_numpy(sub.toarray() > 0)
 
-    def rowwise(self, users: Tensor, items: Tensor) -> Tensor:
-        """``[B] × [B, M] -> [B, M]`` bool, via binary search of sorted user·n+item keys."""
-        if len(self._keys) == 0:
-            return torch.zeros(items.shape, dtype=torch.bool)
-        query = users[:, None] * self.n_items + items  # [B, M]
-        pos = torch.searchsorted(self._keys, query).clamp(max=len(self._keys) - 1)
-        return self._keys[pos] == query
+    def rowwise(self, rows: Tensor, items: Tensor) -> Tensor:
+        """``[B] × [B, M] -> [B, M]`` bool."""
+        distinct, index = distinct_items(items, self.n_items)
+        return self.shared(rows, distinct).gather(1, index)
+
+    def pairs(self, rows: Tensor, items: Tensor) -> Tensor:
+        """``[R] × [R] -> [R]`` bool: is items[r] in set rows[r]? (element lookups, no dense block)."""
+        if len(rows) == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        values = np.asarray(self.matrix[rows.numpy().copy(), items.numpy().copy()]).reshape(-1)
+        return torch.from_numpy(values > 0)
 
     def row_mass(self, item_probs: Tensor) -> Tensor:
-        """Σ of ``item_probs`` ``[n_items]`` over each user's positives, ``[n_users]`` float64."""
-        values = self.matrix.copy()
-        values.data[:] = 1.0
-        return torch.from_numpy(values.astype(np.float64) @ item_probs.double().numpy())
+        """Σ of ``item_probs`` ``[n_items]`` over each row's set, ``[n_rows]`` float64."""
+        return torch.from_numpy(self.matrix.astype(np.float64) @ item_probs.double().numpy())
+
+
+PositiveLookup = RowSets  # the training positives of each user

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from contrec.data.interactions import Interactions
 from contrec.encoders import Encoder
 from contrec.losses import info_nce
-from contrec.positives import PositiveLookup
+from contrec.positives import PositiveLookup, distinct_items
 from contrec.samplers.base import ModelSnapshot, NegativeSampler
 from contrec.similarity import Similarity
 
@@ -101,7 +101,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     if hasattr(sampler, "bind"):
         def scorer(u: Tensor, j: Tensor) -> Tensor:
             with torch.no_grad():
-                return similarity.rowwise(user_encoder(u), item_encoder(j))  # [B, C]
+                distinct, index = distinct_items(j, item_encoder.n)  # encode each pooled item once
+                return similarity.pairwise(user_encoder(u), item_encoder(distinct)).gather(1, index)  # [B, C]
         sampler.bind(scorer)
     refresh_every = getattr(sampler, "refresh_every", None)
 
@@ -210,7 +211,11 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
         log_q = torch.logsumexp(torch.stack(torch.broadcast_tensors(*terms)), dim=0)
         log_q = torch.where(torch.isfinite(log_q), log_q, torch.zeros_like(log_q))
 
-    mask = lookup.shared(bu, cand) if shared else lookup.rowwise(bu, cand)  # [B, B+n] accidental hits
+    if shared:
+        mask = lookup.shared(bu, cand)  # [B, B+n] accidental hits
+    else:
+        distinct, index = distinct_items(cand, lookup.n_items)  # per-row candidates: each item once
+        mask = lookup.shared(bu, distinct).gather(1, index)
     sampled_hits = mask[:, B:]
     if valid is not None:
         invalid = ~(valid if valid.dim() == 2 else valid.expand(B, -1))
@@ -225,11 +230,9 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
     stats.candidates += mask.numel() - B
     stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
     u = user_encoder(bu)  # [B, d]
-    index = None
     if shared:
-        v = item_encoder(cand)  # [B+n, d]
+        v, index = item_encoder(cand), None  # [B+n, d]
     else:
-        distinct, index = torch.unique(cand, return_inverse=True)  # per-row candidates: encode each item once
         v = item_encoder(distinct)  # [U, d]
     return info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
                     debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)

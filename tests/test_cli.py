@@ -126,3 +126,29 @@ def test_usage_errors_exit_2(capsys):
     assert main(["recommend"]) == 2
     assert main(["nonsense"]) == 2
     assert main(["--version"]) == 0
+
+
+def test_fit_with_samplers_and_rules(tmp_path, capsys):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item\n" + "".join(f"u{u},i{(u * 7 + k) % 30}\n" for u in range(30) for k in range(5)))
+    out = tmp_path / "m.contrec"
+    assert main(["fit", str(data), *FIT, "--sampler", "popularity", "--sampler-params", '{"alpha": 0.5}',
+                 "--exclude-positives", "-o", str(out)]) == 0
+    assert main(["fit", str(data), *FIT, "--sampler", "mixed", "--sampler-params",
+                 '{"components": {"uniform": 0.5, "hard": 0.5}}', "--hardness", "0.5", "-o", str(out)]) == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--sampler", "popular"], "unknown sampler 'popular'; choose one of: uniform, popularity"),
+    (["--sampler-params", "{alpha: 1}"], "--sampler-params is not valid JSON"),
+    (["--sampler", "popularity", "--sampler-params", '{"alpha": -1}'], "alpha must be ≥ 0"),
+    (["--rule", "disjoint(genres)"], "--rule goes with --sampler domain-rule"),
+    (["--sampler", "domain-rule", "--rule", "disjoint(genres"], "ends early"),
+    (["--sampler", "domain-rule", "--rule", "disjoint(genres)"], "needs item attributes"),
+    (["--debias-prior", "1.5"], "debias_prior must be in [0, 1)"),
+])
+def test_fit_sampler_errors(tmp_path, capsys, args, message):
+    out = tmp_path / "m.contrec"
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, *args, "-o", str(out)]) == 1
+    assert message in one_error_line(capsys)
+    assert not out.exists()

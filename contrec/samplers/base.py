@@ -165,7 +165,7 @@ class BaseSampler:
             rows, cols = hit.nonzero(as_tuple=True)
             items[rows, cols] = self._redraw(users[rows], positives[rows], generator)
             self.stats_["redraws"] += len(rows)
-            hit[rows, cols] = self.lookup_.rowwise(users[rows], items[rows, cols][:, None])[:, 0]
+            hit[rows, cols] = self.lookup_.pairs(users[rows], items[rows, cols])
             rounds += 1
         if bool(hit.any()):
             valid &= ~hit

@@ -27,10 +27,12 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
 from contrec.errors import ConfigError, NotFittedError
+from contrec.positives import RowSets
 from contrec.samplers.base import BaseSampler, ModelSnapshot, Scorer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,9 +92,10 @@ class HardNegativeSampler(BaseSampler):
         # H_u stays in rank order, valid entries first: −1 pads users with fewer than m non-positives.
         self.candidates_ = torch.from_numpy(ids)  # [n_users, m]
         self._sizes = (self.candidates_ >= 0).sum(1)  # [n_users]
-        rows = torch.arange(len(ids))[:, None].expand(-1, m)
-        valid = self.candidates_ >= 0
-        self._keys = torch.sort(rows[valid] * self.n_items_ + self.candidates_[valid]).values
+        valid = ids >= 0
+        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)[valid]
+        self._table = RowSets(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, ids[valid])),
+                                            shape=(len(ids), self.n_items_)))
         self.refresh_seconds_.append(time.perf_counter() - t0)
 
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
@@ -107,12 +110,8 @@ class HardNegativeSampler(BaseSampler):
         return torch.where(take_hard, hard, uniform)  # [B, n]
 
     def _member(self, users: Tensor, items: Tensor) -> Tensor:
-        """``[B, M]`` bool: is items[b, m] in H_{users[b]}? Binary search over sorted user·n+item keys."""
-        if len(self._keys) == 0:
-            return torch.zeros(items.shape, dtype=torch.bool)
-        query = users[:, None] * self.n_items_ + items
-        pos = torch.searchsorted(self._keys, query).clamp(max=len(self._keys) - 1)
-        return self._keys[pos] == query
+        """``[B, M]`` bool: is items[b, m] in H_{users[b]}?"""
+        return self._table.rowwise(users, items)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
         items = items if items.dim() == 2 else items.expand(len(users), -1)  # [B, M]

@@ -40,10 +40,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
 from contrec.errors import ConfigError, DataError
+from contrec.positives import RowSets
 from contrec.samplers.base import BaseSampler, Negatives
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -402,7 +404,8 @@ class DomainRuleSampler(BaseSampler):
         self.group_sizes_ = torch.from_numpy(count)  # [G]
         self._indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(count)]))  # [G + 1]
         self._allowed = torch.from_numpy(np.concatenate(indices))  # [Σ |A_g|], sorted within a group
-        self._keys = torch.from_numpy(np.repeat(np.arange(len(count)), count) * n) + self._allowed
+        self._sets = RowSets(sp.csr_matrix((np.ones(len(self._allowed), np.float32), self._allowed.numpy(),
+                                            self._indptr.numpy()), shape=(len(count), n)))
         self._groups_t = torch.from_numpy(self.group_of_item_)
         self.stats_["fallback_rows"] = 0.0
         self.empty_groups_ = int((count == 0).sum())
@@ -433,11 +436,7 @@ class DomainRuleSampler(BaseSampler):
         return neg
 
     def _member(self, groups: Tensor, items: Tensor) -> Tensor:
-        if len(self._keys) == 0:
-            return torch.zeros(items.shape, dtype=torch.bool)
-        query = groups[:, None] * self.n_items_ + items
-        pos = torch.searchsorted(self._keys, query).clamp(max=len(self._keys) - 1)
-        return self._keys[pos] == query
+        return self._sets.rowwise(groups, items)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
         if positives is None:
@@ -456,7 +455,7 @@ class DomainRuleSampler(BaseSampler):
         starts = torch.from_numpy(self.lookup_.matrix.indptr[:-1].astype(np.int64))[users]
         within = torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
         items = torch.from_numpy(self.lookup_.matrix.indices.astype(np.int64))[starts[rows] + within]
-        hit = self._member(groups[rows], items[:, None])[:, 0].double()
+        hit = self._sets.pairs(groups[rows], items).double()
         inside = torch.zeros(len(users), dtype=torch.float64).index_add_(0, rows, hit)
         uniform_mass = counts.double() / self.n_items_
         return torch.where(sizes > 0, inside / sizes.double().clamp(min=1), uniform_mass)

@@ -1,0 +1,51 @@
+"""Helpers shared by the benchmarks: environment record, thread pinning, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def pin_threads(threads: int) -> None:
+    """Same thread count for torch, FAISS and BLAS, so contestants are compared fairly."""
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+def environment(threads: int) -> dict[str, Any]:
+    import faiss
+    import implicit
+    import torch
+
+    import contrec
+
+    return {
+        "threads": threads,
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "versions": {"contrec": contrec.__version__, "torch": torch.__version__, "faiss": faiss.__version__,
+                     "implicit": implicit.__version__, "numpy": np.__version__},
+    }
+
+
+def mean_std(values: Sequence[float], digits: int = 4) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+
+
+def write(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (out / f"{name}.md").write_text(markdown)
