@@ -190,32 +190,38 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
           generator: torch.Generator, stats: _EpochStats) -> Tensor:
     B, n = len(bu), config.n_negatives
     labels = torch.arange(B)  # row b's positive is candidate column b
+    log_B, log_n = math.log(B), math.log(max(n, 1))
     t0 = time.perf_counter()
-    valid = None
+    # Two blocks of candidates: the batch's positives [B] and the sampled items ([n] or [B, n]).
+    # Each gets log E[count] = log(B·p(j) + n·q(j)), from whichever sources can propose it.
+    blocks_items, blocks_log_q, valid = [bi], [], None
     if n > 0:
         neg = sampler.sample(bu, bi, n, generator)
-        shared = neg.items.dim() == 1
-        cand = torch.cat([bi, neg.items]) if shared else torch.cat([bi.expand(B, B), neg.items], dim=1)
+        per_row = neg.items.dim() == 2
+        in_batch_q = sampler.log_prob(bu, bi.expand(B, B) if per_row else bi, bi)  # [B, B] or [B]
+        blocks_items.append(neg.items)
+        blocks_log_q = [log_n + in_batch_q, log_n + neg.log_q]
         valid = neg.valid
     else:
-        shared, cand = True, bi
-    # Expected count of each candidate in this candidate set: B·p(j) (as a batch positive) + n·q(j).
-    terms = []
-    if config.in_batch:
-        terms.append(math.log(B) + log_p_batch[cand])
-    if n > 0:
-        terms.append(math.log(n) + sampler.log_prob(bu, cand, bi))
+        per_row = False
     stats.sampler_seconds += time.perf_counter() - t0
+    if config.in_batch:
+        p_terms = [log_B + log_p_batch[items] for items in blocks_items]
+        blocks_log_q = [torch.logaddexp(p, q) for p, q in zip(p_terms, blocks_log_q)] if blocks_log_q else p_terms
+    if per_row:
+        blocks_items[0] = bi.expand(B, B)
+        blocks_log_q = [q if q.dim() == 2 else q.expand(B, -1) for q in blocks_log_q]
+    cand = torch.cat(blocks_items, dim=-1)  # [B+n] or [B, B+n]
     log_q = None
-    if config.logq and terms:
-        log_q = torch.logsumexp(torch.stack(torch.broadcast_tensors(*terms)), dim=0)
+    if config.logq and blocks_log_q:
+        log_q = torch.cat(blocks_log_q, dim=-1)
         log_q = torch.where(torch.isfinite(log_q), log_q, torch.zeros_like(log_q))
 
-    if shared:
-        mask = lookup.shared(bu, cand)  # [B, B+n] accidental hits
+    if per_row:
+        distinct, index = distinct_items(cand, lookup.n_items)  # encode and look up each item once
+        mask = lookup.shared(bu, distinct).gather(1, index)  # [B, B+n] accidental hits
     else:
-        distinct, index = distinct_items(cand, lookup.n_items)  # per-row candidates: each item once
-        mask = lookup.shared(bu, distinct).gather(1, index)
+        mask = lookup.shared(bu, cand)  # [B, B+n]
     sampled_hits = mask[:, B:]
     if valid is not None:
         invalid = ~(valid if valid.dim() == 2 else valid.expand(B, -1))
@@ -230,9 +236,9 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
     stats.candidates += mask.numel() - B
     stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
     u = user_encoder(bu)  # [B, d]
-    if shared:
-        v, index = item_encoder(cand), None  # [B+n, d]
-    else:
+    if per_row:
         v = item_encoder(distinct)  # [U, d]
+    else:
+        v, index = item_encoder(cand), None  # [B+n, d]
     return info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
                     debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)

@@ -417,18 +417,29 @@ class DomainRuleSampler(BaseSampler):
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         groups, sizes = self._rows(positives)
         B = len(positives)
-        offset = (torch.rand(B, n, generator=generator, dtype=torch.float64) * sizes[:, None]).long()
+        offset = (torch.rand(B, n, generator=generator) * sizes[:, None]).long()  # ⌊U·|A_g|⌋
         offset = torch.minimum(offset, (sizes[:, None] - 1).clamp(min=0))
-        picked = self._allowed[(self._indptr[groups][:, None] + offset).clamp(max=max(len(self._allowed) - 1, 0))] \
-            if len(self._allowed) else torch.zeros(B, n, dtype=torch.long)
-        uniform = torch.randint(0, self.n_items_, (B, n), generator=generator)
-        return torch.where(sizes[:, None] > 0, picked, uniform)  # [B, n]
+        flat = (self._indptr[groups][:, None] + offset).clamp(max=max(len(self._allowed) - 1, 0))
+        picked = torch.take(self._allowed, flat) if len(self._allowed) else torch.zeros(B, n, dtype=torch.long)
+        empty = sizes == 0
+        if bool(empty.any()):  # fallback rows draw from the whole catalogue
+            picked[empty] = torch.randint(0, self.n_items_, (int(empty.sum()), n), generator=generator)
+        return picked  # [B, n]
 
     def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
-        neg = super().sample(users, positives, n, generator)
         _, sizes = self._rows(positives)
         empty = sizes == 0
         self.stats_["fallback_rows"] += float(empty.sum())
+        if self.exclude_positives:
+            neg = super().sample(users, positives, n, generator)
+        else:
+            # Every draw lies in its row's allowed set (or is a fallback draw), so log q is known
+            # per row without a membership test.
+            self._check_fitted()
+            items = self._draw(users, positives, n, generator)
+            row_log_q = torch.where(empty, -math.log(self.n_items_), -torch.log(sizes.double().clamp(min=1)))
+            self.stats_["draws"] += items.numel()
+            neg = Negatives(items, row_log_q[:, None].expand(-1, n).float().contiguous())
         if self.fallback == "skip" and bool(empty.any()):
             valid = torch.ones(neg.items.shape, dtype=torch.bool) if neg.valid is None else neg.valid.clone()
             valid[empty] = False
