@@ -19,21 +19,28 @@ import numpy as np
 
 from contrec.errors import ConfigError, ModelFileError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "write_artifact", "read_artifact", "atomic_write"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "write_artifact", "read_artifact", "atomic_write", "check_writable"]
 
 FORMAT = "contrec-model"
 FORMAT_VERSION = 1
 _META = "__meta__"
 
 
-def atomic_write(path: "str | os.PathLike[str]", write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+def check_writable(path: "str | os.PathLike[str]") -> Path:
+    """Fail early, with one line, when ``path`` could not be written: its folder is missing or it is a folder."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"cannot write {path}: directory {str(folder)!r} does not exist")
     if path.is_dir():
         raise ConfigError(f"cannot write {path}: it is a directory")
+    return folder
+
+
+def atomic_write(path: "str | os.PathLike[str]", write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+    path = Path(path)
+    folder = check_writable(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -8,7 +8,6 @@ never leaves a partial file.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import sys
 import time
@@ -73,14 +72,10 @@ def _write_csv(frame: pd.DataFrame, path: str | None) -> None:
 
 def _check_output(path: str | None) -> None:
     """Fail before any work when the output could not be written anyway."""
-    if path in (None, "-"):
-        return
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConfigError(f"cannot write {path}: directory {str(folder)!r} does not exist")
-    if target.is_dir():
-        raise ConfigError(f"cannot write {path}: it is a directory")
+    from contrec.artifact import check_writable
+
+    if path not in (None, "-"):
+        check_writable(path)
 
 
 # ---------------------------------------------------------------------------- commands

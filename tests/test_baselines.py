@@ -1,6 +1,5 @@
 """Every recommender (contrec's and the baselines) passes the same contract."""
 
-import numpy as np
 
 import contrec
 

@@ -1,6 +1,5 @@
 """MovieLens: local copies, verified downloads (served from a local file:// mirror), safe extraction."""
 
-import io
 import zipfile
 from pathlib import Path
 

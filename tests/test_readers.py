@@ -1,6 +1,5 @@
 """Readers: formats, delimiter detection, duplicate policy, and one test per bad input."""
 
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -298,3 +298,15 @@ def test_in_batch_draws_only_batch_positives_with_item_share_q():
     assert set(neg.items.tolist()) <= {3, 7}
     counts = train.item_counts()
     assert neg.log_q[neg.items == 7][0].item() == pytest.approx(math.log(counts[7] / counts.sum()), rel=1e-5)
+
+
+def test_rule_on_a_user_supplied_attribute_with_missing_values():
+    df = pd.DataFrame({"user": ["a", "a", "b", "b"], "item": ["260", "1196", "1214", "1"]})
+    train = Interactions.from_frame(df)
+    franchise = pd.DataFrame({"franchise": ["star-wars", "star-wars", "alien", None]},
+                             index=["260", "1196", "1214", "1"])
+    sampler = DomainRuleSampler("never_same(franchise)", attributes=franchise).fit(train)
+    star_wars = int(train.items.index(["260"])[0])
+    neg = sampler.sample(torch.tensor([0]), torch.tensor([star_wars]), 200, torch.Generator().manual_seed(0))
+    drawn = set(train.items.ids[neg.items[0].numpy()])
+    assert drawn == {"1214", "1"}  # never the other Star Wars film (or itself); missing is allowed

@@ -106,37 +106,42 @@ class Predicate(Rule):
 
 
 @dataclass(frozen=True)
-class AllOf(Rule):
+class _Combination(Rule):
     rules: tuple[Rule, ...]
+    _word: ClassVar[str] = ""
 
     def attributes(self) -> set[str]:
         return set().union(*(r.attributes() for r in self.rules))
 
+    def _combine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
         out = self.rules[0].allowed(table, reps)
         for rule in self.rules[1:]:
-            out &= rule.allowed(table, reps)
+            out = self._combine(out, rule.allowed(table, reps))
         return out
 
     def __str__(self) -> str:
-        return " and ".join(f"({r})" if isinstance(r, AnyOf) else str(r) for r in self.rules)
+        # "and" binds tighter than "or": only an or-group inside an and-group needs parentheses
+        parts = [f"({r})" if isinstance(self, AllOf) and isinstance(r, AnyOf) else str(r) for r in self.rules]
+        return f" {self._word} ".join(parts)
 
 
 @dataclass(frozen=True)
-class AnyOf(Rule):
-    rules: tuple[Rule, ...]
+class AllOf(_Combination):
+    _word: ClassVar[str] = "and"
 
-    def attributes(self) -> set[str]:
-        return set().union(*(r.attributes() for r in self.rules))
+    def _combine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a & b
 
-    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
-        out = self.rules[0].allowed(table, reps)
-        for rule in self.rules[1:]:
-            out |= rule.allowed(table, reps)
-        return out
 
-    def __str__(self) -> str:
-        return " or ".join(str(r) for r in self.rules)
+@dataclass(frozen=True)
+class AnyOf(_Combination):
+    _word: ClassVar[str] = "or"
+
+    def _combine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a | b
 
 
 @dataclass(frozen=True)

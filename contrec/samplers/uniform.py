@@ -11,7 +11,7 @@ from torch import Tensor
 from contrec.samplers.base import BaseSampler
 
 if TYPE_CHECKING:  # pragma: no cover
-    from contrec.data.interactions import Interactions
+    pass
 
 __all__ = ["UniformSampler"]
 
