@@ -88,9 +88,9 @@ class MixedSampler(BaseSampler):
                 sampler.bind(scorer)
 
     def update(self, snapshot: ModelSnapshot) -> None:
+        # The trainer calls this every `refresh_every` (the smallest component's) steps and at epoch ends.
         for sampler in self.components:
-            every = getattr(sampler, "refresh_every", None)
-            if every and snapshot.step % every == 0:
+            if getattr(sampler, "refresh_every", None):
                 sampler.update(snapshot)
 
     def counts(self, n: int) -> np.ndarray:
