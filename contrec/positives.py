@@ -54,6 +54,8 @@ class RowSets:
 
     def rowwise(self, rows: Tensor, items: Tensor) -> Tensor:
         """``[B] × [B, M] -> [B, M]`` bool."""
+        if items.dim() == 2 and items.shape[0] > 1 and items.stride(0) == 0:  # one row broadcast to all
+            return self.shared(rows, items[0])
         distinct, index = distinct_items(items, self.n_items)
         return self.shared(rows, distinct).gather(1, index)
 
