@@ -49,8 +49,11 @@ class RowSets:
 
     def shared(self, rows: Tensor, items: Tensor) -> Tensor:
         """``[B] × [M] -> [B, M]`` bool."""
-        sub = self.matrix[rows.numpy()][:, items.numpy()]  # [B, M] sparse
-        return torch.from_numpy(sub.toarray() > 0)
+        distinct, index = distinct_items(rows, self.matrix.shape[0])  # rows repeat (rule groups): slice each once
+        sub = self.matrix[distinct.numpy()][:, items.numpy()]  # [R, M] sparse
+        block = torch.from_numpy(sub.toarray() > 0)
+        return block if len(distinct) == len(rows) and bool((index == torch.arange(len(rows))).all()) \
+            else block.index_select(0, index)
 
     def rowwise(self, rows: Tensor, items: Tensor) -> Tensor:
         """``[B] × [B, M] -> [B, M]`` bool."""

@@ -422,10 +422,12 @@ class DomainRuleSampler(BaseSampler):
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         groups, sizes = self._rows(positives)
         B = len(positives)
-        offset = (torch.rand(B, n, generator=generator) * sizes[:, None]).long()  # ⌊U·|A_g|⌋
-        offset = torch.minimum(offset, (sizes[:, None] - 1).clamp(min=0))
-        flat = (self._indptr[groups][:, None] + offset).clamp(max=max(len(self._allowed) - 1, 0))
-        picked = torch.take(self._allowed, flat) if len(self._allowed) else torch.zeros(B, n, dtype=torch.long)
+        offset = torch.rand(B, n, generator=generator).mul_(sizes[:, None].float()).long()  # ⌊U·|A_g|⌋
+        # float rounding can give |A_g| itself when U is just below 1
+        offset = torch.minimum(offset, (sizes - 1).clamp(min=0)[:, None]).add_(self._indptr[groups][:, None])
+        if len(self._allowed) == 0:
+            return torch.randint(0, self.n_items_, (B, n), generator=generator)
+        picked = torch.take(self._allowed, offset.clamp_(max=len(self._allowed) - 1))
         empty = sizes == 0
         if bool(empty.any()):  # fallback rows draw from the whole catalogue
             picked[empty] = torch.randint(0, self.n_items_, (int(empty.sum()), n), generator=generator)
@@ -442,9 +444,9 @@ class DomainRuleSampler(BaseSampler):
             # per row without a membership test.
             self._check_fitted()
             items = self._draw(users, positives, n, generator)
-            row_log_q = torch.where(empty, -math.log(self.n_items_), -torch.log(sizes.double().clamp(min=1)))
+            row_log_q = torch.where(empty, -math.log(self.n_items_), -torch.log(sizes.float().clamp(min=1)))
             self.stats_["draws"] += items.numel()
-            neg = Negatives(items, row_log_q[:, None].expand(-1, n).float().contiguous())
+            neg = Negatives(items, row_log_q[:, None].expand(-1, n))  # [B, n] view: q is constant per row
         if self.fallback == "skip" and bool(empty.any()):
             valid = torch.ones(neg.items.shape, dtype=torch.bool) if neg.valid is None else neg.valid.clone()
             valid[empty] = False
@@ -459,9 +461,10 @@ class DomainRuleSampler(BaseSampler):
             raise ConfigError("domain-rule log q depends on each row's positive; pass positives")
         items = items if items.dim() == 2 else items.expand(len(positives), -1)
         groups, sizes = self._rows(positives)
-        inside = torch.where(self._member(groups, items), -torch.log(sizes.double().clamp(min=1))[:, None], -math.inf)
-        fallback = torch.full(items.shape, -math.log(self.n_items_), dtype=torch.float64)
-        return torch.where((sizes > 0)[:, None], inside, fallback)
+        row_log_q = torch.where(sizes > 0, -torch.log(sizes.float().clamp(min=1)), -math.log(self.n_items_))  # [B]
+        # inside the allowed set: 1/|A_g|; outside: 0, except for fallback rows (uniform over all items)
+        allowed = self._member(groups, items) | (sizes == 0)[:, None]
+        return torch.where(allowed, row_log_q[:, None], -math.inf)
 
     def _positive_mass(self, users: Tensor, positives: Tensor | None) -> Tensor:
         """Share of each row's allowed set that the row user's positives take up."""
