@@ -109,10 +109,10 @@ def plot(result: dict, path: Path) -> None:
     for ax, metric, label in [(axes[0], f"ndcg@{K}", f"NDCG@{K}"), (axes[1], "false_negative_rate",
                                                                      "false-negative rate")]:
         values = [np.array([r[metric] for r in rows if r["sampler"] == n]) for n in names]
-        means = [v.mean() for v in values]
-        ax.barh(np.arange(len(names)), means, xerr=[v.std() for v in values], capsize=3, color="#4C72B0")
-        for y, m in enumerate(means):
-            ax.text(m, y, f" {m:.3f}", va="center", fontsize=7)
+        means, stds = [v.mean() for v in values], [v.std() for v in values]
+        ax.barh(np.arange(len(names)), means, xerr=stds, capsize=3, color="#4C72B0")
+        for y, (m, sd) in enumerate(zip(means, stds)):
+            ax.text(m + sd, y, f"  {m:.3f}", va="center", fontsize=7)
         ax.set_yticks(np.arange(len(names)), names if ax is axes[0] else [""] * len(names), fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(label)
