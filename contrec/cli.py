@@ -38,16 +38,36 @@ def _read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
     g.add_argument("--duplicates", default="last", choices=["last", "first", "sum", "error"],
                    help="policy for repeated (user, item) rows (default: last)")
+    g.add_argument("--item-attributes", help="CSV of item attributes (e.g. movies.csv with genres) for domain rules")
+    g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
 
 
 def _read(args: argparse.Namespace, path: str, **extra: Any) -> Any:
     from contrec.data.readers import read_interactions
 
     sep = {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep) if args.sep else None
+    if getattr(args, "item_attributes", None) and "item_attributes" not in extra:
+        extra["item_attributes"] = _read_attributes(args.item_attributes, args.item_attributes_id or args.item)
     return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
                              timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
                              names=args.names.split(",") if args.names else None, encoding=args.encoding,
                              duplicates=args.duplicates, **extra)
+
+
+def _read_attributes(path: str, id_column: str) -> pd.DataFrame:
+    from contrec.errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{file.name}: cannot read item attributes ({str(err).strip().splitlines()[0]})") from None
+    if id_column not in frame.columns:
+        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(frame.columns)}); "
+                        "name it with --item-attributes-id")
+    return frame.set_index(id_column)
 
 
 def _int_list(text: str) -> list[int]:

@@ -152,3 +152,16 @@ def test_fit_sampler_errors(tmp_path, capsys, args, message):
     assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, *args, "-o", str(out)]) == 1
     assert message in one_error_line(capsys)
     assert not out.exists()
+
+
+def test_domain_rule_with_an_attribute_file(tmp_path, capsys):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item\n" + "".join(f"u{u},i{(u * 7 + k) % 30}\n" for u in range(30) for k in range(5)))
+    attrs = tmp_path / "items.csv"
+    attrs.write_text("item_id,genres\n" + "".join(f"i{j},{'A|B' if j % 2 else 'C'}\n" for j in range(30)))
+    out = tmp_path / "m.contrec"
+    assert main(["fit", str(data), *FIT, "--sampler", "domain-rule", "--rule", "disjoint(genres)",
+                 "--item-attributes", str(attrs), "--item-attributes-id", "item_id", "-o", str(out)]) == 0
+    assert main(["fit", str(data), *FIT, "--sampler", "domain-rule", "--rule", "disjoint(genres)",
+                 "--item-attributes", str(attrs), "-o", str(tmp_path / "x.contrec")]) == 1
+    assert "missing item id column 'item'" in one_error_line(capsys)
