@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -49,3 +50,29 @@ def write(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2))
     (out / f"{name}.md").write_text(markdown)
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark takes: dataset, seeds, threads, output folder."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS))
+    return p
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path)
+    pyplot().close(fig)

@@ -17,7 +17,6 @@ Writes ``benchmarks/results/quality_<dataset>.json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, environment, mean_std, pin_threads, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, pyplot, save_figure, write  # noqa: E402
+from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
 from contrec.protocol import Protocol, protocol_split  # noqa: E402
@@ -108,11 +108,7 @@ def markdown(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> None:
     """Bar chart of NDCG@k and Recall@k per model, mean with min–max over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     models = list(dict.fromkeys(r["model"] for r in result["rows"]))
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
     width = 0.38
@@ -130,17 +126,11 @@ def plot(result: dict, path: Path) -> None:
                  fontsize=9)
     ax.legend(fontsize=8, loc="upper right")
     ax.set_ylim(0, max(0.5, ax.get_ylim()[1]))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(RESULTS))
+    parser = common_parser(__doc__)
     args = parser.parse_args()
     result = run(args.dataset, args.seeds, args.threads)
     out = Path(args.out)

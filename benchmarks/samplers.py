@@ -16,7 +16,6 @@ each refresh.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, environment, mean_std, pin_threads, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, pyplot, save_figure, write  # noqa: E402
+from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
 from contrec.protocol import Protocol, protocol_split  # noqa: E402
@@ -98,11 +98,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = result["rows"]
     names = list(dict.fromkeys(r["sampler"] for r in rows))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
@@ -118,18 +114,12 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel(label)
     axes[0].set_xlim(min(min(r[f"ndcg@{K}"] for r in rows) * 0.9, 0.3), None)
     fig.suptitle(f"{result['dataset']}: negative samplers, {len(result['seeds'])} seeds", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=2)
+    parser = common_parser(__doc__)
     parser.add_argument("--only", nargs="*", help="run only these sampler rows (names as in the table)")
-    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     pin_threads(args.threads)
     rows = []
