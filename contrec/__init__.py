@@ -10,7 +10,7 @@ Example:
 
 __version__ = "0.1.0"
 
-from contrec.baselines import ImplicitALS, ImplicitBPR, PopularityRecommender
+from contrec.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, PopularityRecommender
 from contrec.data import (
     DroppedRowsWarning,
     DuplicateRowsWarning,
@@ -36,7 +36,7 @@ __all__ = [
     "__version__",
     "Interactions", "IdMap", "read_interactions", "load_movielens", "fetch_movielens", "dataset_names",
     "split_random", "split_temporal", "DuplicateRowsWarning", "DroppedRowsWarning",
-    "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR",
+    "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",
     "FaissIndex", "evaluate",

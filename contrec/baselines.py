@@ -1,6 +1,9 @@
-"""Baselines behind the same API as contrec's model: popularity and implicit's ALS and BPR.
+"""Baselines behind the same API as contrec's model: popularity, implicit's ALS, BPR and item-kNN, EASE.
 
-``implicit`` is imported lazily here and nowhere else.
+``implicit`` is imported lazily here and nowhere else. Item-item models (item-kNN, EASE)
+are served as factor models too: a user's vector is their training row, an item's vector
+is its column of the item-item weight matrix, so ``x_u · w_j`` is exactly the model's
+score and retrieval, filtering and ties go through the same FAISS path as everyone else.
 
 Example:
     >>> pop = PopularityRecommender().fit(train)       # doctest: +SKIP
@@ -10,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,7 +23,7 @@ from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, DataError
 from contrec.recommender import FactorRecommender
 
-__all__ = ["PopularityRecommender", "ImplicitALS", "ImplicitBPR"]
+__all__ = ["PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE", "BASELINES", "make_baseline"]
 
 
 def _check_train(train: Interactions) -> None:
@@ -125,3 +129,121 @@ class ImplicitBPR(_ImplicitModel):
         return BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
                                            regularization=self.regularization, iterations=self.iterations,
                                            random_state=self.seed, num_threads=self.threads or 0)
+
+
+# Dense item-item weights take n_items² floats; past this the two item-item baselines refuse
+# with a clear message instead of exhausting memory (ml-1m: 3.7k items → 55 MB).
+MAX_ITEM_ITEM_ITEMS = 30_000
+
+
+def _check_item_item(train: Interactions, name: str) -> None:
+    if train.n_items > MAX_ITEM_ITEM_ITEMS:
+        gb = train.n_items ** 2 * 8 / 1e9
+        raise ConfigError(f"{name} needs a dense {train.n_items}×{train.n_items} item-item matrix (~{gb:.0f} GB); "
+                          f"it is limited to {MAX_ITEM_ITEM_ITEMS:,} items — filter rare items first")
+
+
+class _ItemItemModel(FactorRecommender):
+    """Scores ``X W``: user vector = training row of X, item vector = column of W."""
+
+    _params: tuple[str, ...] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._params}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def _set_item_item(self, train: Interactions, x: sp.csr_matrix, weights: np.ndarray) -> None:
+        self._set_state(train, x.toarray().astype(np.float32), np.ascontiguousarray(weights.T, dtype=np.float32))
+
+
+class ItemKNN(_ItemItemModel):
+    """Item-based k-nearest neighbours with cosine similarity (implicit's CosineRecommender).
+
+    Each item keeps its ``neighbours`` most similar items; a user's score for item j is the
+    sum of j's similarities to the items the user interacted with.
+
+    Example:
+        >>> knn = ItemKNN(neighbours=100).fit(train)  # doctest: +SKIP
+    """
+
+    _params = ("neighbours", "threads")
+
+    def __init__(self, neighbours: int = 100, threads: int | None = None) -> None:
+        self.neighbours, self.threads = neighbours, threads
+        self._threads = threads
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> "ItemKNN":
+        _check_train(train)
+        _check_item_item(train, "item-kNN")
+        if not isinstance(self.neighbours, (int, np.integer)) or self.neighbours < 1:
+            raise ConfigError(f"neighbours must be a positive integer (got {self.neighbours!r})")
+        from implicit.nearest_neighbours import CosineRecommender
+
+        x = train.matrix.astype(np.float32).tocsr()
+        model = CosineRecommender(K=int(self.neighbours), num_threads=self.threads or 0)
+        with warnings.catch_warnings():
+            # implicit converts to CSR internally and warns about its own conversion
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(x, show_progress=False)
+        # implicit stores similarity[i, j] for j among i's neighbours; score(u, j) = Σ_i x_ui sim[i, j].
+        self._set_item_item(train, x, model.similarity.toarray())
+        return self
+
+
+class EASE(_ItemItemModel):
+    """EASE (Steck 2019): a closed-form item-item model with a zero diagonal.
+
+    ``B = I − P·diag(1/diag(P))`` with ``P = (XᵀX + λI)⁻¹``, solved by Cholesky in float64.
+
+    Example:
+        >>> ease = EASE(l2=250.0).fit(train)  # doctest: +SKIP
+    """
+
+    _params = ("l2",)
+
+    def __init__(self, l2: float = 250.0) -> None:
+        self.l2 = l2
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> "EASE":
+        _check_train(train)
+        _check_item_item(train, "EASE")
+        if not isinstance(self.l2, (int, float)) or not np.isfinite(self.l2) or self.l2 <= 0:
+            raise ConfigError(f"l2 must be a positive number (got {self.l2!r})")
+        import scipy.linalg
+
+        x = _binary_matrix(train.matrix)
+        gram = (x.T @ x).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += float(self.l2)
+        precision = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, check_finite=False),
+                                           np.eye(len(gram)), check_finite=False)
+        weights = -precision / np.diag(precision)[None, :]
+        weights[np.diag_indices_from(weights)] = 0.0
+        self._set_item_item(train, x, weights)
+        return self
+
+
+def _binary_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+BASELINES: dict[str, type[FactorRecommender]] = {
+    "popularity": PopularityRecommender, "als": ImplicitALS, "bpr": ImplicitBPR, "itemknn": ItemKNN, "ease": EASE,
+}
+
+
+def make_baseline(name: str, **params: Any) -> FactorRecommender:
+    """A baseline by its short name (popularity, als, bpr, itemknn, ease) with constructor params.
+
+    Example:
+        >>> make_baseline("ease", l2=100.0)
+        EASE(l2=100.0)
+    """
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in BASELINES:
+        raise ConfigError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    try:
+        return BASELINES[key](**params)
+    except TypeError as err:
+        raise ConfigError(f"baseline {name!r}: {err}") from None

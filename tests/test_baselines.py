@@ -38,3 +38,79 @@ def test_popularity_ranks_by_count_with_stable_ties():
     recs = model.recommend("a", k=3, filter_seen=False)
     assert recs["item"].tolist() == ["y", "z", "x"]  # y and z tie at 2: the first-seen item wins
     assert recs["score"].tolist() == [2.0, 2.0, 1.0]
+
+
+class TestItemKNN(RecommenderContract):
+    def make_model(self):
+        return contrec.ItemKNN(neighbours=20, threads=1)
+
+
+class TestEASE(RecommenderContract):
+    def make_model(self):
+        return contrec.EASE(l2=1.0)
+
+
+def _random_data(n_users=40, n_items=25, density=0.2, seed=0):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    mask[np.arange(n_users), rng.integers(0, n_items, n_users)] = True
+    u, i = np.nonzero(mask)
+    return contrec.Interactions.from_frame(pd.DataFrame({"user": u.astype(str), "item": i.astype(str)}))
+
+
+def test_ease_columns_solve_their_constrained_ridge_problems():
+    """Each column b_j of EASE minimises ‖x_j − X b_j‖² + λ‖b_j‖² with b_jj = 0 (Steck 2019)."""
+    import numpy as np
+
+    data = _random_data()
+    lam = 3.0
+    model = contrec.EASE(l2=lam).fit(data)
+    weights = model.item_vectors_.T.astype(np.float64)  # [i, j] = B_ij
+    x = data.matrix.toarray()
+    assert np.allclose(np.diag(weights), 0.0)
+    for j in (0, 7, 24):
+        others = np.delete(np.arange(x.shape[1]), j)
+        a = x[:, others]
+        b = np.linalg.solve(a.T @ a + lam * np.eye(len(others)), a.T @ x[:, j])
+        assert np.allclose(weights[others, j], b, atol=1e-5)
+    # served scores are X B
+    users = np.arange(5)
+    ids, scores = model.top_k(users, 3)
+    expected = (x @ weights)[users[:, None], ids]
+    assert np.allclose(scores, expected, atol=1e-4)
+
+
+def test_itemknn_ranks_like_implicit_cosine_recommender():
+    import numpy as np
+    from implicit.nearest_neighbours import CosineRecommender
+
+    data = _random_data(seed=1)
+    ours = contrec.ItemKNN(neighbours=10, threads=1).fit(data)
+    ref = CosineRecommender(K=10, num_threads=1)
+    ref.fit(data.matrix.astype(np.float32).tocsr(), show_progress=False)
+    users = np.arange(data.n_users)
+    ref_ids, ref_scores = ref.recommend(users, data.matrix.astype(np.float32).tocsr(), N=5,
+                                        filter_already_liked_items=True)
+    ids, scores = ours.top_k(users, 5, exclude=data.matrix)
+    assert np.allclose(scores, ref_scores, atol=1e-4)
+    # same lists up to the order of exact ties
+    for row in range(len(users)):
+        assert set(ids[row][scores[row] > scores[row, -1] + 1e-6]) <= set(ref_ids[row])
+
+
+def test_make_baseline_by_name_and_bad_names():
+    import pytest
+
+    from contrec.baselines import make_baseline
+
+    assert isinstance(make_baseline("item-knn", neighbours=5), contrec.ItemKNN)
+    assert isinstance(make_baseline("ALS", factors=4), contrec.ImplicitALS)
+    with pytest.raises(contrec.ConfigError, match="unknown baseline 'svd'"):
+        make_baseline("svd")
+    with pytest.raises(contrec.ConfigError, match="baseline 'ease'"):
+        make_baseline("ease", lambda_=3)
+    with pytest.raises(contrec.ConfigError, match="l2 must be a positive"):
+        contrec.EASE(l2=-1).fit(_random_data())
