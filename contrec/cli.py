@@ -237,6 +237,56 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _seeds(text: str) -> "int | list[int]":
+    try:
+        if "," in text:
+            return [int(x) for x in text.split(",") if x.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count (3) or a list (0,1,2), got {text!r}") from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import shlex
+
+    from contrec.experiments import build_config, compare
+    from contrec.experiments.report import results_table
+
+    raw = build_config(args.config).to_dict() if args.config else {"contestants": []}
+    if args.data is not None:
+        raw.pop("dataset", None)
+        raw["data"] = {k: v for k, v in {
+            "path": args.data, "user": args.user, "item": args.item, "rating": args.rating,
+            "timestamp": args.timestamp, "sep": args.sep, "item_attributes": args.item_attributes,
+            "item_attributes_id": args.item_attributes_id}.items() if v is not None}
+    elif args.dataset is not None or "data" not in raw:
+        raw.pop("data", None)
+        raw["dataset"] = args.dataset or raw.get("dataset", "ml-100k")
+    protocol = dict(raw.get("protocol", {}))
+    for key, value in (("min_rating", args.min_rating), ("split", args.split), ("k", args.k),
+                       ("test_size", args.test_size)):
+        if value is not None:
+            protocol[key] = value
+    raw["protocol"] = protocol
+    if args.primary:
+        raw["primary"] = args.primary
+    if args.samplers is not None or args.baselines is not None:
+        raw["contestants"] = ([{"sampler": s} for s in _names(args.samplers) or []]
+                              + [{"baseline": b} for b in _names(args.baselines) or []])
+    command = "contrec " + " ".join(shlex.quote(a) for a in args.argv)
+    result = compare(raw, seeds=args.seeds, tune=False if args.no_tune else None, trials=args.trials,
+                     threads=args.threads, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
+                     command=command)
+    print(results_table(result))
+    print(f"\nbest on {result.config.primary}: {result.best}; report: {Path(args.out) / 'report.md'} "
+          f"(and report.html, results.csv, per_user.npz, plots, manifest.json)")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from contrec import __version__
@@ -322,7 +372,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
     p.add_argument("--show-users", type=int, default=3)
     p.add_argument("--threads", type=int)
+
+    p = command("compare", _cmd_compare, "compare negative samplers and baselines: tuned, several seeds, "
+                "significance tests, report with plots")
+    p.add_argument("--config", help="experiment file (YAML or TOML, see docs/compare.md); flags override it")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", help="a known dataset (default: ml-100k): " + ", ".join(_dataset_names()))
+    src.add_argument("--data", help="your own interaction file instead of a dataset")
+    g = p.add_argument_group("your own file (--data)")
+    g.add_argument("--user")
+    g.add_argument("--item")
+    g.add_argument("--rating", help="rating column; ratings ≥ --min-rating are positives")
+    g.add_argument("--timestamp", help="time column (needed for --split temporal)")
+    g.add_argument("--sep", help="delimiter (default: detected)")
+    g.add_argument("--item-attributes", help="CSV of item attributes for domain-rule samplers")
+    g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
+    g = p.add_argument_group("contestants and protocol")
+    g.add_argument("--samplers", help="contrec contestants by sampler, comma-separated: uniform,popularity,hard,"
+                   "dynamic-hard,domain-rule,mixed")
+    g.add_argument("--baselines", help="baselines, comma-separated: popularity,itemknn,als,bpr,ease")
+    g.add_argument("--seeds", type=_seeds, help="number of seeds (3) or a list (0,1,2); default 3")
+    g.add_argument("--no-tune", action="store_true", help="skip tuning: every contestant runs its defaults")
+    g.add_argument("--trials", type=int, help="tuning budget: settings tried per contestant (default 6)")
+    g.add_argument("--split", choices=["random", "temporal"], help="per-user split (default: random)")
+    g.add_argument("--test-size", type=float, help="held-out share per user (default 0.2)")
+    g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (default 4)")
+    g.add_argument("-k", type=_int_list, help="cutoffs, comma-separated (default: 10,20)")
+    g.add_argument("--primary", help="metric@k that ranks contestants and picks tuning trials (default ndcg@20)")
+    g.add_argument("--threads", type=int, help="threads for every fit (default 2)")
+    p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
+    p.add_argument("--out", required=True, help="report folder; finished fits are cached there and reused")
     return parser
+
+
+def _dataset_names() -> list[str]:
+    from contrec.data.movielens import dataset_names
+
+    return dataset_names()
 
 
 def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
@@ -337,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("contrec: %(message)s"))
     log.handlers[:] = [handler]

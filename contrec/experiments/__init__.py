@@ -1,0 +1,13 @@
+"""Comparisons of negative samplers and baselines: config, leak audit, runner, report.
+
+Example:
+    >>> from contrec.experiments import compare                                  # doctest: +SKIP
+    >>> result = compare(dataset="ml-100k", samplers=["uniform", "hard"],
+    ...                  baselines=["ease"], seeds=3, out="reports/ml-100k")     # doctest: +SKIP
+"""
+
+from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, ProtocolSpec, TuningSpec, load_config
+from contrec.experiments.runner import ComparisonResult, build_config, compare
+
+__all__ = ["compare", "ComparisonResult", "ExperimentConfig", "DataSpec", "ProtocolSpec", "TuningSpec",
+           "Contestant", "load_config", "build_config"]

@@ -1,0 +1,327 @@
+"""The description of a comparison: data, protocol, tuning budget, seeds and contestants.
+
+A comparison is fully described by an `ExperimentConfig`, which can be written as a YAML
+or TOML file (see ``docs/compare.md``); the ``contrec compare`` flags are a shortcut that
+builds one. Every field is validated when the config is built, so a typo fails at once
+with the key's name instead of after twenty minutes of training.
+
+Example:
+    >>> config = ExperimentConfig.from_dict({
+    ...     "dataset": "ml-100k", "seeds": 2,
+    ...     "contestants": [{"sampler": "uniform"}, {"baseline": "ease"}]})
+    >>> [c.name for c in config.contestants], config.seeds
+    (['contrec-uniform', 'ease'], [0, 1])
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from contrec.errors import ConfigError
+
+__all__ = ["DataSpec", "ProtocolSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config",
+           "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_NAMES"]
+
+# Sampler settings a contestant named only by its sampler gets (the ones docs/samplers.md measures).
+SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "uniform": {},
+    "popularity": {"alpha": 0.75},
+    "hard": {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200},
+    "dynamic-hard": {"pool_size": 2048},
+    "domain-rule": {"rule": "disjoint(genres)"},
+    "mixed": {"components": [{"name": "popularity", "weight": 0.5}, {"name": "uniform", "weight": 0.3},
+                             {"name": "hard", "weight": 0.2, "top_m": 100, "refresh_every": 200}]},
+    "in-batch": {},
+}
+
+# The documented validation search spaces. Every contestant gets the same number of trials
+# (TuningSpec.trials): trial 1 is its default settings, the rest are drawn from its space.
+_CONTREC_SPACE: dict[str, list[Any]] = {"temperature": [0.1, 0.15, 0.2, 0.3], "lr": [0.005, 0.01, 0.02]}
+SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
+    "contrec": _CONTREC_SPACE,
+    "contrec:popularity": {**_CONTREC_SPACE, "sampler_params.alpha": [0.25, 0.5, 0.75, 1.0]},
+    "contrec:hard": {**_CONTREC_SPACE, "sampler_params.top_m": [50, 100, 200],
+                     "sampler_params.uniform_share": [0.25, 0.5, 0.75]},
+    "contrec:dynamic-hard": {**_CONTREC_SPACE, "sampler_params.pool_size": [512, 1024, 2048]},
+    "popularity": {},
+    "als": {"factors": [32, 64, 128, 256], "regularization": [0.01, 0.1, 1.0, 10.0], "alpha": [1.0, 5.0, 20.0, 50.0],
+            "iterations": [15, 30]},
+    "bpr": {"factors": [32, 64, 128], "learning_rate": [0.005, 0.01, 0.05], "regularization": [0.001, 0.01, 0.1],
+            "iterations": [50, 100, 200]},
+    "itemknn": {"neighbours": [10, 20, 50, 100, 200, 400]},
+    "ease": {"l2": [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
+}
+BASELINE_NAMES = ("popularity", "itemknn", "als", "bpr", "ease")
+
+
+def _fail(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{where}: {message}")
+
+
+def _take(mapping: Mapping[str, Any], allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(mapping, Mapping):
+        raise _fail(where, f"expected a mapping of settings (got {type(mapping).__name__})")
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    return dict(mapping)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the interactions come from: a known dataset name or a file with its columns."""
+
+    dataset: str | None = "ml-100k"
+    path: str | None = None
+    user: str = "user"
+    item: str = "item"
+    rating: str | None = None
+    timestamp: str | None = None
+    sep: str | None = None
+    item_attributes: str | None = None
+    item_attributes_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.path is None):
+            raise ConfigError("data: give either a dataset name (dataset: ml-100k) or a file (data: {path: …})")
+
+    @property
+    def label(self) -> str:
+        return self.dataset or Path(self.path or "").name
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """The evaluation protocol, identical for every contestant (see docs/compare.md)."""
+
+    min_rating: float | None = 4.0
+    min_user_positives: int = 5
+    test_size: float = 0.2
+    split: str = "random"
+    k: tuple[int, ...] = (10, 20)
+
+    def __post_init__(self) -> None:
+        if self.split not in ("random", "temporal"):
+            raise ConfigError(f"protocol.split must be 'random' or 'temporal' (got {self.split!r})")
+        if not 0 < float(self.test_size) < 1:
+            raise ConfigError(f"protocol.test_size must be a fraction in (0, 1) (got {self.test_size!r})")
+        if not isinstance(self.min_user_positives, int) or self.min_user_positives < 2:
+            raise ConfigError("protocol.min_user_positives must be an integer ≥ 2 (one to train on, one to test)")
+        if not self.k or any(not isinstance(k, int) or k < 1 for k in self.k):
+            raise ConfigError(f"protocol.k must be a list of positive integers (got {list(self.k)!r})")
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """The validation budget every contestant gets: ``trials`` settings tried on a carve of train."""
+
+    enabled: bool = True
+    trials: int = 6
+    validation_size: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trials, int) or self.trials < 1:
+            raise ConfigError(f"tuning.trials must be an integer ≥ 1 (got {self.trials!r})")
+        if not 0 < float(self.validation_size) < 1:
+            raise ConfigError(f"tuning.validation_size must be a fraction in (0, 1) (got {self.validation_size!r})")
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """One row of the comparison: contrec with a sampler, or a baseline.
+
+    ``model`` is ``"contrec"`` or a baseline name; ``params`` go to its constructor (for
+    contrec, ``sampler`` and ``sampler_params`` among them); ``space`` maps a parameter
+    (``sampler_params.alpha`` for a sampler's) to the values tuning may try.
+    """
+
+    name: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def is_contrec(self) -> bool:
+        return self.model == "contrec"
+
+    @property
+    def sampler(self) -> str | None:
+        return self.params.get("sampler") if self.is_contrec else None
+
+
+def contrec_contestant(sampler: str, name: str | None = None, params: Mapping[str, Any] | None = None,
+                       space: Mapping[str, list[Any]] | None = None) -> Contestant:
+    """contrec with ``sampler`` and the comparison's default settings for it."""
+    from contrec.samplers import SAMPLERS
+
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    merged: dict[str, Any] = {"sampler": sampler, "sampler_params": copy.deepcopy(SAMPLER_DEFAULTS.get(sampler, {}))}
+    for key, value in (params or {}).items():
+        if key == "sampler_params" and isinstance(value, Mapping):
+            merged["sampler_params"].update(copy.deepcopy(dict(value)))
+        else:
+            merged[key] = copy.deepcopy(value)
+    if merged["sampler"] != sampler:
+        raise ConfigError(f"contestant {name or sampler!r}: params.sampler contradicts sampler: {sampler}")
+    chosen_space = SEARCH_SPACES.get(f"contrec:{sampler}", SEARCH_SPACES["contrec"]) if space is None else space
+    name = name or f"contrec-{sampler}"  # distinct from the popularity *baseline*
+    return Contestant(name, "contrec", merged, _check_space(dict(chosen_space), name))
+
+
+def baseline_contestant(baseline: str, name: str | None = None, params: Mapping[str, Any] | None = None,
+                        space: Mapping[str, list[Any]] | None = None) -> Contestant:
+    """A baseline (popularity, itemknn, als, bpr, ease) with its default space."""
+    key = baseline.lower().replace("-", "").replace("_", "")
+    if key not in BASELINE_NAMES:
+        raise ConfigError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINE_NAMES)}")
+    chosen_space = SEARCH_SPACES[key] if space is None else space
+    return Contestant(name or key, key, copy.deepcopy(dict(params or {})), _check_space(dict(chosen_space),
+                                                                                         name or key))
+
+
+def _check_space(space: dict[str, Any], name: str) -> dict[str, list[Any]]:
+    for key, values in space.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"contestant {name!r}: space.{key} must be a non-empty list of values")
+    return space
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole comparison. Build with `from_dict`, `load_config` or the constructor."""
+
+    data: DataSpec
+    contestants: tuple[Contestant, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    protocol: ProtocolSpec = ProtocolSpec()
+    tuning: TuningSpec = TuningSpec()
+    primary: str = "ndcg@20"
+    threads: int | None = 2
+
+    def __post_init__(self) -> None:
+        if not self.contestants:
+            raise ConfigError("contestants: name at least one sampler or baseline")
+        names = [c.name for c in self.contestants]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ConfigError(f"contestants: the name {sorted(dup)[0]!r} is used twice; give each a distinct name")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct integers (got {list(self.seeds)!r})")
+        metric, _, k = self.primary.partition("@")
+        from contrec.metrics import METRICS
+
+        if metric not in METRICS or not k.isdigit() or int(k) not in self.protocol.k:
+            raise ConfigError(f"primary must be a metric@k with k in protocol.k {list(self.protocol.k)} "
+                              f"(got {self.primary!r}); metrics: {', '.join(METRICS)}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError(f"threads must be a positive integer (got {self.threads!r})")
+
+    @property
+    def primary_metric(self) -> tuple[str, int]:
+        metric, _, k = self.primary.partition("@")
+        return metric, int(k)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict that `from_dict` reads back to an equal config."""
+        d: dict[str, Any] = {}
+        if self.data.path is None:
+            d["dataset"] = self.data.dataset
+        else:
+            d["data"] = {k: v for k, v in asdict(self.data).items() if k != "dataset" and v is not None}
+        d["seeds"] = list(self.seeds)
+        d["protocol"] = {**asdict(self.protocol), "k": list(self.protocol.k)}
+        d["tuning"] = asdict(self.tuning)
+        d["primary"] = self.primary
+        d["threads"] = self.threads
+        d["contestants"] = [{"name": c.name, ("sampler" if c.is_contrec else "baseline"):
+                             (c.sampler if c.is_contrec else c.model), "params": copy.deepcopy(c.params),
+                             "space": copy.deepcopy(c.space)} for c in self.contestants]
+        return d
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON form (recorded in the manifest)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "config") -> "ExperimentConfig":
+        """Build and validate from a dict (a parsed YAML/TOML file); unknown keys are errors."""
+        top = _take(raw, {"dataset", "data", "seeds", "protocol", "tuning", "primary", "threads",
+                          "contestants"}, where)
+        if "data" in top:
+            data_raw = _take(top["data"], set(DataSpec.__dataclass_fields__) - {"dataset"}, f"{where}: data")
+            if "dataset" in top:
+                raise _fail(where, "give either dataset or data, not both")
+            data = DataSpec(dataset=None, **data_raw)
+        else:
+            data = DataSpec(dataset=str(top.get("dataset", "ml-100k")))
+        seeds_raw = top.get("seeds", 3)
+        if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool):
+            if seeds_raw < 1:
+                raise _fail(where, f"seeds must be ≥ 1 (got {seeds_raw})")
+            seeds = tuple(range(seeds_raw))
+        elif isinstance(seeds_raw, list) and all(isinstance(s, int) for s in seeds_raw):
+            seeds = tuple(seeds_raw)
+        else:
+            raise _fail(where, f"seeds must be a count or a list of integers (got {seeds_raw!r})")
+        proto_raw = _take(top.get("protocol", {}), set(ProtocolSpec.__dataclass_fields__), f"{where}: protocol")
+        if "k" in proto_raw:
+            ks = proto_raw["k"]
+            proto_raw["k"] = tuple(ks) if isinstance(ks, (list, tuple)) else (ks,)
+        protocol = ProtocolSpec(**proto_raw)
+        tuning = TuningSpec(**_take(top.get("tuning", {}), set(TuningSpec.__dataclass_fields__), f"{where}: tuning"))
+        contestants_raw = top.get("contestants")
+        if not isinstance(contestants_raw, list) or not contestants_raw:
+            raise _fail(where, "contestants must be a non-empty list (each with sampler: or baseline:)")
+        contestants = []
+        for n, entry in enumerate(contestants_raw, 1):
+            here = f"{where}: contestants[{n}]"
+            if isinstance(entry, str):
+                entry = {"baseline": entry} if entry.lower().replace("-", "") in BASELINE_NAMES else {"sampler": entry}
+            spec = _take(entry, {"name", "sampler", "baseline", "params", "space"}, here)
+            if ("sampler" in spec) == ("baseline" in spec):
+                raise _fail(here, "give exactly one of sampler: or baseline:")
+            make = contrec_contestant if "sampler" in spec else baseline_contestant
+            try:
+                contestants.append(make(str(spec.get("sampler") or spec.get("baseline")), spec.get("name"),
+                                        spec.get("params"), spec.get("space")))
+            except ConfigError as err:
+                raise _fail(here, str(err)) from None
+        default_primary = f"ndcg@{max(protocol.k)}"
+        return cls(data, tuple(contestants), seeds, protocol, tuning, str(top.get("primary", default_primary)),
+                   top.get("threads", 2))
+
+
+def load_config(path: "str | Path") -> ExperimentConfig:
+    """Read an experiment from a YAML (.yaml/.yml) or TOML (.toml) file.
+
+    Example:
+        >>> config = load_config("experiments/ml-100k.yaml")  # doctest: +SKIP
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix.lower() == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except Exception as err:  # noqa: BLE001 - YAML and TOML raise their own error types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{file.name}: not valid {'TOML' if file.suffix.lower() == '.toml' else 'YAML'} "
+                          f"({first})") from None
+    if raw is None:
+        raise ConfigError(f"{file.name}: the config file is empty")
+    return ExperimentConfig.from_dict(raw, where=file.name)

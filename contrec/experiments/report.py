@@ -1,0 +1,444 @@
+"""The comparison report: markdown, self-contained HTML, tidy CSV, per-user arrays, plots, manifest.
+
+Files written to the report folder:
+
+- ``report.md`` and ``report.html`` (the same content; the HTML embeds its images);
+- ``results.csv`` (tidy per-seed results), ``summary.csv`` (mean, CI), ``tests.csv``
+  (paired tests against the best), ``tuning.csv`` (every trial), ``audit.csv``;
+- ``per_user.npz``: for each contestant and seed, the evaluated users and their values of
+  every metric (keys ``<contestant>/seed<s>/<metric@k>`` and ``…/users``);
+- ``metric_ci.png``, ``curves.png`` (with tuning), ``popularity.png``,
+  ``false_negatives.png`` (with samplers);
+- ``manifest.json``: versions, seeds, data digests, config and hash, machine, wall times.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from contrec.experiments.runner import ComparisonResult
+
+__all__ = ["write_report", "results_table", "markdown_report"]
+
+_TABLE_METRICS = [("ndcg", 10), ("ndcg", 20), ("recall", 10), ("recall", 20), ("map", 20), ("mrr", 20),
+                  ("hit_rate", 20)]
+_LABELS = {"ndcg": "NDCG", "recall": "Recall", "map": "MAP", "mrr": "MRR", "hit_rate": "HitRate",
+           "precision": "Precision", "coverage": "coverage", "mean_popularity": "mean pop.",
+           "false_negative_rate": "false-neg. rate", "fit_seconds": "fit s"}
+
+
+def _label(metric: str, k: Any) -> str:
+    return f"{_LABELS.get(metric, metric)}@{k}" if pd.notna(k) else _LABELS.get(metric, metric)
+
+
+def _columns(result: ComparisonResult) -> list[tuple[str, Any]]:
+    ks = sorted(result.config.protocol.k)
+    kmax = max(ks)
+    cols = [(m, k) for m, k in _TABLE_METRICS if k in ks]
+    if not cols:
+        cols = [(m, k) for m in ("ndcg", "recall") for k in ks] + [("map", kmax), ("mrr", kmax), ("hit_rate", kmax)]
+    primary = result.config.primary_metric
+    if primary not in cols:
+        cols.insert(0, primary)
+    cols += [("coverage", kmax), ("mean_popularity", kmax)]
+    if any(c.is_contrec for c in result.config.contestants):
+        cols.append(("false_negative_rate", None))
+    cols.append(("fit_seconds", None))
+    return cols
+
+
+def _cell(summary: pd.DataFrame, name: str, metric: str, k: Any) -> tuple[float, float]:
+    mask = (summary["contestant"] == name) & (summary["metric"] == metric)
+    mask &= summary["k"].isna() if k is None else (summary["k"] == k)
+    row = summary[mask]
+    if row.empty:
+        return float("nan"), float("nan")
+    return float(row["mean"].iloc[0]), float(row["ci95"].iloc[0])
+
+
+def _fmt(mean: float, half: float, digits: int = 4) -> str:
+    if np.isnan(mean):
+        return "–"
+    if np.isnan(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def results_table(result: ComparisonResult) -> str:
+    """The main markdown table: mean ± 95 % CI over seeds; best of each quality column bold;
+    † marks contestants significantly worse than the best on the primary metric."""
+    cols = _columns(result)
+    summary = result.summary
+    names = [c.name for c in result.config.contestants]
+    kinds = {c.name: (f"contrec · {c.sampler}" if c.is_contrec else "baseline") for c in result.config.contestants}
+    header = "| contestant | kind | " + " | ".join(_label(m, k) for m, k in cols) + " |"
+    lines = [header, "|---|---|" + "---:|" * len(cols)]
+    best_of = {}
+    for m, k in cols:
+        if m in ("coverage", "mean_popularity", "false_negative_rate", "fit_seconds"):
+            continue
+        means = {n: _cell(summary, n, m, k)[0] for n in names}
+        best_of[(m, k)] = max(means.values())
+    tests = result.tests
+    for name in names:
+        mark = " †" if name in tests.index and bool(tests.loc[name, "significant"]) else ""
+        star = " ★" if name == result.best else ""
+        cells = []
+        for m, k in cols:
+            mean, half = _cell(summary, name, m, k)
+            if m == "fit_seconds":
+                text = "–" if np.isnan(mean) else f"{mean:.1f}"
+            elif m in ("coverage", "mean_popularity", "false_negative_rate"):
+                text = "–" if np.isnan(mean) else f"{mean:.3f}"
+            else:
+                text = _fmt(mean, half)
+                if (m, k) in best_of and not np.isnan(mean) and np.isclose(mean, best_of[(m, k)]):
+                    text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {name}{star}{mark} | {kinds[name]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _tests_table(result: ComparisonResult) -> str:
+    metric, k = result.config.primary_metric
+    lines = [f"| contestant | {_label(metric, k)} | Δ vs best | Cohen's d_z | rank-biserial | paired t p (Holm) | "
+             "Wilcoxon p (Holm) | significant |", "|---|---:|---:|---:|---:|---:|---:|:---:|"]
+    for name, row in result.tests.iterrows():
+        if name == result.best:
+            lines.append(f"| {name} ★ | {row['mean']:.4f} | best | – | – | – | – | – |")
+            continue
+        lines.append(f"| {name} | {row['mean']:.4f} | {row['mean_diff']:+.4f} | {row['cohens_dz']:+.3f} | "
+                     f"{row['rank_biserial']:+.3f} | {_p(row['t_pvalue_holm'])} | {_p(row['wilcoxon_pvalue_holm'])} | "
+                     f"{'yes' if row['significant'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def _p(p: float) -> str:
+    if np.isnan(p):
+        return "–"
+    return "< 1e-4" if p < 1e-4 else f"{p:.4f}"
+
+
+def _tuning_table(result: ComparisonResult) -> str:
+    lines = ["| contestant | trials | best validation | chosen settings (changes from defaults) |",
+             "|---|---:|---:|---|"]
+    for c in result.config.contestants:
+        trials = result.tuning[result.tuning["contestant"] == c.name]
+        changed = {k: v for k, v in result.chosen[c.name].items() if c.params.get(k) != v}
+        text = json.dumps(changed, sort_keys=True) if changed else "defaults"
+        best = f"{trials['validation'].max():.4f}" if len(trials) else "–"
+        lines.append(f"| {c.name} | {len(trials)} | {best} | `{text}` |")
+    return "\n".join(lines)
+
+
+def _audit_table(result: ComparisonResult) -> str:
+    lines = ["| split | check | status | detail |", "|---|---|---|---|"]
+    for row in result.audit.itertuples(index=False):
+        lines.append(f"| {row.split} | {row.check} | {row.status} | {row.detail} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- plots
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colors(result: ComparisonResult) -> dict[str, str]:
+    contrec_palette = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
+    out, n = {}, 0
+    for c in result.config.contestants:
+        if c.is_contrec:
+            out[c.name] = contrec_palette[n % len(contrec_palette)]
+            n += 1
+        else:
+            out[c.name] = "#ff7f0e" if c.model != "popularity" else "#d62728"
+    return out
+
+
+def plot_metric_ci(result: ComparisonResult, path: Path) -> None:
+    """Primary metric (and recall at the same k) per contestant, with 95 % CI bars."""
+    plt = _pyplot()
+    metric, k = result.config.primary_metric
+    panels = [(metric, k)] + ([("recall", k)] if metric != "recall" else [("ndcg", k)])
+    names = [c.name for c in result.config.contestants]
+    colors = _colors(result)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.45 * len(names) + 1.6), sharey=True)
+    for ax, (m, kk) in zip(np.atleast_1d(axes), panels):
+        means = np.array([_cell(result.summary, n, m, kk)[0] for n in names])
+        halves = np.nan_to_num(np.array([_cell(result.summary, n, m, kk)[1] for n in names]))
+        y = np.arange(len(names))[::-1]
+        ax.barh(y, means, xerr=halves, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+        top = float(np.nanmax(means + halves)) if np.isfinite(means).any() else 1.0
+        ax.set_xlim(0.0, top * 1.05 if top > 0 else 1.0)
+        ax.set_yticks(y, names)
+        ax.set_xlabel(f"{_label(m, kk)} (mean ± 95 % CI, {len(result.config.seeds)} seeds)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{result.config.data.label}: full-ranking metrics (contrec samplers vs baselines)", fontsize=10)
+    _save(fig, path)
+
+
+def plot_curves(result: ComparisonResult, path: Path) -> bool:
+    """Validation score against epoch and against wall-clock seconds, one line per sampler."""
+    curves = {n: h for n, h in result.curves.items() if any("validation" in r for r in h)}
+    if not curves:
+        return False
+    plt = _pyplot()
+    colors = _colors(result)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for name, history in curves.items():
+        rows = [r for r in history if "validation" in r]
+        epochs = [r["epoch"] for r in rows]
+        seconds = [r["elapsed"] for r in rows]
+        scores = [r["validation"] for r in rows]
+        axes[0].plot(epochs, scores, marker="o", ms=3, color=colors[name], label=name)
+        axes[1].plot(seconds, scores, marker="o", ms=3, color=colors[name], label=name)
+    metric, k = result.config.primary_metric
+    axes[0].set_xlabel("epoch")
+    axes[1].set_xlabel("training seconds (wall clock)")
+    axes[0].set_ylabel(f"validation {_label(metric, k)}")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Validation curves of each sampler's chosen tuning trial (validation carve of train)", fontsize=10)
+    _save(fig, path)
+    return True
+
+
+def plot_popularity(result: ComparisonResult, path: Path) -> None:
+    """Mean popularity of recommended items and catalogue coverage per contestant."""
+    plt = _pyplot()
+    k = max(result.config.protocol.k)
+    names = [c.name for c in result.config.contestants]
+    colors = _colors(result)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.6), sharey=True)
+    y = np.arange(len(names))[::-1]
+    for ax, metric in zip(axes, ("mean_popularity", "coverage")):
+        means = [_cell(result.summary, n, metric, k)[0] for n in names]
+        halves = np.nan_to_num([_cell(result.summary, n, metric, k)[1] for n in names])
+        ax.barh(y, means, xerr=halves, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+        ax.set_yticks(y, names)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].axvline(result.reference_popularity, color="black", ls="--", lw=1,
+                    label="held-out positives")
+    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].set_xlabel(f"mean popularity of the top {k} (share of users who had the item)")
+    axes[1].set_xlabel(f"catalogue coverage of the top {k}")
+    fig.suptitle("Popularity bias: higher mean popularity = more blockbuster-heavy lists", fontsize=10)
+    _save(fig, path)
+
+
+def plot_false_negatives(result: ComparisonResult, path: Path) -> bool:
+    """Share of sampled negatives that were known positives of the row's user, per sampler."""
+    names = [c.name for c in result.config.contestants if c.is_contrec]
+    if not names:
+        return False
+    plt = _pyplot()
+    colors = _colors(result)
+    means = [_cell(result.summary, n, "false_negative_rate", None)[0] for n in names]
+    halves = np.nan_to_num([_cell(result.summary, n, "false_negative_rate", None)[1] for n in names])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.6))
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, np.array(means) * 100, xerr=halves * 100, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("false-negative rate of sampled negatives, % (masked in the loss)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Sampled negatives that were known positives of the user", fontsize=10)
+    _save(fig, path)
+    return True
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    _pyplot().close(fig)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- markdown and HTML
+def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
+    """The report as markdown (images referenced by file name)."""
+    cfg = result.config
+    m = result.manifest
+    metric, k = cfg.primary_metric
+    proto = cfg.protocol
+    names = ", ".join(c.name for c in cfg.contestants)
+    tuning = (f"{cfg.tuning.trials} trials per contestant (defaults first, then draws without replacement from "
+              f"its search space), scored by {_label(metric, k)} on a {cfg.tuning.validation_size:.0%} per-user "
+              f"validation carve of seed {cfg.seeds[0]}'s training split (carve seed {cfg.tuning.seed}); contrec "
+              "early-stops on the carve and is then trained for its best epoch count. Test is used once."
+              if cfg.tuning.enabled else "off (`--no-tune`): every contestant runs its default settings.")
+    rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None
+              else "every row is a positive")
+    lines = [
+        f"# contrec comparison on {cfg.data.label}", "",
+        f"Contestants: {names}. Seeds: {', '.join(map(str, cfg.seeds))}. "
+        f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
+        f"({cfg.threads} threads).", "",
+    ]
+    if m.get("command"):
+        lines += ["```", m["command"], "```", ""]
+    lines += [
+        "## Results", "",
+        f"Mean ± 95 % CI (Student t over {len(cfg.seeds)} seeds). **Bold**: best in its column. ★: best on "
+        f"{_label(metric, k)}. †: significantly worse than ★ on {_label(metric, k)} (paired per-user tests, "
+        "Holm-adjusted Wilcoxon and t p < 0.05). Coverage and mean popularity are of the top "
+        f"{max(proto.k)}; false-neg. rate is the share of sampled negatives that were known positives (masked).", "",
+        results_table(result), "",
+        "![metric by contestant](metric_ci.png)", "",
+        f"## Significance against the best ({result.best})", "",
+        f"Each user's {_label(metric, k)} averaged over seeds; differences are contestant − best over "
+        f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
+        _tests_table(result), "",
+        "## Tuning", "", tuning, "",
+    ]
+    if cfg.tuning.enabled:
+        lines += [_tuning_table(result), ""]
+    if plots.get("curves"):
+        lines += ["![validation curves](curves.png)", ""]
+    lines += ["## Popularity bias and coverage", "",
+              f"The dashed line is the mean popularity of the held-out positives ({result.reference_popularity:.3f}).",
+              "", "![popularity](popularity.png)", ""]
+    if plots.get("false_negatives"):
+        lines += ["## False negatives", "", "![false negatives](false_negatives.png)", ""]
+    lines += [
+        "## Leak audit", "", "Run on every split before fitting; a `fail` stops the comparison.", "",
+        _audit_table(result), "",
+        "## Protocol", "",
+        f"- Data: {cfg.data.label}: {m['data']['users']} users × {m['data']['items']} items, "
+        f"{m['data']['positives']} positives after filtering ({rating}; users with ≥ {proto.min_user_positives} "
+        "positives).",
+        f"- Split: per-user {proto.split} {1 - proto.test_size:.0%}/{proto.test_size:.0%}"
+        + (" (one split per seed)." if proto.split == "random" else " (the same split for every seed)."),
+        "- Ranking: full catalogue, each user's training items excluded; exact FAISS search for every "
+        f"contestant; k = {', '.join(map(str, proto.k))}.",
+        f"- Threads: {cfg.threads} for torch, FAISS and BLAS (implicit's BPR runs on 1 thread: its Hogwild "
+        "updates are not reproducible on more).",
+        "",
+        "## Reproduce", "",
+        f"Config SHA-256 `{m['config_sha256'][:16]}…` (full config in `manifest.json`). Versions: "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
+        "Data files (SHA-256): " + ", ".join(f"`{k}` `{v[:16]}…`" for k, v in m["data"]["files_sha256"].items())
+        + ".", "",
+        f"Wall time: prepare {m['wall_seconds']['prepare']:.0f} s, tuning {m['wall_seconds']['tuning']:.0f} s, "
+        f"test {m['wall_seconds']['test']:.0f} s; {m['cells']['from_cache']} of {m['cells']['total']} fits came "
+        "from the cell cache.", "",
+    ]
+    return "\n".join(lines)
+
+
+_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"), (re.compile(r"`(.+?)`"), r"<code>\1</code>")]
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text, quote=False)
+    for pattern, repl in _INLINE:
+        out = pattern.sub(repl, out)
+    return out
+
+
+def html_report(markdown: str, folder: Path) -> str:
+    """Render the report's markdown (the subset it uses) to one self-contained HTML page."""
+    body: list[str] = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            body.append("<pre><code>" + html.escape("\n".join(lines[i + 1:j])) + "</code></pre>")
+            i = j + 1
+            continue
+        if line.startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            rows = [[c.strip() for c in r.strip().strip("|").split("|")] for r in lines[i:j]]
+            head, rest = rows[0], rows[2:]
+            body.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rest)
+                        + "</tbody></table>")
+            i = j
+            continue
+        image = re.fullmatch(r"!\[(.*?)\]\((.+?)\)", line.strip())
+        if image:
+            data = base64.b64encode((folder / image.group(2)).read_bytes()).decode()
+            body.append(f'<p><img alt="{html.escape(image.group(1))}" src="data:image/png;base64,{data}"></p>')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
+        elif line.startswith("- "):
+            j = i
+            items = []
+            while j < len(lines) and lines[j].startswith("- "):
+                items.append(f"<li>{_inline(lines[j][2:])}</li>")
+                j += 1
+            body.append("<ul>" + "".join(items) + "</ul>")
+            i = j
+            continue
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    title = html.escape(lines[0].lstrip("# ")) if lines else "contrec report"
+    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;"
+             "padding:3px 7px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
+             "img{max-width:100%}pre{background:#f5f5f5;padding:.7em;overflow-x:auto}code{font-size:12px}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{style}</style>"
+            f"</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+# ---------------------------------------------------------------------------- files
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(result: ComparisonResult, folder: "str | os.PathLike[str]") -> Path:
+    """Write every report file into ``folder``; returns the path of report.md."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    result.results.to_csv(out / "results.csv", index=False)
+    result.summary.to_csv(out / "summary.csv", index=False)
+    result.tests.to_csv(out / "tests.csv")
+    result.tuning.to_csv(out / "tuning.csv", index=False)
+    result.audit.to_csv(out / "audit.csv", index=False)
+    arrays: dict[str, np.ndarray] = {}
+    for (name, seed), frame in result.per_user.items():
+        arrays[f"{name}/seed{seed}/users"] = np.asarray(frame.index.astype(str), dtype=str)
+        for column in frame.columns:
+            arrays[f"{name}/seed{seed}/{column}"] = frame[column].to_numpy(np.float64)
+    tmp = out / ".per_user.npz.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, out / "per_user.npz")
+    plot_metric_ci(result, out / "metric_ci.png")
+    plot_popularity(result, out / "popularity.png")
+    plots = {"curves": plot_curves(result, out / "curves.png"),
+             "false_negatives": plot_false_negatives(result, out / "false_negatives.png")}
+    for name, made in plots.items():
+        stale = out / f"{name}.png"
+        if not made and stale.exists():
+            stale.unlink()
+    markdown = markdown_report(result, plots)
+    _write_text(out / "report.md", markdown)
+    _write_text(out / "report.html", html_report(markdown, out))
+    _write_text(out / "manifest.json", json.dumps(result.manifest, indent=2, default=str))
+    return out / "report.md"

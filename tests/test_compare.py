@@ -1,0 +1,309 @@
+"""`contrec compare`: config validation, tuning plans, leak audit, report on a tiny synthetic run, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import contrec
+from contrec.errors import ConfigError, DataError
+from contrec.experiments import ExperimentConfig, compare, load_config
+from contrec.experiments import runner as runner_module
+from contrec.experiments.audit import audit_split, raise_on_failures
+from contrec.experiments.runner import _trial_settings, _with_overrides
+
+TINY_CONTREC = {"dim": 8, "epochs": 4, "batch_size": 64, "n_negatives": 16, "lr": 0.05, "patience": 2}
+
+
+# ---------------------------------------------------------------------------- config
+def test_config_defaults_and_round_trip():
+    cfg = ExperimentConfig.from_dict({"contestants": ["uniform", "ease", {"sampler": "popularity"}, "popularity"]})
+    assert cfg.data.dataset == "ml-100k" and cfg.seeds == (0, 1, 2)
+    # "popularity" alone is the baseline; the sampler's contestant is named contrec-popularity
+    assert [c.name for c in cfg.contestants] == ["contrec-uniform", "ease", "contrec-popularity", "popularity"]
+    assert cfg.contestants[2].params["sampler_params"] == {"alpha": 0.75}  # the comparison's sampler default
+    assert "sampler_params.alpha" in cfg.contestants[2].space
+    assert cfg.primary == "ndcg@20" and cfg.tuning.trials == 6
+    again = ExperimentConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.hash() == cfg.hash()
+    changed = ExperimentConfig.from_dict({**cfg.to_dict(), "seeds": [0, 1]})
+    assert changed.hash() != cfg.hash()
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"contestants": ["uniform"], "sedes": 3}, "unknown key 'sedes'"),
+    ({"contestants": [{"sampler": "uniform", "baseline": "als"}]}, r"contestants\[1\]: give exactly one"),
+    ({"contestants": [{"sampler": "unifrom"}]}, "unknown sampler 'unifrom'"),
+    ({"contestants": [{"baseline": "svd"}]}, "unknown baseline 'svd'"),
+    ({"contestants": ["uniform", "uniform"]}, "'contrec-uniform' is used twice"),
+    ({"contestants": ["uniform"], "primary": "ndcg@50"}, "primary must be"),
+    ({"contestants": ["uniform"], "protocol": {"split": "time"}}, "protocol.split"),
+    ({"contestants": ["uniform"], "tuning": {"trials": 0}}, "tuning.trials"),
+    ({"contestants": [{"baseline": "ease", "space": {"l2": 5}}]}, "space.l2 must be a non-empty list"),
+    ({"contestants": []}, "contestants must be a non-empty list"),
+    ({"dataset": "ml-100k", "data": {"path": "x.csv"}, "contestants": ["uniform"]}, "either dataset or data"),
+])
+def test_config_errors_name_the_key(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict(raw)
+
+
+def test_yaml_and_toml_files_describe_the_same_experiment(tmp_path):
+    yaml_file = tmp_path / "exp.yaml"
+    yaml_file.write_text("""
+dataset: ml-100k
+seeds: [0, 1]
+tuning: {trials: 3}
+contestants:
+  - sampler: domain-rule
+    name: genres
+    params: {temperature: 0.15, sampler_params: {rule: "disjoint(genres) and differ(decade)"}}
+  - baseline: ease
+    space: {l2: [100, 500]}
+""")
+    toml_file = tmp_path / "exp.toml"
+    toml_file.write_text("""
+dataset = "ml-100k"
+seeds = [0, 1]
+[tuning]
+trials = 3
+[[contestants]]
+sampler = "domain-rule"
+name = "genres"
+params = {temperature = 0.15, sampler_params = {rule = "disjoint(genres) and differ(decade)"}}
+[[contestants]]
+baseline = "ease"
+space = {l2 = [100, 500]}
+""")
+    a, b = load_config(yaml_file), load_config(toml_file)
+    assert a == b
+    assert a.contestants[0].params["sampler_params"]["rule"] == "disjoint(genres) and differ(decade)"
+    assert a.contestants[1].space == {"l2": [100, 500]}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("contestants: [uniform\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="exp.yaml: unknown key 'sede'"):
+        yaml_file.write_text("sede: 1\ncontestants: [uniform]\n")
+        load_config(yaml_file)
+
+
+def test_trial_plans_start_with_defaults_and_are_distinct_and_seeded():
+    cfg = ExperimentConfig.from_dict({"contestants": [{"sampler": "popularity"}, "hard", "ease"]})
+    pop = cfg.contestants[0]
+    plan = _trial_settings(pop, 6, seed=0)
+    assert plan[0] == pop.params
+    assert len(plan) == 6
+    assert len({json.dumps(p, sort_keys=True) for p in plan}) == 6
+    assert plan == _trial_settings(pop, 6, seed=0)
+    assert plan != _trial_settings(pop, 6, seed=1)
+    alphas = {p["sampler_params"]["alpha"] for p in plan}
+    assert alphas <= {0.25, 0.5, 0.75, 1.0}
+    assert all(p["sampler"] == "popularity" for p in plan)
+    # a small space caps the budget: EASE has 7 values of l2, one of them its default (250)
+    assert len(_trial_settings(cfg.contestants[2], 20, seed=0)) == 7
+
+
+def test_with_overrides_sets_nested_keys_without_touching_the_input():
+    base = {"sampler": "hard", "sampler_params": {"top_m": 100, "uniform_share": 0.5}}
+    out = _with_overrides(base, {"sampler_params.top_m": 50, "lr": 0.02})
+    assert out == {"sampler": "hard", "sampler_params": {"top_m": 50, "uniform_share": 0.5}, "lr": 0.02}
+    assert base["sampler_params"]["top_m"] == 100
+
+
+# ---------------------------------------------------------------------------- leak audit
+def _frame_data(pairs, times=None):
+    df = pd.DataFrame(pairs, columns=["user", "item"])
+    if times is not None:
+        df["t"] = times
+        return contrec.Interactions.from_frame(df, timestamp="t")
+    return contrec.Interactions.from_frame(df)
+
+
+def test_audit_flags_train_test_overlap_and_future_training_rows():
+    data = _frame_data([("a", "x"), ("a", "y"), ("a", "z"), ("b", "x"), ("b", "y")], times=[1, 2, 3, 1, 5])
+    keep_train = np.array([True, True, True, True, False])
+    train = data.subset(keep_train)
+    test = data.subset(np.array([False, False, True, False, True]))  # (a, z) is in both: a leak
+    checks = {c.check: c for c in audit_split(train, test, "seed 0", temporal=True)}
+    assert checks["train ∩ test pairs"].status == "fail" and checks["train ∩ test pairs"].value == 1
+    assert checks["train positives newer than the user's test"].status == "ok"
+    with pytest.raises(DataError, match=r"leak audit failed on seed 0: train ∩ test pairs: 1 \(user, item\)"):
+        raise_on_failures(list(checks.values()))
+    # b's training row at t=5 is newer than b's test row at t=1
+    train2 = data.subset(np.array([True, True, False, False, True]))
+    test2 = data.subset(np.array([False, False, True, True, False]))
+    checks2 = {c.check: c for c in audit_split(train2, test2, "seed 0", temporal=True)}
+    assert checks2["train positives newer than the user's test"].value == 1
+    assert checks2["train positives newer than the user's test"].status == "fail"
+    assert checks2["train ∩ test pairs"].status == "ok"
+
+
+def test_compare_refuses_a_leaking_split(tmp_path, monkeypatch):
+    csv = _write_tiny(tmp_path)
+    real_split = runner_module_split()
+
+    def leaky(data, test_size=0.2, seed=0):
+        train, test = real_split(data, test_size, seed)
+        return data, test  # train = everything: every test pair is also in train
+
+    monkeypatch.setattr("contrec.data.splits.split_random", leaky)
+    with pytest.raises(DataError, match="leak audit failed on seed 0: train ∩ test pairs"):
+        compare({"data": {"path": str(csv)}, "contestants": ["popularity"], "seeds": 1}, tune=False,
+                progress=False)
+
+
+def runner_module_split():
+    from contrec.data.splits import split_random
+
+    return split_random
+
+
+# ---------------------------------------------------------------------------- tiny end-to-end run
+def _write_tiny(folder: Path, n_users: int = 60, n_items: int = 40) -> Path:
+    """Two taste groups over genre-labelled items, as a CSV plus an item attribute file."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(n_users):
+        group = u % 2
+        liked = [i for i in range(n_items) if i % 2 == group and rng.random() < 0.6]
+        liked += [i for i in range(n_items) if i % 2 != group and rng.random() < 0.08]
+        rows += [(f"u{u}", f"i{i}", 5 if i % 2 == group else 4, 1000 + n) for n, i in enumerate(liked)]
+    path = folder / "tiny.csv"
+    pd.DataFrame(rows, columns=["user", "item", "rating", "t"]).to_csv(path, index=False)
+    genres = ["Drama|Romance" if i % 2 else "Action|Sci-Fi" for i in range(n_items)]
+    pd.DataFrame({"item": [f"i{i}" for i in range(n_items)], "genres": genres}).to_csv(folder / "items.csv",
+                                                                                        index=False)
+    return path
+
+
+def _tiny_config(folder: Path, trials: int = 2) -> dict:
+    csv = _write_tiny(folder)
+    return {
+        "data": {"path": str(csv), "rating": "rating", "timestamp": "t", "item_attributes": str(folder / "items.csv")},
+        "seeds": [0, 1],
+        "threads": 1,
+        "tuning": {"trials": trials, "validation_size": 0.25},
+        "contestants": [
+            {"sampler": "uniform", "params": TINY_CONTREC},
+            {"sampler": "domain-rule", "name": "genres", "params": TINY_CONTREC},
+            {"baseline": "popularity"},
+            {"baseline": "ease", "space": {"l2": [1.0, 10.0]}},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    out = folder / "report"
+    config = _tiny_config(folder)
+    result = compare(config, out=out, progress=False, command="contrec compare --config tiny.yaml")
+    return config, out, result
+
+
+def test_report_has_every_part(tiny_run):
+    _, out, result = tiny_run
+    for name in ("report.md", "report.html", "results.csv", "summary.csv", "tests.csv", "tuning.csv", "audit.csv",
+                 "per_user.npz", "metric_ci.png", "curves.png", "popularity.png", "false_negatives.png",
+                 "manifest.json"):
+        assert (out / name).is_file(), name
+    md = (out / "report.md").read_text()
+    for section in ("## Results", "## Significance against the best", "## Tuning", "## Popularity bias",
+                    "## False negatives", "## Leak audit", "## Protocol", "## Reproduce",
+                    "contrec compare --config tiny.yaml"):
+        assert section in md, section
+    html_text = (out / "report.html").read_text()
+    assert html_text.count("data:image/png;base64,") == 4
+    assert 'src="http' not in html_text and "<table>" in html_text
+    for c in result.config.contestants:
+        assert f"| {c.name}" in md
+
+
+def test_results_csv_is_tidy_and_matches_per_user_arrays(tiny_run):
+    config, out, result = tiny_run
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["contestant", "model", "sampler", "seed", "metric", "k", "value"]
+    assert set(results["seed"]) == {0, 1}
+    assert set(results["contestant"]) == {"contrec-uniform", "genres", "popularity", "ease"}
+    fn = results[results["metric"] == "false_negative_rate"]
+    assert set(fn["contestant"]) == {"contrec-uniform", "genres"} and fn["value"].between(0, 1).all()
+    with np.load(out / "per_user.npz") as npz:
+        for (name, seed), frame in result.per_user.items():
+            values = npz[f"{name}/seed{seed}/ndcg@20"]
+            mean = results.query("contestant == @name and seed == @seed and metric == 'ndcg' and k == 20")["value"]
+            assert np.nanmean(values) == pytest.approx(float(mean.iloc[0]))
+            assert len(npz[f"{name}/seed{seed}/users"]) == len(values)
+
+
+def test_summary_statistics_and_significance(tiny_run):
+    _, _, result = tiny_run
+    row = result.summary.query("contestant == 'ease' and metric == 'ndcg' and k == 20").iloc[0]
+    values = result.results.query("contestant == 'ease' and metric == 'ndcg' and k == 20")["value"].to_numpy()
+    assert row["mean"] == pytest.approx(values.mean())
+    assert row["ci95"] == pytest.approx(12.706205 * values.std(ddof=1) / np.sqrt(2), rel=1e-5)  # t(0.975, 1)
+    assert result.best in result.tests.index and np.isnan(result.tests.loc[result.best, "t_pvalue"])
+    assert result.tests.loc["popularity", "mean_diff"] < 0
+
+
+def test_tuning_records_trials_and_chosen_settings(tiny_run):
+    _, out, result = tiny_run
+    tuning = pd.read_csv(out / "tuning.csv")
+    assert tuning.groupby("contestant").size().to_dict() == {"ease": 2, "genres": 2, "popularity": 1,
+                                                                "contrec-uniform": 2}
+    ease = tuning[tuning["contestant"] == "ease"].sort_values("validation", ascending=False, kind="stable")
+    assert result.chosen["ease"] == json.loads(ease["params"].iloc[0])  # the best trial's settings
+    assert json.loads(ease["params"].iloc[0]) in ({}, {"l2": 1.0}, {"l2": 10.0})
+    assert 1 <= result.chosen["contrec-uniform"]["epochs"] <= TINY_CONTREC["epochs"]  # best epoch on the carve
+    assert any("validation" in r for r in result.curves["contrec-uniform"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_sha256"] == result.config.hash()
+    assert manifest["data"]["files_sha256"]["tiny.csv"] == __import__("hashlib").sha256(
+        Path(result.config.data.path).read_bytes()).hexdigest()
+    assert manifest["seeds"] == [0, 1] and manifest["machine"]["threads"] == 1
+    assert {"torch", "faiss-cpu", "implicit", "numpy"} <= set(manifest["versions"])
+
+
+def test_rerun_reuses_every_cell_and_a_fresh_run_gives_identical_numbers(tiny_run, tmp_path):
+    config, out, result = tiny_run
+    again = compare(config, out=out, progress=False)
+    assert again.manifest["cells"]["from_cache"] == again.manifest["cells"]["total"]
+    pd.testing.assert_frame_equal(again.results, result.results)
+    fresh = compare(config, out=tmp_path / "fresh", progress=False)
+    assert fresh.manifest["cells"]["from_cache"] == 0
+    quality = ~fresh.results["metric"].isin(["fit_seconds"])
+    pd.testing.assert_frame_equal(fresh.results[quality].reset_index(drop=True),
+                                  result.results[quality].reset_index(drop=True))
+
+
+def test_interrupted_run_resumes_from_finished_cells(tmp_path, monkeypatch):
+    config = _tiny_config(tmp_path, trials=1)
+    config["contestants"] = [{"sampler": "uniform", "params": TINY_CONTREC}, {"baseline": "ease"}]
+    real = runner_module._run_test_cell
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "_run_test_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare(config, out=tmp_path / "out", progress=False)
+    monkeypatch.setattr(runner_module, "_run_test_cell", real)
+    resumed = compare(config, out=tmp_path / "out", progress=False)
+    # 2 tuning trials + the 2 uniform test cells were finished before the interruption
+    assert resumed.manifest["cells"]["from_cache"] == 4
+    assert resumed.manifest["cells"]["total"] == 6
+
+
+def test_domain_rule_without_attributes_fails_before_training(tmp_path):
+    config = _tiny_config(tmp_path)
+    del config["data"]["item_attributes"]
+    with pytest.raises(ConfigError, match="contestant 'genres'"):
+        compare(config, progress=False)
