@@ -25,6 +25,7 @@ from contrec.data import (
 )
 from contrec.errors import ConfigError, ContrecError, DataError, DatasetError, ModelFileError, NotFittedError
 from contrec.evaluation import evaluate
+from contrec.experiments import ExperimentConfig, compare, load_config
 from contrec.index import FaissIndex
 from contrec.losses import info_nce
 from contrec.model import ContrastiveRecommender
@@ -39,6 +40,6 @@ __all__ = [
     "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",
-    "FaissIndex", "evaluate",
+    "FaissIndex", "evaluate", "compare", "ExperimentConfig", "load_config",
     "ContrecError", "DataError", "ConfigError", "NotFittedError", "ModelFileError", "DatasetError",
 ]

@@ -47,27 +47,14 @@ def _read(args: argparse.Namespace, path: str, **extra: Any) -> Any:
 
     sep = {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep) if args.sep else None
     if getattr(args, "item_attributes", None) and "item_attributes" not in extra:
-        extra["item_attributes"] = _read_attributes(args.item_attributes, args.item_attributes_id or args.item)
+        from contrec.data.readers import read_item_attributes
+
+        extra["item_attributes"] = read_item_attributes(args.item_attributes, args.item_attributes_id or args.item,
+                                                        "name it with --item-attributes-id")
     return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
                              timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
                              names=args.names.split(",") if args.names else None, encoding=args.encoding,
                              duplicates=args.duplicates, **extra)
-
-
-def _read_attributes(path: str, id_column: str) -> pd.DataFrame:
-    from contrec.errors import DataError
-
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{file.name}: cannot read item attributes ({str(err).strip().splitlines()[0]})") from None
-    if id_column not in frame.columns:
-        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(frame.columns)}); "
-                        "name it with --item-attributes-id")
-    return frame.set_index(id_column)
 
 
 def _int_list(text: str) -> list[int]:

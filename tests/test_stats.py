@@ -64,7 +64,8 @@ def test_paired_tests_match_scipy_on_random_data_and_handle_ties():
 def test_compare_to_best_marks_only_clear_differences():
     rng = np.random.default_rng(1)
     base = rng.random(300)
-    per_user = {"best": base + 0.05, "close": base + 0.05 + rng.normal(0, 0.02, 300), "worse": base + rng.normal(0, 0.02, 300)}
+    per_user = {"best": base + 0.05, "close": base + 0.05 + rng.normal(0, 0.02, 300),
+                "worse": base + rng.normal(0, 0.02, 300)}
     frame = compare_to_best(per_user, "best")
     assert np.isnan(frame.loc["best", "t_pvalue"]) and not frame.loc["best", "significant"]
     assert frame.loc["worse", "significant"]

@@ -18,7 +18,8 @@ import pandas as pd
 from contrec.data.interactions import IdMap, Interactions
 from contrec.errors import ConfigError, DataError
 
-__all__ = ["read_interactions", "DuplicateRowsWarning", "DroppedRowsWarning", "DUPLICATE_POLICIES"]
+__all__ = ["read_interactions", "read_item_attributes", "DuplicateRowsWarning", "DroppedRowsWarning",
+           "DUPLICATE_POLICIES"]
 
 DuplicatePolicy = Literal["last", "first", "sum", "error"]
 DUPLICATE_POLICIES: tuple[str, ...] = ("last", "first", "sum", "error")
@@ -362,3 +363,24 @@ def _resolve_duplicates(data: pd.DataFrame, policy: str, where: _RowNamer,
     warnings.warn(f"{where.name}: {n_dup} duplicate (user, item) rows; {kept} (duplicates={policy!r})",
                   DuplicateRowsWarning, stacklevel=4)
     return data.sort_values("_line").drop(columns="_line")
+
+
+def read_item_attributes(path: "str | Path", id_column: str, hint: str = "") -> pd.DataFrame:
+    """A CSV of item attributes (e.g. MovieLens movies.csv), indexed by its item id column.
+
+    Every value is read as text, so ids keep their spelling ("007" stays "007").
+
+    Example:
+        >>> attrs = read_item_attributes("movies.csv", "movieId")  # doctest: +SKIP
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path}: no such item attributes file")
+    try:
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{file.name}: cannot read item attributes ({str(err).strip().splitlines()[0]})") from None
+    if id_column not in frame.columns:
+        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(frame.columns)})"
+                        + (f"; {hint}" if hint else ""))
+    return frame.set_index(id_column)

@@ -172,13 +172,14 @@ def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[s
             folder = fetch_movielens(spec.dataset, data_dir)
             files = {f"{spec.dataset}/{name}": _sha256(folder / name) for name in dataset_info(spec.dataset).files}
         else:
-            from contrec.data.readers import read_interactions
+            from contrec.data.readers import read_interactions, read_item_attributes
 
             path = Path(spec.path or "")
             extra: dict[str, Any] = {}
             if spec.item_attributes:
-                extra["item_attributes"] = _read_attributes(spec.item_attributes,
-                                                            spec.item_attributes_id or spec.item)
+                extra["item_attributes"] = read_item_attributes(spec.item_attributes,
+                                                                spec.item_attributes_id or spec.item,
+                                                                "set data: item_attributes_id")
             data = read_interactions(path, user=spec.user, item=spec.item, rating=spec.rating,
                                      timestamp=spec.timestamp,
                                      min_rating=protocol.min_rating if spec.rating else None,
@@ -194,19 +195,6 @@ def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[s
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return data, files, duplicates
-
-
-def _read_attributes(path: str, id_column: str) -> pd.DataFrame:
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: no such item attributes file")
-    try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{file.name}: cannot read item attributes ({str(err).strip().splitlines()[0]})") from None
-    if id_column not in frame.columns:
-        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(frame.columns)})")
-    return frame.set_index(id_column)
 
 
 def _sha256(path: Path) -> str:
@@ -330,6 +318,17 @@ def _trial_settings(contestant: Contestant, trials: int, seed: int) -> list[dict
 
 
 @contextmanager
+def _quiet_fit() -> Iterator[None]:
+    """Per-epoch training logs would tear the comparison's progress bar; keep only warnings."""
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+@contextmanager
 def _pinned_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
@@ -423,10 +422,11 @@ def _run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Inter
         model_params["validation_k"] = k
     model = _make_model(contestant, model_params, config.tuning.seed, config.threads)
     t0 = time.perf_counter()
-    if contestant.is_contrec:
-        model.fit(fit, validation)  # early stopping on the carve; its best epoch is kept
-    else:
-        model.fit(fit)
+    with _quiet_fit():
+        if contestant.is_contrec:
+            model.fit(fit, validation)  # early stopping on the carve; its best epoch is kept
+        else:
+            model.fit(fit)
     fit_s = time.perf_counter() - t0
     table = evaluate(model, fit, validation, k=k)
     score = float(table.loc[table["metric"] == metric, "value"].iloc[0])
@@ -439,7 +439,8 @@ def _run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, tr
                    test: Interactions, config: ExperimentConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     model = _make_model(contestant, params, seed, config.threads)
     t0 = time.perf_counter()
-    model.fit(train)
+    with _quiet_fit():
+        model.fit(train)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     table, frame = evaluate(model, train, test, k=config.protocol.k, per_user=True)

@@ -60,3 +60,25 @@ def test_demo_command(data_dir, capsys):
     assert main(["demo", "--data-dir", str(data_dir), "-q"]) == 0
     out = capsys.readouterr().out
     assert "ndcg@20" in out and "popularity" in out and "liked:" in out
+
+
+def test_compare_command_end_to_end(data_dir, default_metrics, tmp_path, capsys):
+    """The issue's acceptance run, small: one seed, no tuning, two contestants."""
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "report"
+    code = main(["compare", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--samplers", "uniform",
+                 "--baselines", "popularity", "--seeds", "1", "--no-tune", "--out", str(out), "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| contrec-uniform ★ |" in printed and "| popularity † |" in printed
+    results = pd.read_csv(out / "results.csv")
+    ndcg = results.query("contestant == 'contrec-uniform' and metric == 'ndcg' and k == 20")["value"].item()
+    assert ndcg == default_metrics[("ndcg", 20)]  # same protocol, same defaults, same threads: same number
+    for name in ("report.md", "report.html", "per_user.npz", "metric_ci.png", "popularity.png", "manifest.json"):
+        assert (out / name).is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data"]["files_sha256"]["ml-100k/u.data"].startswith("06416e59")
+    assert manifest["command"].startswith("contrec compare --dataset ml-100k")
