@@ -320,3 +320,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "missing.yaml: no such config file" in capsys.readouterr().err
     assert main(["compare", "--seeds", "x", "--out", str(tmp_path / "r")]) == 2
 
+
+
+def test_temporal_split_is_audited_for_future_rows(tmp_path):
+    config = _tiny_config(tmp_path)
+    config["protocol"] = {"split": "temporal"}
+    config["contestants"] = [{"baseline": "popularity"}, {"baseline": "ease"}]
+    result = compare(config, tune=False, progress=False)
+    audit = result.audit.set_index(["split", "check"])
+    assert audit.loc[("seed 0", "train positives newer than the user's test"), "status"] == "ok"
+    assert audit.loc[("seed 0", "train positives newer than the first test positive"), "status"] == "note"
+    # a temporal split does not depend on the seed: only model randomness could differ, and these have none
+    ndcg = result.results.query("contestant == 'ease' and metric == 'ndcg' and k == 20")["value"].to_numpy()
+    assert ndcg[0] == ndcg[1]
+    del config["data"]["timestamp"]
+    with pytest.raises(DataError, match="temporal split needs a timestamp column"):
+        compare(config, tune=False, progress=False)
