@@ -60,8 +60,8 @@ class PopularityRecommender(FactorRecommender):
         return "PopularityRecommender()"
 
 
-class _ImplicitModel(FactorRecommender):
-    """Shared fit for implicit's matrix factorisation models."""
+class _ParamsModel(FactorRecommender):
+    """Baselines with named constructor parameters: sklearn-style get_params and a readable repr."""
 
     _params: tuple[str, ...] = ()
 
@@ -70,6 +70,10 @@ class _ImplicitModel(FactorRecommender):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+
+class _ImplicitModel(_ParamsModel):
+    """Shared fit for implicit's matrix factorisation models."""
 
     def _make(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -143,16 +147,8 @@ def _check_item_item(train: Interactions, name: str) -> None:
                           f"it is limited to {MAX_ITEM_ITEM_ITEMS:,} items — filter rare items first")
 
 
-class _ItemItemModel(FactorRecommender):
+class _ItemItemModel(_ParamsModel):
     """Scores ``X W``: user vector = training row of X, item vector = column of W."""
-
-    _params: tuple[str, ...] = ()
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._params}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def _set_item_item(self, train: Interactions, x: sp.csr_matrix, weights: np.ndarray) -> None:
         self._set_state(train, x.toarray().astype(np.float32), np.ascontiguousarray(weights.T, dtype=np.float32))
