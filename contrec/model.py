@@ -45,7 +45,8 @@ class ContrastiveRecommender(FactorRecommender):
 
     Args:
         dim: embedding size.
-        similarity: ``"cosine"`` (default) or ``"dot"``, or a `Similarity` instance.
+        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"`` (served by exact FAISS L2),
+            ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
         temperature: τ; logits are s/τ.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
         n_negatives: sampled negatives per batch, shared by all rows (0 = in-batch only).

@@ -1,6 +1,7 @@
 """Similarities s(u, v) used inside InfoNCE, and how FAISS reproduces their ranking.
 
-A similarity knows three things: how to score users against a shared candidate list
+Registered: ``dot``, ``cosine``, ``gaussian``, ``laplacian`` (and ``gaussian-normalized``,
+``laplacian-normalized`` on unit vectors). A similarity knows three things: how to score users against a shared candidate list
 (`pairwise`), against per-row candidates (`rowwise`), and how to transform vectors so that
 a FAISS inner-product or L2 index ranks items in exactly its order (`prepare`).
 
@@ -22,7 +23,7 @@ from torch import Tensor
 
 from contrec.errors import ConfigError
 
-__all__ = ["Similarity", "Dot", "Cosine", "SIMILARITIES", "get_similarity"]
+__all__ = ["Similarity", "Dot", "Cosine", "Gaussian", "Laplacian", "SIMILARITIES", "get_similarity"]
 
 
 @runtime_checkable
@@ -85,7 +86,88 @@ class Cosine(Dot):
         return "Cosine()"
 
 
-SIMILARITIES: dict[str, type] = {"dot": Dot, "cosine": Cosine}
+class _DistanceKernel:
+    """Shared parts of the distance kernels: a score that falls with ‖u − v‖, served by FAISS L2.
+
+    InfoNCE puts ``s/τ`` in the softmax, so ``exp(s/τ)`` is the kernel itself: the Gaussian
+    kernel exp(−‖u−v‖²/τ) has ``s = −‖u−v‖²``, the Laplacian exp(−‖u−v‖/τ) has
+    ``s = −‖u−v‖`` (Kernel-InfoNCE, arXiv 2303.15103). Both decrease with the distance, so
+    an exact L2 index ranks items in exactly their order. With ``normalize=True`` vectors
+    are L2-normalised first; on unit vectors ‖u−v‖² = 2 − 2·cos, so retrieval then ranks
+    exactly like cosine: the kernel changes training, not retrieval.
+    """
+
+    base_name: ClassVar[str] = ""
+    faiss_metric: ClassVar[Literal["ip", "l2"]] = "l2"
+
+    def __init__(self, normalize: bool = False) -> None:
+        self.normalize = bool(normalize)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"{self.base_name}-normalized" if self.normalize else self.base_name
+
+    def _vectors(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=-1) if self.normalize else x
+
+    def _from_squared(self, sq: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def pairwise(self, u: Tensor, v: Tensor) -> Tensor:
+        u, v = self._vectors(u), self._vectors(v)
+        # ‖u‖² + ‖v‖² − 2u·v: one matmul instead of a [B, M, d] difference tensor
+        sq = (u * u).sum(-1, keepdim=True) + (v * v).sum(-1)[None, :] - 2.0 * (u @ v.T)
+        return self._from_squared(sq.clamp_min(0.0))  # [B, M]
+
+    def rowwise(self, u: Tensor, v: Tensor) -> Tensor:
+        u, v = self._vectors(u), self._vectors(v)
+        sq = ((u[:, None, :] - v) ** 2).sum(-1)
+        return self._from_squared(sq)  # [B, n]
+
+    def prepare(self, vectors: np.ndarray) -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float32)
+        if self.normalize:
+            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(v, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(normalize={self.normalize})"
+
+
+class Gaussian(_DistanceKernel):
+    """Gaussian kernel: ``s(u, v) = −‖u − v‖²``, so exp(s/τ) = exp(−‖u−v‖²/τ).
+
+    Example:
+        >>> import torch
+        >>> Gaussian().pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [1.0, 0.0]]))
+        tensor([[-25.,  -1.]])
+    """
+
+    base_name: ClassVar[str] = "gaussian"
+
+    def _from_squared(self, sq: Tensor) -> Tensor:
+        return -sq
+
+
+class Laplacian(_DistanceKernel):
+    """Laplacian kernel: ``s(u, v) = −‖u − v‖``, so exp(s/τ) = exp(−‖u−v‖/τ).
+
+    A tiny constant inside the square root keeps the gradient finite where u = v.
+
+    Example:
+        >>> import torch
+        >>> Laplacian().pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
+        tensor([[-5.]])
+    """
+
+    base_name: ClassVar[str] = "laplacian"
+
+    def _from_squared(self, sq: Tensor) -> Tensor:
+        return -torch.sqrt(sq + 1e-12)
+
+
+SIMILARITIES: dict[str, type] = {"dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian}
+_NORMALIZED = {"gaussian-normalized": Gaussian, "laplacian-normalized": Laplacian}
 
 
 def get_similarity(name: "str | Similarity") -> Similarity:
@@ -99,6 +181,8 @@ def get_similarity(name: "str | Similarity") -> Similarity:
         if isinstance(name, Similarity):
             return name
         raise ConfigError(f"similarity must be a name or a Similarity (got {type(name).__name__})")
+    if name in _NORMALIZED:
+        return _NORMALIZED[name](normalize=True)
     if name not in SIMILARITIES:
-        raise ConfigError(f"unknown similarity {name!r}; choose one of: {', '.join(SIMILARITIES)}")
+        raise ConfigError(f"unknown similarity {name!r}; choose one of: {', '.join([*SIMILARITIES, *_NORMALIZED])}")
     return SIMILARITIES[name]()

@@ -100,7 +100,7 @@ def test_early_stopping_keeps_best_epoch():
 @pytest.mark.parametrize("param,value,message", [
     ("dim", 0, "dim must be an integer ≥ 1"), ("temperature", -1.0, "temperature must be a positive number"),
     ("sampler", "popular", "unknown sampler 'popular'; choose one of"),
-    ("similarity", "euclid", "unknown similarity 'euclid'; choose one of: dot, cosine"),
+    ("similarity", "euclid", "unknown similarity .euclid.; choose one of: dot, cosine, gaussian"),
     ("n_negatives", -1, "n_negatives must be an integer ≥ 0"),
 ])
 def test_bad_parameters_fail_in_fit(board, param, value, message):
