@@ -177,6 +177,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         wide = table.pivot(index="metric", columns="k", values="value")
         wide.columns = [f"@{c}" for c in wide.columns]
         print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.diagnostics:
+        from contrec.diagnostics import embedding_diagnostics
+
+        print("\nembedding diagnostics (training positives):")
+        for name, value in embedding_diagnostics(model).items():
+            print(f"  {name:<26} {value:.4f}")
     return 0
 
 
@@ -337,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-unknown", action="store_true",
                    help="drop test rows whose user or item the model does not know (default: error)")
     p.add_argument("-o", "--output", help="write the tidy metrics table as CSV")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also print alignment, uniformity, effective rank, norm-popularity correlation")
 
     p = command("split", _cmd_split, "split an interaction file per user into train and test CSVs")
     p.add_argument("data")

@@ -176,9 +176,16 @@ class ContrastiveRecommender(FactorRecommender):
                                             validate, logger.info)
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
+            # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
+            self.item_norms_ = np.linalg.norm(item_encoder.encode_all().numpy(), axis=1).astype(np.float32)
         self.sampler_ = sampler
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
+        from contrec.diagnostics import embedding_diagnostics
+
+        self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)
+        if self.history_:
+            self.history_[-1]["diagnostics"] = self.diagnostics_
         return self
 
     # ------------------------------------------------------------------ persistence
@@ -219,6 +226,7 @@ class ContrastiveRecommender(FactorRecommender):
             "user_vectors": self.user_vectors_, "item_vectors": self.item_vectors_,
             "seen_indptr": self.seen_.indptr.astype(np.int64), "seen_indices": self.seen_.indices.astype(np.int32),
             "user_ids": _str_array(self.users_.ids), "item_ids": _str_array(self.items_.ids),
+            "item_norms": self.item_norms_,
         }
         return write_artifact(path, arrays, meta)
 
@@ -259,6 +267,8 @@ class ContrastiveRecommender(FactorRecommender):
             frame.index = pd.Index(items.ids, dtype=object, name="item")
             model.item_attributes_ = frame
         model._set_vectors(uv, iv)
+        if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
+            model.item_norms_ = arrays["item_norms"]
         model.similarity_ = get_similarity(params["similarity"]) if isinstance(params["similarity"], str) else None
         model.sampler_ = None
         model.history_ = meta.get("history", [])

@@ -1,9 +1,10 @@
 """Similarities s(u, v) used inside InfoNCE, and how FAISS reproduces their ranking.
 
 Registered: ``dot``, ``cosine``, ``gaussian``, ``laplacian`` (and ``gaussian-normalized``,
-``laplacian-normalized`` on unit vectors). A similarity knows three things: how to score users against a shared candidate list
-(`pairwise`), against per-row candidates (`rowwise`), and how to transform vectors so that
-a FAISS inner-product or L2 index ranks items in exactly its order (`prepare`).
+``laplacian-normalized`` on unit vectors). A similarity knows three things: how to score
+users against a shared candidate list (`pairwise`), against per-row candidates
+(`rowwise`), and how to transform vectors so that a FAISS inner-product or L2 index ranks
+items in exactly its order (`prepare`).
 
 Example:
     >>> import torch

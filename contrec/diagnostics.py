@@ -1,0 +1,99 @@
+"""Embedding diagnostics: alignment, uniformity, effective rank, norm–popularity correlation.
+
+- **alignment** (Wang & Isola 2020): mean ‖û − î‖² over training positives, on
+  L2-normalised vectors; lower = positives sit closer together. In [0, 4].
+- **uniformity** (same paper): log E exp(−2‖x̂ − ŷ‖²) over pairs of distinct items (and of
+  users), on L2-normalised vectors; lower = spread more evenly over the sphere. In [−4, 0].
+- **effective rank** (Roy & Vetterli 2007): exp of the entropy of the normalised singular
+  values of the item matrix; how many dimensions the catalogue really uses (1 … dim).
+- **norm–popularity correlation**: Spearman correlation between item vector norms (before
+  any normalisation) and their training counts; strongly positive means the model encodes
+  popularity in the norm (undefined for vectors that are all unit length).
+
+Example:
+    >>> d = embedding_diagnostics(model)  # doctest: +SKIP
+    >>> d["alignment"], d["item_uniformity"], d["effective_rank"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "embedding_diagnostics"]
+
+_MAX_PAIRS_SIDE = 4096  # uniformity uses every pair up to this many vectors, a seeded sample beyond
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def alignment(user_vectors: np.ndarray, item_vectors: np.ndarray, positives: sp.csr_matrix) -> float:
+    """Mean squared distance between normalised user and item vectors over the positives."""
+    pos = positives.tocoo()
+    if pos.nnz == 0:
+        return float("nan")
+    u, v = _unit(user_vectors), _unit(item_vectors)
+    return float(((u[pos.row] - v[pos.col]) ** 2).sum(axis=1).mean())
+
+
+def uniformity(vectors: np.ndarray, t: float = 2.0, seed: int = 0) -> float:
+    """log of the mean Gaussian potential exp(−t‖x̂ − ŷ‖²) over distinct pairs."""
+    x = _unit(vectors)
+    if len(x) > _MAX_PAIRS_SIDE:
+        x = x[np.random.default_rng(seed).choice(len(x), _MAX_PAIRS_SIDE, replace=False)]
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    sq = np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)  # unit vectors: ‖x−y‖² = 2 − 2x·y
+    iu = np.triu_indices(n, k=1)
+    values = -t * sq[iu]
+    # log-mean-exp, stable
+    top = values.max()
+    return float(top + np.log(np.exp(values - top).mean()))
+
+
+def effective_rank(vectors: np.ndarray) -> float:
+    """exp(entropy) of the singular values normalised to sum 1."""
+    s = np.linalg.svd(np.asarray(vectors, dtype=np.float64), compute_uv=False)
+    total = s.sum()
+    if total <= 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def norm_popularity_correlation(item_norms: np.ndarray, item_counts: np.ndarray) -> float:
+    """Spearman correlation of item vector norms and training counts (NaN when either is constant)."""
+    from scipy.stats import spearmanr
+
+    norms = np.asarray(item_norms, dtype=np.float64)
+    counts = np.asarray(item_counts, dtype=np.float64)
+    if np.ptp(norms) <= 1e-9 * max(float(norms.max()), 1.0) or np.ptp(counts) == 0:
+        return float("nan")
+    return float(spearmanr(norms, counts).statistic)
+
+
+def embedding_diagnostics(model: Any, seed: int = 0) -> dict[str, float]:
+    """All diagnostics of a fitted factor model (contrec's or a baseline) on its training data.
+
+    Uses the norms of the item tower's output before normalisation when the model kept them
+    (``item_norms_``, saved in contrec model files), so the norm–popularity correlation is
+    meaningful for a cosine model.
+    """
+    users, items = model.user_vectors_, model.item_vectors_
+    norms = getattr(model, "item_norms_", None)
+    if norms is None:
+        norms = np.linalg.norm(items, axis=1)
+    counts = np.asarray(model.seen_.sum(axis=0)).ravel()
+    return {
+        "alignment": alignment(users, items, model.seen_),
+        "item_uniformity": uniformity(items, seed=seed),
+        "user_uniformity": uniformity(users, seed=seed),
+        "effective_rank": effective_rank(items),
+        "norm_popularity_spearman": norm_popularity_correlation(norms, counts),
+    }

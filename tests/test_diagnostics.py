@@ -1,0 +1,68 @@
+"""Embedding diagnostics against hand-computed values."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import contrec
+from contrec.diagnostics import (
+    alignment,
+    effective_rank,
+    embedding_diagnostics,
+    norm_popularity_correlation,
+    uniformity,
+)
+
+
+def test_alignment_by_hand():
+    users = np.array([[2.0, 0.0], [0.0, 3.0]])
+    items = np.array([[0.0, 1.0], [5.0, 0.0]])
+    positives = sp.csr_matrix(np.array([[1, 1], [1, 0]]))
+    # (u0, i0): ‖e1 − e2‖² = 2; (u0, i1): 0; (u1, i0): 0 → mean 2/3
+    assert alignment(users, items, positives) == pytest.approx(2 / 3)
+
+
+def test_uniformity_by_hand():
+    assert uniformity(np.array([[1.0, 0.0], [2.0, 0.0]])) == pytest.approx(0.0)  # same direction: distance 0
+    assert uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-8.0)  # −2 · ‖e1 + e1‖² = −8
+    three = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])  # pair distances² 4, 2, 2
+    assert uniformity(three) == pytest.approx(np.log((np.exp(-8) + 2 * np.exp(-4)) / 3))
+
+
+def test_effective_rank_by_hand():
+    assert effective_rank(np.eye(3)) == pytest.approx(3.0)
+    assert effective_rank(np.outer(np.arange(1, 5), [1.0, 2.0])) == pytest.approx(1.0)
+    s = np.array([3.0, 1.0])
+    p = s / s.sum()
+    assert effective_rank(np.diag(s)) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_norm_popularity_correlation():
+    assert norm_popularity_correlation(np.array([1.0, 2.0, 3.0]), np.array([5, 10, 40])) == pytest.approx(1.0)
+    assert norm_popularity_correlation(np.array([3.0, 2.0, 1.0]), np.array([5, 10, 40])) == pytest.approx(-1.0)
+    assert np.isnan(norm_popularity_correlation(np.ones(3), np.array([5, 10, 40])))
+
+
+def test_fitted_model_reports_diagnostics_and_keeps_them_through_save(board, tmp_path):
+    model = contrec.ContrastiveRecommender(dim=8, epochs=5, batch_size=64, n_negatives=16, lr=0.05, verbose=False,
+                                           seed=0).fit(board)
+    d = model.diagnostics_
+    assert set(d) == {"alignment", "item_uniformity", "user_uniformity", "effective_rank", "norm_popularity_spearman"}
+    assert 0 <= d["alignment"] <= 4 and -4 <= d["item_uniformity"] <= 0 and 1 <= d["effective_rank"] <= 8
+    assert model.history_[-1]["diagnostics"] == d
+    again = contrec.ContrastiveRecommender.load(model.save(tmp_path / "m.contrec"))
+    assert embedding_diagnostics(again) == pytest.approx(embedding_diagnostics(model), nan_ok=True)
+    als = contrec.ImplicitALS(factors=4, iterations=3, threads=1).fit(board)
+    assert np.isfinite(embedding_diagnostics(als)["alignment"])  # baselines work too
+
+
+def test_cli_evaluate_prints_diagnostics(board, tmp_path, capsys):
+    from contrec.cli import main
+
+    model = contrec.ContrastiveRecommender(dim=8, epochs=3, batch_size=64, n_negatives=16, verbose=False).fit(board)
+    path = model.save(tmp_path / "m.contrec")
+    test = tmp_path / "test.csv"
+    board.to_frame().head(20).to_csv(test, index=False)
+    assert main(["evaluate", str(path), str(test), "--diagnostics", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "alignment" in out and "effective_rank" in out and "norm_popularity_spearman" in out
