@@ -168,9 +168,13 @@ def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[s
         if spec.dataset is not None:
             from contrec.data.movielens import dataset_info, fetch_movielens, load_movielens
 
-            data = load_movielens(spec.dataset, data_dir, min_rating=protocol.min_rating)
+            # fetch verifies the files once; loading from that folder need not verify them again,
+            # and a digest pinned in the registry is the file's digest after that check
             folder = fetch_movielens(spec.dataset, data_dir)
-            files = {f"{spec.dataset}/{name}": _sha256(folder / name) for name in dataset_info(spec.dataset).files}
+            data = load_movielens(spec.dataset, folder.parent, min_rating=protocol.min_rating, download=False,
+                                  verify=False)
+            pinned = dataset_info(spec.dataset).files
+            files = {f"{spec.dataset}/{name}": pinned[name] or _sha256(folder / name) for name in pinned}
         else:
             from contrec.data.readers import read_interactions, read_item_attributes
 
