@@ -36,7 +36,9 @@ from torch import Tensor
 
 from contrec.similarity import Similarity
 
-__all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss"]
+__all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss", "pairwise_loss", "OBJECTIVES"]
+
+OBJECTIVES = ("infonce", "bpr", "triplet")
 
 
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
@@ -106,6 +108,13 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         >>> round(float(loss), 4)
         0.3955
     """
+    components = getattr(similarity, "components", None)
+    if components is not None:
+        # a kernel mixture is trained as the weighted sum of its kernels' losses (Kernel-InfoNCE)
+        return sum(weight * info_nce(user, candidates, labels, similarity=kernel, temperature=temperature,
+                                     log_q=log_q, mask=mask, debias_prior=debias_prior, hardness=hardness,
+                                     candidate_index=candidate_index)
+                   for kernel, weight in components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index)
@@ -162,3 +171,39 @@ def bpr_loss(positive_scores: Tensor, negative_scores: Tensor) -> Tensor:
     if negative_scores.dim() == 2:
         positive_scores = positive_scores[:, None]
     return -F.logsigmoid(positive_scores - negative_scores).mean()
+
+
+def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,
+                  objective: str = "bpr", margin: float = 0.2, mask: Tensor | None = None,
+                  candidate_index: Tensor | None = None) -> Tensor:
+    """A pairwise loss over the same candidates InfoNCE would see: the positive against each negative.
+
+    ``bpr``: mean over (row, unmasked negative) of ``−log σ((s⁺ − s⁻)/τ)``;
+    ``triplet``: mean of ``max(0, margin − s⁺ + s⁻)``. There is no partition function, so
+    there is nothing for log q to correct: the sampler's bias stays in these losses (which
+    is part of what the comparison measures). Masked candidates (accidental hits) are left out.
+
+    Example:
+        >>> from contrec.similarity import Dot
+        >>> u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> round(float(pairwise_loss(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0,
+        ...                           objective="triplet", margin=1.5)), 4)
+        0.5
+    """
+    if objective not in ("bpr", "triplet"):
+        raise ValueError(f"objective must be 'bpr' or 'triplet' (got {objective!r})")
+    components = getattr(similarity, "components", None)
+    if components is not None:
+        return sum(weight * pairwise_loss(user, candidates, labels, similarity=kernel, temperature=temperature,
+                                          objective=objective, margin=margin, mask=mask,
+                                          candidate_index=candidate_index)
+                   for kernel, weight in components if weight > 0)
+    scores = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=1.0,
+                             candidate_index=candidate_index)  # [B, M] raw s
+    B = scores.shape[0]
+    rows = torch.arange(B)
+    negative = torch.ones_like(scores, dtype=torch.bool) if mask is None else ~mask
+    negative[rows, labels] = False
+    diff = scores[rows, labels][:, None] - scores  # [B, M] s⁺ − s⁻
+    per_pair = -F.logsigmoid(diff / temperature) if objective == "bpr" else F.relu(margin - diff)
+    return per_pair[negative].sum() / negative.sum().clamp(min=1)

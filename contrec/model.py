@@ -8,7 +8,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,11 @@ import torch
 
 from contrec.artifact import read_artifact, write_artifact
 from contrec.data.interactions import IdMap, Interactions
-from contrec.encoders import IdEncoder
+from contrec.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncoder, Projected, history_tower
 from contrec.errors import ConfigError, DataError, ModelFileError
 from contrec.evaluation import vectors_ndcg
-from contrec.recommender import FactorRecommender
+from contrec.losses import OBJECTIVES
+from contrec.recommender import FactorRecommender, _frame
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.similarity import Similarity, get_similarity
 from contrec.training import TrainingConfig, train_two_tower
@@ -64,6 +65,23 @@ class ContrastiveRecommender(FactorRecommender):
             popularity or ``{"rule": "disjoint(genres)"}`` for domain-rule.
         debias_prior: τ⁺ of the debiased contrastive loss (Chuang et al. 2020); 0 = off.
         hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
+        similarity_params: parameters for a similarity given by name, e.g. ``{"weight": 0.3}``
+            for ``"kernel-mixture"`` (the Laplacian loss's share).
+        user_tower: ``"id"`` (one vector per user) or ``"history"`` (pooled vectors of the
+            user's training items; enables `recommend_for_history` for users not in training).
+        pooling: history pooling, ``"mean"`` or ``"attention"``.
+        history_user_id: add a user ID vector to the history tower's output.
+        history_dropout: share of history items dropped at random in each training step.
+        item_tower: ``"id"`` or ``"features"`` (ID vector + attribute tokens; items without
+            training interactions are served from their features).
+        item_features: attribute columns for the feature tower (None = all but free text).
+        id_dropout: share of training rows whose item ID vector the feature tower drops.
+        projection: hidden size of an MLP projection head after both towers (0 = none).
+        serve_from: ``"head"`` or ``"tower"``: which output retrieval uses when a head exists.
+        objective: ``"infonce"`` (default), ``"bpr"`` or ``"triplet"`` over the same candidates.
+        margin: the triplet loss's margin.
+        ssl_weight: weight of the auxiliary InfoNCE between two random views of a user's
+            history (history tower only; 0 = off). ``ssl_dropout``: item dropout per view.
 
     Example:
         >>> import contrec
@@ -78,7 +96,11 @@ class ContrastiveRecommender(FactorRecommender):
                  logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
                  weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
                  threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
-                 debias_prior: float = 0.0, hardness: float = 0.0) -> None:
+                 debias_prior: float = 0.0, hardness: float = 0.0, similarity_params: dict[str, Any] | None = None,
+                 user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,
+                 history_dropout: float = 0.0, item_tower: str = "id", item_features: list[str] | None = None,
+                 id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
+                 margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3) -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -98,10 +120,26 @@ class ContrastiveRecommender(FactorRecommender):
         self.sampler_params = sampler_params
         self.debias_prior = debias_prior
         self.hardness = hardness
+        self.similarity_params = similarity_params
+        self.user_tower = user_tower
+        self.pooling = pooling
+        self.history_user_id = history_user_id
+        self.history_dropout = history_dropout
+        self.item_tower = item_tower
+        self.item_features = item_features
+        self.id_dropout = id_dropout
+        self.projection = projection
+        self.serve_from = serve_from
+        self.objective = objective
+        self.margin = margin
+        self.ssl_weight = ssl_weight
+        self.ssl_dropout = ssl_dropout
 
     _PARAMS = ("dim", "similarity", "temperature", "sampler", "n_negatives", "in_batch", "logq", "epochs",
                "batch_size", "lr", "weight_decay", "patience", "validation_k", "seed", "threads", "verbose",
-               "sampler_params", "debias_prior", "hardness")
+               "sampler_params", "debias_prior", "hardness", "similarity_params", "user_tower", "pooling",
+               "history_user_id", "history_dropout", "item_tower", "item_features", "id_dropout", "projection",
+               "serve_from", "objective", "margin", "ssl_weight", "ssl_dropout")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (sklearn style)."""
@@ -136,6 +174,24 @@ class ContrastiveRecommender(FactorRecommender):
             raise ConfigError(f"hardness must be ≥ 0 (got {self.hardness!r})")
         if not self.in_batch and self.n_negatives == 0:
             raise ConfigError("no negatives: with in_batch=False, n_negatives must be ≥ 1")
+        choices = {"user_tower": ("id", "history"), "pooling": ("mean", "attention"), "item_tower": ("id", "features"),
+                   "serve_from": ("head", "tower"), "objective": OBJECTIVES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {getattr(self, name)!r})")
+        positive_int("projection", 0)
+        for name in ("history_dropout", "id_dropout", "ssl_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1) (got {value!r})")
+        for name in ("margin", "ssl_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be ≥ 0 (got {value!r})")
+        if self.ssl_weight > 0 and self.user_tower != "history":
+            raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
+        if self.objective != "infonce" and (self.debias_prior or self.hardness):
+            raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; use them with objective='infonce'")
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
@@ -150,21 +206,22 @@ class ContrastiveRecommender(FactorRecommender):
             raise DataError("the training data has no positives")
         if validation is not None and not train.same_space(validation):
             raise DataError("validation does not share the training data's id maps; carve it with split_random")
-        similarity = get_similarity(self.similarity)
+        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         config = TrainingConfig(self.epochs, self.batch_size, float(self.lr), float(self.weight_decay),
                                 self.n_negatives, float(self.temperature), self.in_batch, self.logq, self.patience,
-                                self.seed, self.verbose, float(self.debias_prior), float(self.hardness))
+                                self.seed, self.verbose, float(self.debias_prior), float(self.hardness),
+                                self.objective, float(self.margin), float(self.ssl_weight), float(self.ssl_dropout))
         self._metric = similarity.faiss_metric
         self._threads = self.threads
         with _threads(self.threads):
             generator = torch.Generator().manual_seed(self.seed)
-            user_encoder = IdEncoder(train.n_users, self.dim, generator=generator)
-            item_encoder = IdEncoder(train.n_items, self.dim, generator=generator)
+            user_encoder = self._user_tower(train.n_users, train.n_items, _binary_csr(train.matrix), generator)
+            item_encoder = self._item_tower(train, generator)
 
             def encode() -> tuple[np.ndarray, np.ndarray]:
-                return (similarity.prepare(user_encoder.encode_all().numpy()),
-                        similarity.prepare(item_encoder.encode_all().numpy()))
+                return (similarity.prepare(_serving(user_encoder, self.serve_from).numpy()),
+                        similarity.prepare(_serving(item_encoder, self.serve_from).numpy()))
 
             validate = None
             if validation is not None and len(validation) > 0:
@@ -177,7 +234,9 @@ class ContrastiveRecommender(FactorRecommender):
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
             # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
-            self.item_norms_ = np.linalg.norm(item_encoder.encode_all().numpy(), axis=1).astype(np.float32)
+            self.item_norms_ = np.linalg.norm(_serving(item_encoder, self.serve_from).numpy(), axis=1
+                                              ).astype(np.float32)
+        self.user_encoder_ = user_encoder
         self.sampler_ = sampler
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
@@ -187,6 +246,94 @@ class ContrastiveRecommender(FactorRecommender):
         if self.history_:
             self.history_[-1]["diagnostics"] = self.diagnostics_
         return self
+
+    # ------------------------------------------------------------------ towers
+    def _user_tower(self, n_users: int, n_items: int, history: sp.csr_matrix,
+                    generator: torch.Generator) -> Encoder:
+        if self.user_tower == "history":
+            tower: Encoder = HistoryEncoder(history, self.dim, pooling=self.pooling, user_id=self.history_user_id,
+                                            dropout=self.history_dropout, generator=generator, seed=self.seed)
+        else:
+            tower = IdEncoder(n_users, self.dim, generator=generator)
+        return Projected(tower, self.projection, generator=generator) if self.projection else tower
+
+    def _item_tower(self, train: Interactions, generator: torch.Generator) -> Encoder:
+        if self.item_tower == "features":
+            if train.item_attributes is None:
+                raise ConfigError("item_tower='features' needs item attributes (MovieLens loaders include them; "
+                                  "pass --item-attributes / item_attributes= for your own data)")
+            from contrec.features import item_feature_tokens
+
+            tokens = item_feature_tokens(train.item_attributes, self.item_features)
+            if not tokens.vocabulary:
+                raise ConfigError("the item attributes give no feature tokens (every column is free text or empty); "
+                                  "name the columns with item_features=")
+            self.feature_tokens_ = tokens
+            tower: Encoder = FeatureEncoder(train.n_items, self.dim, tokens, known=train.item_counts() > 0,
+                                            id_dropout=self.id_dropout, generator=generator, seed=self.seed)
+        else:
+            tower = IdEncoder(train.n_items, self.dim, generator=generator)
+        return Projected(tower, self.projection, generator=generator) if self.projection else tower
+
+    def recommend_for_history(self, histories: Any, k: int = 10, *, filter_seen: bool = True,
+                              unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+        """Top-k items for users who were not in training, from the items they interacted with.
+
+        Needs ``user_tower="history"``: the tower encodes each item list as it encodes a
+        training user's history (without the user ID part), with no retraining.
+
+        Args:
+            histories: a list of item-id lists (queries are numbered 0, 1, …) or a mapping
+                {query name: item-id list}.
+            k: list length.
+            filter_seen: leave out the items in each history.
+            unknown: ``"raise"`` on an item id not in the catalogue, or ``"skip"`` it.
+
+        Returns:
+            DataFrame with columns query, item, score, rank.
+
+        Example:
+            >>> model = ContrastiveRecommender(user_tower="history").fit(train)  # doctest: +SKIP
+            >>> model.recommend_for_history([["50", "172", "181"]], k=10)         # doctest: +SKIP
+        """
+        self._check_fitted()
+        self._check_k(k)
+        encoder = getattr(self, "user_encoder_", None)
+        tower = history_tower(encoder) if encoder is not None else None
+        if tower is None:
+            raise ConfigError("recommend_for_history needs a model fitted with user_tower='history' "
+                              f"(this one has user_tower={self.user_tower!r})")
+        from contrec.data.interactions import as_id_list
+
+        if isinstance(histories, dict):
+            names, lists = np.asarray([str(n) for n in histories], dtype=object), list(histories.values())
+        else:
+            lists = list(histories)
+            names = np.arange(len(lists)).astype(object)
+        rows, cols = [], []
+        for r, items in enumerate(lists):  # one id-map lookup per query (not per interaction)
+            idx = self.items_.index(as_id_list(items))
+            if (idx < 0).any():
+                if unknown == "raise":
+                    bad = as_id_list(items)[np.argmax(idx < 0)]
+                    raise DataError(f"history {names[r]!r}: item id {bad!r} is not in the catalogue "
+                                    f"({len(self.items_)} items); pass unknown='skip' to ignore unknown items")
+                idx = idx[idx >= 0]
+            rows.append(np.full(len(idx), r))
+            cols.append(idx)
+        r_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c_all = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        history = sp.csr_matrix((np.ones(len(r_all), np.float32), (r_all, c_all)), shape=(len(lists), len(self.items_)))
+        history.sum_duplicates()
+        history.data[:] = 1.0
+        with _threads(self.threads):
+            vectors = tower.encode_histories(history)
+            if isinstance(encoder, Projected) and self.serve_from == "head":
+                with torch.no_grad():
+                    vectors = encoder.head(vectors)
+        queries = self.similarity_.prepare(vectors.numpy())
+        ids, scores = self.index_.search(queries, k, history if filter_seen else None)
+        return _frame(names, ids, scores, self.items_, "query")
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: "str | os.PathLike[str]") -> Path:
@@ -228,6 +375,11 @@ class ContrastiveRecommender(FactorRecommender):
             "user_ids": _str_array(self.users_.ids), "item_ids": _str_array(self.items_.ids),
             "item_norms": self.item_norms_,
         }
+        encoder = getattr(self, "user_encoder_", None)
+        if encoder is not None and history_tower(encoder) is not None:
+            # the history tower is needed again to encode new users (recommend_for_history)
+            arrays.update({f"user_tower.{key}": value.detach().numpy()
+                           for key, value in encoder.state_dict().items()})
         return write_artifact(path, arrays, meta)
 
     @classmethod
@@ -269,11 +421,35 @@ class ContrastiveRecommender(FactorRecommender):
         model._set_vectors(uv, iv)
         if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
             model.item_norms_ = arrays["item_norms"]
-        model.similarity_ = get_similarity(params["similarity"]) if isinstance(params["similarity"], str) else None
+        model.similarity_ = get_similarity(params["similarity"], **(params.get("similarity_params") or {})) \
+            if isinstance(params["similarity"], str) else None
+        state = {key[len("user_tower."):]: torch.from_numpy(np.array(value)) for key, value in arrays.items()
+                 if key.startswith("user_tower.")}
+        if state:
+            try:
+                encoder = model._user_tower(n_users, n_items, seen, torch.Generator().manual_seed(0))
+                encoder.load_state_dict(state)
+            except (RuntimeError, ConfigError, ValueError) as err:
+                raise ModelFileError(f"{path}: damaged user tower ({str(err).splitlines()[0]})") from None
+            encoder.eval()
+            model.user_encoder_ = encoder
         model.sampler_ = None
         model.history_ = meta.get("history", [])
         model.train_fingerprint_ = meta.get("train_fingerprint")
         return model
+
+
+def _serving(encoder: Encoder, serve_from: str) -> torch.Tensor:
+    """The vectors retrieval uses: the head's output, or the tower's own when asked."""
+    if isinstance(encoder, Projected) and serve_from == "tower":
+        return encoder.tower_all()
+    return encoder.encode_all()
+
+
+def _binary_csr(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    out = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
+    out.sort_indices()
+    return out
 
 
 def _json_safe(value: Any) -> bool:

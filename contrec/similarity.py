@@ -1,7 +1,7 @@
 """Similarities s(u, v) used inside InfoNCE, and how FAISS reproduces their ranking.
 
-Registered: ``dot``, ``cosine``, ``gaussian``, ``laplacian`` (and ``gaussian-normalized``,
-``laplacian-normalized`` on unit vectors). A similarity knows three things: how to score
+Registered: ``dot``, ``cosine``, ``gaussian``, ``laplacian``, ``kernel-mixture`` (and the
+``-normalized`` variants of the last three, on unit vectors). A similarity knows three things: how to score
 users against a shared candidate list (`pairwise`), against per-row candidates
 (`rowwise`), and how to transform vectors so that a FAISS inner-product or L2 index ranks
 items in exactly its order (`prepare`).
@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -24,7 +24,8 @@ from torch import Tensor
 
 from contrec.errors import ConfigError
 
-__all__ = ["Similarity", "Dot", "Cosine", "Gaussian", "Laplacian", "SIMILARITIES", "get_similarity"]
+__all__ = ["Similarity", "Dot", "Cosine", "Gaussian", "Laplacian", "KernelMixture", "SIMILARITIES",
+           "get_similarity"]
 
 
 @runtime_checkable
@@ -167,23 +168,67 @@ class Laplacian(_DistanceKernel):
         return -torch.sqrt(sq + 1e-12)
 
 
-SIMILARITIES: dict[str, type] = {"dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian}
-_NORMALIZED = {"gaussian-normalized": Gaussian, "laplacian-normalized": Laplacian}
+class KernelMixture(_DistanceKernel):
+    """Laplacian and Gaussian kernels together, as in Kernel-InfoNCE (arXiv 2303.15103).
+
+    Training minimises ``weight · L_laplacian + (1 − weight) · L_gaussian``, the weighted
+    sum of the two kernels' InfoNCE losses on the same vectors (the paper's "simple sum";
+    `contrec.losses.info_nce` reads `components`).
+
+    Serving: the score is ``weight · (−‖u−v‖) + (1 − weight) · (−‖u−v‖²)``. Both terms fall
+    with the same distance, so any mixture ranks items exactly in L2 order: exact FAISS L2
+    top-k *is* the mixture's top-k, with k candidates — no re-scoring pass is needed (a
+    contract test checks FAISS against a brute-force ranking by this score).
+
+    Example:
+        >>> import torch
+        >>> KernelMixture(weight=0.5).pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
+        tensor([[-15.]])
+    """
+
+    base_name: ClassVar[str] = "kernel-mixture"
+
+    def __init__(self, weight: float = 0.5, normalize: bool = False) -> None:
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"kernel-mixture weight must be in [0, 1] (got {weight!r})")
+        super().__init__(normalize)
+        self.weight = float(weight)
+        self.components = ((Laplacian(normalize), self.weight), (Gaussian(normalize), 1.0 - self.weight))
+
+    def _from_squared(self, sq: Tensor) -> Tensor:
+        return -self.weight * torch.sqrt(sq + 1e-12) - (1.0 - self.weight) * sq
+
+    def __repr__(self) -> str:
+        return f"KernelMixture(weight={self.weight}, normalize={self.normalize})"
 
 
-def get_similarity(name: "str | Similarity") -> Similarity:
-    """A similarity by registry name (an instance passes through).
+SIMILARITIES: dict[str, type] = {"dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian,
+                                 "kernel-mixture": KernelMixture}
+_NORMALIZED = {"gaussian-normalized": Gaussian, "laplacian-normalized": Laplacian,
+               "kernel-mixture-normalized": KernelMixture}
+
+
+def get_similarity(name: "str | Similarity", **params: Any) -> Similarity:
+    """A similarity by registry name (an instance passes through); ``params`` go to its constructor.
 
     Example:
         >>> get_similarity("cosine")
         Cosine()
+        >>> get_similarity("kernel-mixture", weight=0.3)
+        KernelMixture(weight=0.3, normalize=False)
     """
     if not isinstance(name, str):
         if isinstance(name, Similarity):
             return name
         raise ConfigError(f"similarity must be a name or a Similarity (got {type(name).__name__})")
     if name in _NORMALIZED:
-        return _NORMALIZED[name](normalize=True)
-    if name not in SIMILARITIES:
+        params = {**params, "normalize": True}
+        cls = _NORMALIZED[name]
+    elif name in SIMILARITIES:
+        cls = SIMILARITIES[name]
+    else:
         raise ConfigError(f"unknown similarity {name!r}; choose one of: {', '.join([*SIMILARITIES, *_NORMALIZED])}")
-    return SIMILARITIES[name]()
+    try:
+        return cls(**params)
+    except TypeError:
+        raise ConfigError(f"similarity {name!r} does not take parameters {sorted(params)}") from None

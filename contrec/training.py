@@ -14,7 +14,13 @@ Each step, for a batch of B (user, positive item) pairs:
 3. candidates that are known training positives of the row's user are masked (accidental
    hits, counted as the sampler's false-negative rate), except the row's own positive;
    draws the sampler marked invalid are masked too;
-4. loss = `contrec.losses.info_nce` (optionally debiased / hardness-weighted); one Adam step.
+4. loss = `contrec.losses.info_nce` (optionally debiased / hardness-weighted), or a
+   pairwise BPR / triplet loss over the same candidates; plus, with ``ssl_weight`` and a
+   history user tower, an auxiliary InfoNCE between two random views of each user's
+   history (augmented positives, as in SGL / CL4SRec); one Adam step.
+
+The user tower is called with ``exclude`` = the row's positive, so a tower built from the
+user's history never sees the item it is asked to predict.
 
 Samplers with ``refresh_every`` see the model's current vectors every that many steps and
 at every epoch end; samplers with ``bind`` get a scorer for the live model.
@@ -35,7 +41,7 @@ from tqdm.auto import tqdm
 
 from contrec.data.interactions import Interactions
 from contrec.encoders import Encoder
-from contrec.losses import info_nce
+from contrec.losses import info_nce, pairwise_loss
 from contrec.positives import PositiveLookup, distinct_items
 from contrec.samplers.base import ModelSnapshot, NegativeSampler
 from contrec.similarity import Similarity
@@ -58,6 +64,10 @@ class TrainingConfig:
     verbose: bool
     debias_prior: float = 0.0
     hardness: float = 0.0
+    objective: str = "infonce"
+    margin: float = 0.2
+    ssl_weight: float = 0.0
+    ssl_dropout: float = 0.3
 
 
 @dataclass
@@ -235,10 +245,25 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
         mask[:, :B] = True  # other rows' positives are not candidates; the label column is kept by info_nce
     stats.candidates += mask.numel() - B
     stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
-    u = user_encoder(bu)  # [B, d]
+    u = user_encoder(bu, exclude=bi)  # [B, d]
     if per_row:
         v = item_encoder(distinct)  # [U, d]
     else:
         v, index = item_encoder(cand), None  # [B+n, d]
-    return info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
-                    debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)
+    if config.objective == "infonce":
+        loss = info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
+                        debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)
+    else:
+        loss = pairwise_loss(u, v, labels, similarity=similarity, temperature=config.temperature,
+                             objective=config.objective, margin=config.margin, mask=mask, candidate_index=index)
+    if config.ssl_weight > 0:
+        loss = loss + config.ssl_weight * _ssl_loss(bu, user_encoder, config)
+    return loss
+
+
+def _ssl_loss(bu: Tensor, user_encoder: nn.Module, config: TrainingConfig) -> Tensor:
+    """InfoNCE between two random views of each distinct user's history, the other users as negatives."""
+    distinct = torch.unique(bu)
+    a, b = user_encoder.augmented_pair(distinct, config.ssl_dropout)  # type: ignore[operator]
+    a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    return torch.nn.functional.cross_entropy((a @ b.T) / config.temperature, torch.arange(len(distinct)))
