@@ -41,10 +41,13 @@ __all__ = ["Encoder", "IdEncoder", "FeatureEncoder", "HistoryEncoder", "Projecte
 ENCODER_PRESETS: dict[str, dict[str, Any]] = {
     "id": {"user_tower": "id", "item_tower": "id"},
     "features": {"user_tower": "id", "item_tower": "features"},
-    "history": {"user_tower": "history", "item_tower": "id", "pooling": "mean"},
-    "history-attention": {"user_tower": "history", "item_tower": "id", "pooling": "attention"},
-    "history-features": {"user_tower": "history", "item_tower": "features", "pooling": "mean"},
-    "history-ssl": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "ssl_weight": 0.1},
+    "history": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "history_dropout": 0.5},
+    "history-attention": {"user_tower": "history", "item_tower": "id", "pooling": "attention",
+                          "history_dropout": 0.5},
+    "history-features": {"user_tower": "history", "item_tower": "features", "pooling": "mean",
+                         "history_dropout": 0.5},
+    "history-ssl": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "history_dropout": 0.5,
+                    "ssl_weight": 0.1},
     "projection": {"user_tower": "id", "item_tower": "id", "projection": 128},
 }
 

@@ -315,8 +315,8 @@ class ContrastiveRecommender(FactorRecommender):
             idx = self.items_.index(as_id_list(items))
             if (idx < 0).any():
                 if unknown == "raise":
-                    bad = as_id_list(items)[np.argmax(idx < 0)]
-                    raise DataError(f"history {names[r]!r}: item id {bad!r} is not in the catalogue "
+                    bad = str(as_id_list(items)[np.argmax(idx < 0)])
+                    raise DataError(f"history {str(names[r])!r}: item id {bad!r} is not in the catalogue "
                                     f"({len(self.items_)} items); pass unknown='skip' to ignore unknown items")
                 idx = idx[idx >= 0]
             rows.append(np.full(len(idx), r))

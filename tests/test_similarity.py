@@ -6,9 +6,15 @@ import torch
 
 import contrec
 from contrec.index import FaissIndex
-from contrec.similarity import Cosine, Gaussian, Laplacian, get_similarity
+from contrec.losses import info_nce
+from contrec.similarity import Cosine, Gaussian, KernelMixture, Laplacian, get_similarity
 
-NAMES = ["dot", "cosine", "gaussian", "laplacian", "gaussian-normalized", "laplacian-normalized"]
+NAMES = ["dot", "cosine", "gaussian", "laplacian", "kernel-mixture", "gaussian-normalized", "laplacian-normalized",
+         "kernel-mixture-normalized"]
+
+
+def test_every_registered_similarity_is_under_contract():
+    assert set(NAMES) == set(contrec.similarity.SIMILARITIES) | set(contrec.similarity._NORMALIZED)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -74,3 +80,39 @@ def test_gaussian_on_unit_vectors_is_cosine_with_twice_the_temperature():
     a = info_nce(u, v, labels, similarity=Gaussian(normalize=True), temperature=0.4, log_q=log_q)
     b = info_nce(u, v, labels, similarity=Cosine(), temperature=0.2, log_q=log_q)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_kernel_mixture_is_served_exactly_by_l2_with_k_candidates(weight):
+    # the mixture score falls with the distance for every weight, so exact L2 top-k needs no re-scoring
+    sim = KernelMixture(weight=weight)
+    gen = torch.Generator().manual_seed(3)
+    users, items = torch.randn(20, 6, generator=gen), torch.randn(300, 6, generator=gen) * 1.5
+    k = 20
+    brute = np.argsort(-sim.pairwise(users, items).numpy(), axis=1, kind="stable")[:, :k]
+    ids, _ = FaissIndex("l2").build(sim.prepare(items.numpy())).search(sim.prepare(users.numpy()), k)
+    np.testing.assert_array_equal(ids, brute)
+
+
+def test_kernel_mixture_loss_is_the_weighted_sum_of_kernel_losses():
+    gen = torch.Generator().manual_seed(4)
+    u, v = torch.randn(6, 4, generator=gen), torch.randn(9, 4, generator=gen)
+    labels = torch.arange(6)
+    log_q = torch.randn(9, generator=gen)
+
+    def loss(sim):
+        return info_nce(u, v, labels, similarity=sim, temperature=0.5, log_q=log_q)
+
+    mixed = loss(KernelMixture(weight=0.3))
+    assert mixed.item() == pytest.approx(0.3 * loss(Laplacian()).item() + 0.7 * loss(Gaussian()).item(), rel=1e-6)
+    assert loss(KernelMixture(weight=1.0)).item() == pytest.approx(loss(Laplacian()).item(), rel=1e-6)
+
+
+def test_similarity_parameters_are_checked():
+    assert get_similarity("kernel-mixture-normalized", weight=0.2).normalize
+    with pytest.raises(contrec.ConfigError, match="weight must be in"):
+        get_similarity("kernel-mixture", weight=2.0)
+    with pytest.raises(contrec.ConfigError, match="does not take parameters"):
+        get_similarity("cosine", weight=0.2)
+    with pytest.raises(contrec.ConfigError, match="choose one of"):
+        get_similarity("rbf")
