@@ -56,6 +56,15 @@ class PopularityRecommender(FactorRecommender):
         scores = np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
         return ids, scores
 
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.ones((history.shape[0], 1), np.float32)  # everyone gets the same list
+
+    def top_k_for_histories(self, history: sp.csr_matrix, k: int, filter_seen: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        ids, _ = super().top_k_for_histories(history, k, filter_seen)
+        scores = np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
+        return ids, scores
+
     def __repr__(self) -> str:
         return "PopularityRecommender()"
 
@@ -87,6 +96,7 @@ class _ImplicitModel(_ParamsModel):
         with threadpool_limits(1, "blas"):
             model = self._make()
             model.fit(user_items, show_progress=False)
+        self.model_ = model
         user_factors = np.asarray(getattr(model.user_factors, "to_numpy", lambda: model.user_factors)())
         item_factors = np.asarray(getattr(model.item_factors, "to_numpy", lambda: model.item_factors)())
         self._set_state(train, user_factors, item_factors)
@@ -112,6 +122,17 @@ class ImplicitALS(_ImplicitModel):
         return AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                                        iterations=self.iterations, random_state=self.seed,
                                        num_threads=self.threads or 0)
+
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: one exact least-squares solve per new user against the fixed item factors."""
+        model = getattr(self, "model_", None)
+        if model is None:
+            raise ConfigError("this ALS model was not fitted in this process; fold-in needs its solver state")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            vectors = model.recalculate_user(np.arange(history.shape[0]), history.astype(np.float32).tocsr())
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 class ImplicitBPR(_ImplicitModel):

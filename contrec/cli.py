@@ -267,9 +267,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     raw["protocol"] = protocol
     if args.primary:
         raw["primary"] = args.primary
-    if args.samplers is not None or args.baselines is not None:
-        raw["contestants"] = ([{"sampler": s} for s in _names(args.samplers) or []]
-                              + [{"baseline": b} for b in _names(args.baselines) or []])
+    flags = {"sampler": args.samplers, "similarity": args.similarities, "encoder": args.encoders,
+             "objective": args.objectives, "baseline": args.baselines}
+    if any(v is not None for v in flags.values()):
+        raw["contestants"] = [{kind: name} for kind, text in flags.items() for name in _names(text) or []]
     command = "contrec " + " ".join(shlex.quote(a) for a in args.argv)
     result = compare(raw, seeds=args.seeds, tune=False if args.no_tune else None, trials=args.trials,
                      threads=args.threads, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
@@ -385,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("contestants and protocol")
     g.add_argument("--samplers", help="contrec contestants by sampler, comma-separated: uniform,popularity,hard,"
                    "dynamic-hard,domain-rule,mixed")
+    g.add_argument("--similarities", help="contrec contestants by similarity (uniform sampler), comma-separated: "
+                   "cosine,dot,gaussian,laplacian,kernel-mixture and their -normalized forms")
+    g.add_argument("--encoders", help="contrec contestants by towers, comma-separated: id,features,history,"
+                   "history-attention,history-features,history-ssl,projection")
+    g.add_argument("--objectives", help="contrec contestants by loss, comma-separated: infonce,bpr,triplet")
     g.add_argument("--baselines", help="baselines, comma-separated: popularity,itemknn,als,bpr,ease")
     g.add_argument("--seeds", type=_seeds, help="number of seeds (3) or a list (0,1,2); default 3")
     g.add_argument("--no-tune", action="store_true", help="skip tuning: every contestant runs its defaults")

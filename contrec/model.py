@@ -8,7 +8,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from contrec.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncoder,
 from contrec.errors import ConfigError, DataError, ModelFileError
 from contrec.evaluation import vectors_ndcg
 from contrec.losses import OBJECTIVES
-from contrec.recommender import FactorRecommender, _frame
+from contrec.recommender import FactorRecommender
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.similarity import Similarity, get_similarity
 from contrec.training import TrainingConfig, train_two_tower
@@ -193,6 +193,12 @@ class ContrastiveRecommender(FactorRecommender):
         if self.objective != "infonce" and (self.debias_prior or self.hardness):
             raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; use them with objective='infonce'")
 
+    def _check_setup(self, train: Interactions) -> None:
+        """Settings that depend on the data: the similarity's parameters, item features."""
+        get_similarity(self.similarity, **(self.similarity_params or {}))
+        if self.item_tower == "features":
+            self._item_tower(train, torch.Generator().manual_seed(0))
+
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
 
@@ -275,65 +281,19 @@ class ContrastiveRecommender(FactorRecommender):
             tower = IdEncoder(train.n_items, self.dim, generator=generator)
         return Projected(tower, self.projection, generator=generator) if self.projection else tower
 
-    def recommend_for_history(self, histories: Any, k: int = 10, *, filter_seen: bool = True,
-                              unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
-        """Top-k items for users who were not in training, from the items they interacted with.
-
-        Needs ``user_tower="history"``: the tower encodes each item list as it encodes a
-        training user's history (without the user ID part), with no retraining.
-
-        Args:
-            histories: a list of item-id lists (queries are numbered 0, 1, …) or a mapping
-                {query name: item-id list}.
-            k: list length.
-            filter_seen: leave out the items in each history.
-            unknown: ``"raise"`` on an item id not in the catalogue, or ``"skip"`` it.
-
-        Returns:
-            DataFrame with columns query, item, score, rank.
-
-        Example:
-            >>> model = ContrastiveRecommender(user_tower="history").fit(train)  # doctest: +SKIP
-            >>> model.recommend_for_history([["50", "172", "181"]], k=10)         # doctest: +SKIP
-        """
-        self._check_fitted()
-        self._check_k(k)
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Users not in training, from their items: the history tower (no user ID part), no retraining."""
         encoder = getattr(self, "user_encoder_", None)
         tower = history_tower(encoder) if encoder is not None else None
         if tower is None:
             raise ConfigError("recommend_for_history needs a model fitted with user_tower='history' "
                               f"(this one has user_tower={self.user_tower!r})")
-        from contrec.data.interactions import as_id_list
-
-        if isinstance(histories, dict):
-            names, lists = np.asarray([str(n) for n in histories], dtype=object), list(histories.values())
-        else:
-            lists = list(histories)
-            names = np.arange(len(lists)).astype(object)
-        rows, cols = [], []
-        for r, items in enumerate(lists):  # one id-map lookup per query (not per interaction)
-            idx = self.items_.index(as_id_list(items))
-            if (idx < 0).any():
-                if unknown == "raise":
-                    bad = str(as_id_list(items)[np.argmax(idx < 0)])
-                    raise DataError(f"history {str(names[r])!r}: item id {bad!r} is not in the catalogue "
-                                    f"({len(self.items_)} items); pass unknown='skip' to ignore unknown items")
-                idx = idx[idx >= 0]
-            rows.append(np.full(len(idx), r))
-            cols.append(idx)
-        r_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        c_all = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        history = sp.csr_matrix((np.ones(len(r_all), np.float32), (r_all, c_all)), shape=(len(lists), len(self.items_)))
-        history.sum_duplicates()
-        history.data[:] = 1.0
         with _threads(self.threads):
             vectors = tower.encode_histories(history)
             if isinstance(encoder, Projected) and self.serve_from == "head":
                 with torch.no_grad():
                     vectors = encoder.head(vectors)
-        queries = self.similarity_.prepare(vectors.numpy())
-        ids, scores = self.index_.search(queries, k, history if filter_seen else None)
-        return _frame(names, ids, scores, self.items_, "query")
+        return self.similarity_.prepare(vectors.numpy())
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: "str | os.PathLike[str]") -> Path:

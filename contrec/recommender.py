@@ -118,6 +118,67 @@ class FactorRecommender:
         ids, scores = self.top_k(idx, k, exclude)
         return _frame(raw, ids, scores, self.items_, "user")
 
+    def recommend_for_history(self, histories: Any, k: int = 10, *, filter_seen: bool = True,
+                              unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+        """Top-k items for users who were not in training, from the items they interacted with.
+
+        No retraining: contrec's history tower encodes the item list (``user_tower="history"``),
+        ALS solves the new user's least-squares step against the fixed item factors (fold-in),
+        popularity ignores the history. Models that cannot do this raise `ConfigError`.
+
+        Args:
+            histories: a list of item-id lists (queries are numbered 0, 1, …) or a mapping
+                {query name: item-id list}.
+            k: list length.
+            filter_seen: leave out the items in each history.
+            unknown: ``"raise"`` on an item id not in the catalogue, or ``"skip"`` it.
+
+        Returns:
+            DataFrame with columns query, item, score, rank.
+
+        Example:
+            >>> model = ContrastiveRecommender(user_tower="history").fit(train)  # doctest: +SKIP
+            >>> model.recommend_for_history([["50", "172", "181"]], k=10)         # doctest: +SKIP
+        """
+        self._check_fitted()
+        self._check_k(k)
+        if isinstance(histories, dict):
+            names, lists = np.asarray([str(n) for n in histories], dtype=object), list(histories.values())
+        else:
+            lists = list(histories)
+            names = np.arange(len(lists)).astype(object)
+        rows, cols = [], []
+        for r, items in enumerate(lists):  # one id-map lookup per query, not per interaction
+            raw = as_id_list(items)
+            idx = self.items_.index(raw)
+            if (idx < 0).any():
+                if unknown == "raise":
+                    raise DataError(f"history {str(names[r])!r}: item id {str(raw[np.argmax(idx < 0)])!r} is not in "
+                                    f"the catalogue ({len(self.items_)} items); pass unknown='skip' to ignore "
+                                    "unknown items")
+                if unknown != "skip":
+                    raise ConfigError(f"unknown={unknown!r} is not valid; choose 'raise' or 'skip'")
+                idx = idx[idx >= 0]
+            rows.append(np.full(len(idx), r))
+            cols.append(idx)
+        history = sp.csr_matrix((np.ones(sum(map(len, cols)), np.float32),
+                                 (np.concatenate(rows or [np.zeros(0, int)]), np.concatenate(cols or [np.zeros(0, int)]))),
+                                shape=(len(lists), len(self.items_)))
+        history.sum_duplicates()
+        history.data[:] = 1.0
+        ids, scores = self.top_k_for_histories(history, k, filter_seen)
+        return _frame(names, ids, scores, self.items_, "query")
+
+    def top_k_for_histories(self, history: sp.csr_matrix, k: int, filter_seen: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """The array form of `recommend_for_history`: rows of a binary ``[n, n_items]`` matrix."""
+        self._check_fitted()
+        vectors = self._encode_histories(history.tocsr())
+        return self.index_.search(vectors, k, history if filter_seen else None)
+
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        raise ConfigError(f"{type(self).__name__} cannot encode users who were not in training")
+
     def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
         """The k items closest to each given item (the item itself left out).
 

@@ -336,3 +336,39 @@ def test_temporal_split_is_audited_for_future_rows(tmp_path):
     del config["data"]["timestamp"]
     with pytest.raises(DataError, match="temporal split needs a timestamp column"):
         compare(config, tune=False, progress=False)
+
+
+def test_kernels_towers_and_objectives_are_contestants(tmp_path):
+    config = _tiny_config(tmp_path)
+    config["contestants"] = [{"similarity": "kernel-mixture", "params": TINY_CONTREC},
+                             {"encoder": "history", "params": TINY_CONTREC},
+                             {"encoder": "features", "params": TINY_CONTREC},
+                             {"objective": "bpr", "params": TINY_CONTREC},
+                             {"baseline": "ease"}]
+    config["seeds"] = [0]
+    result = compare(config, tune=False, progress=False, out=tmp_path / "r")
+    names = [c.name for c in result.config.contestants]
+    assert names == ["contrec-kernel-mixture", "contrec-history", "contrec-features", "contrec-bpr", "ease"]
+    params = {c.name: c.params for c in result.config.contestants}
+    assert params["contrec-history"]["user_tower"] == "history"
+    assert params["contrec-bpr"]["objective"] == "bpr" and params["contrec-bpr"]["sampler"] == "uniform"
+    assert "weight" in str(result.config.contestants[0].space)  # the mixture's weight is tuned
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "contrec · kernel-mixture" in md and "contrec · history users / id items" in md
+    assert "## Embeddings" in md
+    diag = result.summary.query("metric == 'effective_rank'")
+    assert set(diag["contestant"]) == set(names)
+    # round trip through the config's dict form keeps every setting
+    assert ExperimentConfig.from_dict(result.config.to_dict()) == result.config
+
+
+def test_variant_names_are_checked_and_features_need_attributes(tmp_path, capsys):
+    from contrec.cli import main
+
+    assert main(["compare", "--similarities", "rbf", "--out", str(tmp_path / "r")]) == 1
+    assert "unknown similarity 'rbf'; choose one of: dot, cosine" in capsys.readouterr().err
+    config = _tiny_config(tmp_path)
+    del config["data"]["item_attributes"]
+    config["contestants"] = [{"encoder": "features", "params": TINY_CONTREC}]
+    with pytest.raises(ConfigError, match="contestant 'contrec-features': item_tower='features' needs item attr"):
+        compare(config, progress=False)

@@ -25,7 +25,8 @@ from typing import Any, Mapping
 from contrec.errors import ConfigError
 
 __all__ = ["DataSpec", "ProtocolSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config",
-           "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_NAMES", "BASELINE_DEFAULTS"]
+           "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_NAMES", "BASELINE_DEFAULTS", "VARIANT_SPACES",
+           "variant_contestant"]
 
 # Sampler settings a contestant named only by its sampler gets (the ones docs/samplers.md measures).
 SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -57,6 +58,29 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
     "ease": {"l2": [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
 }
 BASELINE_NAMES = ("popularity", "itemknn", "als", "bpr", "ease")
+
+# Kernels, towers and objectives are compared like samplers: contrec with the uniform sampler
+# and one setting changed. A wider temperature range for the kernels: distance kernels on
+# unnormalised vectors live on another scale than cosine.
+_KERNEL_SPACE: dict[str, list[Any]] = {"temperature": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0], "lr": [0.005, 0.01, 0.02]}
+VARIANT_KINDS = ("similarity", "encoder", "objective")
+VARIANT_SPACES: dict[str, dict[str, list[Any]]] = {
+    "similarity": _KERNEL_SPACE,
+    "similarity:kernel-mixture": {**_KERNEL_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
+    "similarity:kernel-mixture-normalized": {**_CONTREC_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
+    "similarity:cosine": _CONTREC_SPACE,
+    "similarity:gaussian-normalized": {"temperature": [0.2, 0.3, 0.4, 0.6], "lr": [0.005, 0.01, 0.02]},
+    "similarity:laplacian-normalized": _CONTREC_SPACE,
+    "encoder": _CONTREC_SPACE,
+    "encoder:history": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
+    "encoder:history-attention": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
+    "encoder:history-features": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
+    "encoder:history-ssl": {**_CONTREC_SPACE, "ssl_weight": [0.05, 0.1, 0.3]},
+    "encoder:features": {**_CONTREC_SPACE, "id_dropout": [0.0, 0.2, 0.5]},
+    "encoder:projection": {**_CONTREC_SPACE, "serve_from": ["head", "tower"]},
+    "objective": _CONTREC_SPACE,
+    "objective:triplet": {"margin": [0.1, 0.2, 0.5, 1.0], "lr": [0.005, 0.01, 0.02]},
+}
 
 # Baselines start from settings found on ml-100k's validation carve (never its test split),
 # as contrec's own defaults were: a fair race starts every contestant from a good point.
@@ -185,6 +209,24 @@ def contrec_contestant(sampler: str, name: str | None = None, params: Mapping[st
     return Contestant(name, "contrec", merged, _check_space(dict(chosen_space), name))
 
 
+def variant_contestant(kind: str, value: str, name: str | None = None, params: Mapping[str, Any] | None = None,
+                       space: Mapping[str, list[Any]] | None = None) -> Contestant:
+    """contrec (uniform sampler) with one similarity, encoder preset or objective, named ``contrec-<value>``."""
+    from contrec.encoders import ENCODER_PRESETS
+    from contrec.losses import OBJECTIVES
+    from contrec.similarity import SIMILARITIES, _NORMALIZED
+
+    choices = {"similarity": [*SIMILARITIES, *_NORMALIZED], "encoder": list(ENCODER_PRESETS),
+               "objective": list(OBJECTIVES)}[kind]
+    if value not in choices:
+        raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+    setting = dict(ENCODER_PRESETS[value]) if kind == "encoder" else {kind: value}
+    merged = {**setting, **copy.deepcopy(dict(params or {}))}
+    chosen_space = VARIANT_SPACES.get(f"{kind}:{value}", VARIANT_SPACES[kind]) if space is None else space
+    contestant = contrec_contestant("uniform", name or f"contrec-{value}", merged, chosen_space)
+    return contestant
+
+
 def baseline_contestant(baseline: str, name: str | None = None, params: Mapping[str, Any] | None = None,
                         space: Mapping[str, list[Any]] | None = None) -> Contestant:
     """A baseline (popularity, itemknn, als, bpr, ease) with its default space."""
@@ -295,13 +337,18 @@ class ExperimentConfig:
             here = f"{where}: contestants[{n}]"
             if isinstance(entry, str):
                 entry = {"baseline": entry} if entry.lower().replace("-", "") in BASELINE_NAMES else {"sampler": entry}
-            spec = _take(entry, {"name", "sampler", "baseline", "params", "space"}, here)
-            if ("sampler" in spec) == ("baseline" in spec):
-                raise _fail(here, "give exactly one of sampler: or baseline:")
-            make = contrec_contestant if "sampler" in spec else baseline_contestant
+            spec = _take(entry, {"name", "sampler", "baseline", "params", "space", *VARIANT_KINDS}, here)
+            kinds = [k for k in ("sampler", "baseline", *VARIANT_KINDS) if k in spec]
+            if len(kinds) != 1:
+                raise _fail(here, "give exactly one of sampler:, baseline:, similarity:, encoder: or objective:")
+            kind = kinds[0]
             try:
-                contestants.append(make(str(spec.get("sampler") or spec.get("baseline")), spec.get("name"),
-                                        spec.get("params"), spec.get("space")))
+                if kind in VARIANT_KINDS:
+                    contestants.append(variant_contestant(kind, str(spec[kind]), spec.get("name"), spec.get("params"),
+                                                          spec.get("space")))
+                else:
+                    make = contrec_contestant if kind == "sampler" else baseline_contestant
+                    contestants.append(make(str(spec[kind]), spec.get("name"), spec.get("params"), spec.get("space")))
             except ConfigError as err:
                 raise _fail(here, str(err)) from None
         default_primary = f"ndcg@{max(protocol.k)}"

@@ -73,13 +73,51 @@ def _fmt(mean: float, half: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
+def _kind(contestant: Any) -> str:
+    """What a contestant varies: its sampler, or the kernel / towers / loss it was given."""
+    if not contestant.is_contrec:
+        return "baseline"
+    p = contestant.params
+    parts = [p["similarity"]] if p.get("similarity", "cosine") != "cosine" else []
+    if p.get("user_tower", "id") != "id" or p.get("item_tower", "id") != "id":
+        parts.append(f"{p.get('user_tower', 'id')} users / {p.get('item_tower', 'id')} items")
+    if p.get("projection"):
+        parts.append(f"head {p['projection']}")
+    if p.get("ssl_weight"):
+        parts.append(f"ssl {p['ssl_weight']}")
+    if p.get("objective", "infonce") != "infonce":
+        parts.append(p["objective"])
+    return "contrec · " + (", ".join(parts) if parts else str(contestant.sampler))
+
+
+_DIAGNOSTICS = [("alignment", "alignment ↓"), ("item_uniformity", "item uniformity ↓"),
+                ("effective_rank", "effective rank"), ("norm_popularity_spearman", "norm–popularity ρ")]
+
+
+def diagnostics_table(result: ComparisonResult) -> str | None:
+    """Embedding geometry per contestant (mean over seeds), or None when no cell recorded it."""
+    summary = result.summary
+    if not summary["metric"].isin([m for m, _ in _DIAGNOSTICS]).any():
+        return None
+    lines = ["| contestant | " + " | ".join(label for _, label in _DIAGNOSTICS) + " |",
+             "|---|" + "---:|" * len(_DIAGNOSTICS)]
+    for c in result.config.contestants:
+        values = [_cell(summary, c.name, m, None)[0] for m, _ in _DIAGNOSTICS]
+        if all(np.isnan(v) for v in values):
+            continue
+        cells = ["–" if np.isnan(v) else (f"{v:.1f}" if m == "effective_rank" else f"{v:.3f}")
+                 for v, (m, _) in zip(values, _DIAGNOSTICS)]
+        lines.append(f"| {c.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def results_table(result: ComparisonResult) -> str:
     """The main markdown table: mean ± 95 % CI over seeds; best of each quality column bold;
     † marks contestants significantly worse than the best on the primary metric."""
     cols = _columns(result)
     summary = result.summary
     names = [c.name for c in result.config.contestants]
-    kinds = {c.name: (f"contrec · {c.sampler}" if c.is_contrec else "baseline") for c in result.config.contestants}
+    kinds = {c.name: _kind(c) for c in result.config.contestants}
     header = "| contestant | kind | " + " | ".join(_label(m, k) for m, k in cols) + " |"
     lines = [header, "|---|---|" + "---:|" * len(cols)]
     best_of = {}
@@ -315,6 +353,15 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
               "", "![popularity](popularity.png)", ""]
     if plots.get("false_negatives"):
         lines += ["## False negatives", "", "![false negatives](false_negatives.png)", ""]
+    embeddings = diagnostics_table(result)
+    if embeddings:
+        lines += ["## Embeddings", "",
+                  "Geometry of the learned vectors on the training data (`contrec.diagnostics`, mean over seeds): "
+                  "alignment = mean ‖u − v‖² over training pairs of unit vectors (lower: positives closer), "
+                  "item uniformity = log E exp(−2‖vᵢ − vⱼ‖²) (lower: items spread more evenly, Wang & Isola "
+                  "2020), effective rank of the item matrix (exp of the singular values' entropy), and the "
+                  "Spearman correlation of item vector norms with item popularity (1: the norm encodes "
+                  "popularity).", "", embeddings, ""]
     lines += [
         "## Leak audit", "", "Run on every split before fitting; a `fail` stops the comparison.", "",
         _audit_table(result), "",

@@ -110,11 +110,13 @@ class ComparisonResult:
 def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[str] | None" = None, *,
                  dataset: str | None = None, data: Mapping[str, Any] | None = None,
                  samplers: Sequence[str] | None = None, baselines: Sequence[str] | None = None,
-                 seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
+                 similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
+                 objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
                  threads: int | None = None) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
-    ``samplers``/``baselines`` replace the contestants; ``seeds`` is a count or a list.
+    ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
+    contestants (any of them given); ``seeds`` is a count or a list.
     """
     if isinstance(config, ExperimentConfig):
         raw = config.to_dict()
@@ -130,8 +132,10 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
     if data is not None:
         raw.pop("dataset", None)
         raw["data"] = dict(data)
-    if samplers is not None or baselines is not None:
-        raw["contestants"] = ([{"sampler": s} for s in samplers or []] + [{"baseline": b} for b in baselines or []])
+    flags = {"sampler": samplers, "similarity": similarities, "encoder": encoders, "objective": objectives,
+             "baseline": baselines}
+    if any(v is not None for v in flags.values()):
+        raw["contestants"] = [{kind: name} for kind, names in flags.items() for name in names or []]
     if not raw.get("contestants"):
         raw["contestants"] = [{"sampler": "uniform"}, {"baseline": "popularity"}]
     if seeds is not None:
@@ -454,6 +458,11 @@ def _run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, tr
     if contestant.is_contrec:
         rows.append({"metric": "false_negative_rate", "k": None, "value": _fn_rate(history)})
     rows.append({"metric": "fit_seconds", "k": None, "value": fit_s})
+    if contestant.model != "popularity":  # a 1-d "embedding" has no geometry to diagnose
+        from contrec.diagnostics import embedding_diagnostics
+
+        diagnostics = getattr(model, "diagnostics_", None) or embedding_diagnostics(model, seed=seed)
+        rows += [{"metric": name, "k": None, "value": float(value)} for name, value in diagnostics.items()]
     arrays = {"users": np.asarray(frame.index.astype(str), dtype=str)}
     arrays.update({col: frame[col].to_numpy(np.float64) for col in frame.columns})
     return {"params": params, "rows": rows, "fit_s": fit_s, "eval_s": eval_s, "history": history}, arrays
@@ -463,6 +472,8 @@ def _run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, tr
 def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[str] | None" = None, *,
             dataset: str | None = None, data: Mapping[str, Any] | None = None,
             samplers: Sequence[str] | None = None, baselines: Sequence[str] | None = None,
+            similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
+            objectives: Sequence[str] | None = None,
             seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
             threads: int | None = None, out: "str | os.PathLike[str] | None" = None,
             data_dir: "str | os.PathLike[str] | None" = None, progress: bool = True,
@@ -474,6 +485,9 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         dataset / data: shortcut for the data (a known dataset name, or ``{"path": …, "user": …}``).
         samplers: contrec contestants by sampler name (their comparison defaults).
         baselines: baseline contestants: popularity, itemknn, als, bpr, ease.
+        similarities / encoders / objectives: contrec contestants (uniform sampler) that differ
+            in one kernel (``gaussian`` …), tower preset (``history`` …) or loss (``bpr`` …),
+            named ``contrec-<name>``; tuned over their own documented spaces.
         seeds: a count (0 … n−1) or a list.
         tune: False skips tuning (every contestant runs its defaults).
         trials: the per-contestant tuning budget.
@@ -487,7 +501,8 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         A `ComparisonResult`; with ``out``, the report (report.md, report.html, results.csv,
         per_user.npz, plots, manifest.json) is written there too.
     """
-    cfg = build_config(config, dataset=dataset, data=data, samplers=samplers, baselines=baselines, seeds=seeds,
+    cfg = build_config(config, dataset=dataset, data=data, samplers=samplers, baselines=baselines,
+                       similarities=similarities, encoders=encoders, objectives=objectives, seeds=seeds,
                        tune=tune, trials=trials, threads=threads)
     started = time.perf_counter()
     started_at = _dt.datetime.now(_dt.timezone.utc)
@@ -622,6 +637,7 @@ def _preflight(config: ExperimentConfig, prepared: _Prepared) -> None:
             model._check_params()
             try:
                 get_sampler(model.sampler, **(model.sampler_params or {})).fit(train)
+                model._check_setup(train)
             except ContrecError as err:
                 raise ConfigError(f"contestant {c.name!r}: {err}") from None
 
