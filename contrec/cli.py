@@ -98,7 +98,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                    n_negatives=args.n_negatives, epochs=args.epochs, logq=not args.no_logq,
                                    in_batch=not args.no_in_batch, debias_prior=args.debias_prior,
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                   threads=args.threads, verbose=not args.quiet, patience=args.patience)
+                                   threads=args.threads, verbose=not args.quiet, patience=args.patience,
+                                   **_tower_params(args))
     validation = None
     if args.validation_size:
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
@@ -108,6 +109,37 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     model.save(args.output)
     log.info("saved %s", args.output)
     return 0
+
+
+def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Similarity parameters, an encoder preset and the tower / loss flags (flags win over the preset)."""
+    import json
+
+    from contrec.encoders import ENCODER_PRESETS
+
+    params: dict[str, Any] = {}
+    if args.encoder is not None:
+        if args.encoder not in ENCODER_PRESETS:
+            raise ConfigError(f"unknown --encoder {args.encoder!r}; choose one of: {', '.join(ENCODER_PRESETS)}")
+        params.update(ENCODER_PRESETS[args.encoder])
+    if args.similarity_params:
+        try:
+            sim = json.loads(args.similarity_params)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--similarity-params is not valid JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(sim, dict):
+            raise ConfigError("--similarity-params must be a JSON object, e.g. '{\"weight\": 0.3}'")
+        params["similarity_params"] = sim
+    for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
+                 "objective", "margin", "ssl_weight"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    if args.history_user_id:
+        params["history_user_id"] = True
+    if args.item_features:
+        params["item_features"] = [c.strip() for c in args.item_features.split(",") if c.strip()]
+    return params
 
 
 def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -139,6 +171,14 @@ def _load_model(path: str) -> Any:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     _check_output(args.output)
     model = _load_model(args.model)
+    unknown = "skip" if args.skip_unknown else "raise"
+    if args.history is not None or args.histories_file is not None:
+        recs = model.recommend_for_history(_histories(args), k=args.k, filter_seen=not args.include_seen,
+                                           unknown=unknown)
+        if args.attributes and model.item_attributes_ is not None:
+            recs = recs.join(model.item_attributes_, on="item")
+        _write_csv(recs, args.output)
+        return 0
     if args.all_users:
         users = None
     elif args.users is not None:
@@ -158,6 +198,33 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         recs = recs.join(model.item_attributes_, on="item")
     _write_csv(recs, args.output)
     return 0
+
+
+def _histories(args: argparse.Namespace) -> dict[str, list[str]]:
+    if args.history is not None:
+        items = [i.strip() for i in args.history.split(",") if i.strip()]
+        if not items:
+            raise ConfigError("--history is empty; give comma-separated item ids")
+        return {"history": items}
+    path = Path(args.histories_file)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    missing = [c for c in ("query", "item") if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column {missing[0]!r} (expected columns query,item; found "
+                          f"{', '.join(frame.columns) or 'none'})")
+    if frame.empty:
+        raise ConfigError(f"{path}: has no rows")
+    blank = (frame["query"].str.strip() == "") | (frame["item"].str.strip() == "")
+    if blank.any():
+        raise ConfigError(f"{path}: line {int(blank.to_numpy().argmax()) + 2}: empty query or item")
+    return {q: list(g["item"]) for q, g in frame.groupby("query", sort=False)}
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -315,6 +382,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-in-batch", action="store_true", help="do not use the batch's positives as negatives")
     g.add_argument("--debias-prior", type=float, default=0.0, help="τ⁺ of the debiased contrastive loss")
     g.add_argument("--hardness", type=float, default=0.0, help="β of hardness-weighted negatives")
+    g = p.add_argument_group("towers and loss")
+    g.add_argument("--encoder", help="tower preset: id, features, history, history-attention, history-features, "
+                                     "history-ssl, projection (the flags below override it)")
+    g.add_argument("--similarity-params", help="similarity parameters as JSON, e.g. '{\"weight\": 0.3}' for "
+                                               "kernel-mixture")
+    g.add_argument("--user-tower", choices=["id", "history"], help="history: users are pooled item vectors "
+                   "(enables recommend --history for new users)")
+    g.add_argument("--pooling", choices=["mean", "attention"])
+    g.add_argument("--history-dropout", type=float, help="share of history items dropped per training step")
+    g.add_argument("--history-user-id", action="store_true", help="add a user ID vector to the history tower")
+    g.add_argument("--item-tower", choices=["id", "features"], help="features: ID + attribute tokens (cold items)")
+    g.add_argument("--item-features", help="attribute columns for the feature tower, comma-separated "
+                                           "(default: all but free text)")
+    g.add_argument("--id-dropout", type=float, help="share of rows whose item ID vector the feature tower drops")
+    g.add_argument("--projection", type=int, help="hidden size of an MLP projection head (0 = none)")
+    g.add_argument("--serve-from", choices=["head", "tower"], help="retrieve with the head or the tower output")
+    g.add_argument("--objective", choices=["infonce", "bpr", "triplet"])
+    g.add_argument("--margin", type=float, help="triplet margin")
+    g.add_argument("--ssl-weight", type=float, help="weight of the history-view SSL loss (history tower)")
+    g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch-size", type=int, default=1024)
     g.add_argument("--lr", type=float, default=0.01)
@@ -330,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--users", help="comma-separated user ids")
     who.add_argument("--users-file", help="file with one user id per line")
     who.add_argument("--all-users", action="store_true", help="every user known to the model")
+    who.add_argument("--history", help="a new user's item ids, comma-separated (needs a history-tower model)")
+    who.add_argument("--histories-file", help="CSV with columns query,item: one list per query id (new users)")
     p.add_argument("-k", type=int, default=10, help="items per user (default: 10)")
     p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
     p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "embedding_diagnostics"]
+__all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "embedding_diagnostics",
+           "vector_diagnostics"]
 
 _MAX_PAIRS_SIDE = 4096  # uniformity uses every pair up to this many vectors, a seeded sample beyond
 
@@ -85,13 +86,18 @@ def embedding_diagnostics(model: Any, seed: int = 0) -> dict[str, float]:
     (``item_norms_``, saved in contrec model files), so the norm–popularity correlation is
     meaningful for a cosine model.
     """
-    users, items = model.user_vectors_, model.item_vectors_
-    norms = getattr(model, "item_norms_", None)
+    return vector_diagnostics(model.user_vectors_, model.item_vectors_, model.seen_,
+                              getattr(model, "item_norms_", None), seed)
+
+
+def vector_diagnostics(users: np.ndarray, items: np.ndarray, seen: sp.csr_matrix,
+                       norms: np.ndarray | None = None, seed: int = 0) -> dict[str, float]:
+    """The diagnostics of raw user / item vectors and the training positives (see `embedding_diagnostics`)."""
     if norms is None:
         norms = np.linalg.norm(items, axis=1)
-    counts = np.asarray(model.seen_.sum(axis=0)).ravel()
+    counts = np.asarray(seen.sum(axis=0)).ravel()
     return {
-        "alignment": alignment(users, items, model.seen_),
+        "alignment": alignment(users, items, seen),
         "item_uniformity": uniformity(items, seed=seed),
         "user_uniformity": uniformity(users, seed=seed),
         "effective_rank": effective_rank(items),

@@ -82,6 +82,8 @@ class ContrastiveRecommender(FactorRecommender):
         margin: the triplet loss's margin.
         ssl_weight: weight of the auxiliary InfoNCE between two random views of a user's
             history (history tower only; 0 = off). ``ssl_dropout``: item dropout per view.
+        epoch_diagnostics: also compute the embedding diagnostics after every epoch (stored in
+            each history record; the final ones are always computed, ``diagnostics_``).
 
     Example:
         >>> import contrec
@@ -100,7 +102,8 @@ class ContrastiveRecommender(FactorRecommender):
                  user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,
                  history_dropout: float = 0.0, item_tower: str = "id", item_features: list[str] | None = None,
                  id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
-                 margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3) -> None:
+                 margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
+                 epoch_diagnostics: bool = False) -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -134,12 +137,13 @@ class ContrastiveRecommender(FactorRecommender):
         self.margin = margin
         self.ssl_weight = ssl_weight
         self.ssl_dropout = ssl_dropout
+        self.epoch_diagnostics = epoch_diagnostics
 
     _PARAMS = ("dim", "similarity", "temperature", "sampler", "n_negatives", "in_batch", "logq", "epochs",
                "batch_size", "lr", "weight_decay", "patience", "validation_k", "seed", "threads", "verbose",
                "sampler_params", "debias_prior", "hardness", "similarity_params", "user_tower", "pooling",
                "history_user_id", "history_dropout", "item_tower", "item_features", "id_dropout", "projection",
-               "serve_from", "objective", "margin", "ssl_weight", "ssl_dropout")
+               "serve_from", "objective", "margin", "ssl_weight", "ssl_dropout", "epoch_diagnostics")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (sklearn style)."""
@@ -235,8 +239,17 @@ class ContrastiveRecommender(FactorRecommender):
                     uv, iv = encode()
                     return vectors_ndcg(uv, iv, similarity.faiss_metric, train, validation, self.validation_k)
 
+            diagnose = None
+            if self.epoch_diagnostics:
+                from contrec.diagnostics import vector_diagnostics
+
+                def diagnose() -> dict[str, float]:
+                    uv, iv = encode()
+                    norms = np.linalg.norm(_serving(item_encoder, self.serve_from).numpy(), axis=1)
+                    return vector_diagnostics(uv, iv, _binary_csr(train.matrix), norms, seed=self.seed)
+
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
-                                            validate, logger.info)
+                                            validate, logger.info, diagnose)
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
             # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
@@ -281,13 +294,18 @@ class ContrastiveRecommender(FactorRecommender):
             tower = IdEncoder(train.n_items, self.dim, generator=generator)
         return Projected(tower, self.projection, generator=generator) if self.projection else tower
 
-    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
-        """Users not in training, from their items: the history tower (no user ID part), no retraining."""
+    def _check_history_support(self) -> None:
         encoder = getattr(self, "user_encoder_", None)
-        tower = history_tower(encoder) if encoder is not None else None
-        if tower is None:
+        if encoder is None or history_tower(encoder) is None:
             raise ConfigError("recommend_for_history needs a model fitted with user_tower='history' "
                               f"(this one has user_tower={self.user_tower!r})")
+
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Users not in training, from their items: the history tower (no user ID part), no retraining."""
+        self._check_history_support()
+        encoder = self.user_encoder_
+        tower = history_tower(encoder)
+        assert tower is not None
         with _threads(self.threads):
             vectors = tower.encode_histories(history)
             if isinstance(encoder, Projected) and self.serve_from == "head":

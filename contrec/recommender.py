@@ -142,6 +142,7 @@ class FactorRecommender:
         """
         self._check_fitted()
         self._check_k(k)
+        self._check_history_support()
         if isinstance(histories, dict):
             names, lists = np.asarray([str(n) for n in histories], dtype=object), list(histories.values())
         else:
@@ -175,6 +176,10 @@ class FactorRecommender:
         self._check_fitted()
         vectors = self._encode_histories(history.tocsr())
         return self.index_.search(vectors, k, history if filter_seen else None)
+
+    def _check_history_support(self) -> None:
+        if type(self)._encode_histories is FactorRecommender._encode_histories:
+            raise ConfigError(f"{type(self).__name__} cannot encode users who were not in training")
 
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         raise ConfigError(f"{type(self).__name__} cannot encode users who were not in training")

@@ -85,12 +85,14 @@ class _EpochStats:
 def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Similarity,
                     sampler: NegativeSampler, train: Interactions, config: TrainingConfig,
                     validate: Callable[[], float] | None = None,
-                    log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                    log: Callable[[str], None] | None = None,
+                    diagnose: Callable[[], dict[str, float]] | None = None) -> list[dict[str, Any]]:
     """Train both towers in place; returns the per-epoch history.
 
     ``validate`` returns a validation score (higher is better, e.g. NDCG@k) computed from
     the towers' current state. With it, training stops after ``patience`` epochs without
-    improvement and the towers are restored to their best epoch.
+    improvement and the towers are restored to their best epoch. ``diagnose``, when given,
+    is called after every epoch and its result stored in that epoch's record.
     """
     generator = torch.Generator().manual_seed(config.seed)
     users = torch.from_numpy(train.row_codes())  # [N]
@@ -167,6 +169,10 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 if score > best_score:
                     best_score, best_epoch = score, epoch + 1
                     best_state = (copy.deepcopy(user_encoder.state_dict()), copy.deepcopy(item_encoder.state_dict()))
+            if diagnose is not None:
+                user_encoder.eval()
+                item_encoder.eval()
+                record["diagnostics"] = diagnose()
             history.append(record)
             if log is not None:
                 val = f", validation {record['validation']:.4f}" if "validation" in record else ""

@@ -165,3 +165,62 @@ def test_domain_rule_with_an_attribute_file(tmp_path, capsys):
     assert main(["fit", str(data), *FIT, "--sampler", "domain-rule", "--rule", "disjoint(genres)",
                  "--item-attributes", str(attrs), "-o", str(tmp_path / "x.contrec")]) == 1
     assert "missing item id column 'item'" in one_error_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def history_model_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-history") / "history.contrec"
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--encoder", "history", "--pooling", "attention",
+                 "-o", str(out)]) == 0
+    return out
+
+
+def test_recommend_for_new_users_from_the_cli(history_model_file, tmp_path):
+    frame = pd.read_csv(SAMPLE_CSV, dtype=str)
+    items = list(frame["item_id"].unique()[:3])
+    out = tmp_path / "new.csv"
+    assert main(["recommend", str(history_model_file), "--history", ",".join(items), "-k", "4", "-o", str(out)]) == 0
+    recs = pd.read_csv(out, dtype=str)
+    assert list(recs.columns) == ["query", "item", "score", "rank"] and len(recs) == 4
+    assert not set(recs["item"]) & set(items)
+    queries = tmp_path / "queries.csv"
+    pd.DataFrame({"query": ["a", "a", "b"], "item": [items[0], items[1], items[2]]}).to_csv(queries, index=False)
+    assert main(["recommend", str(history_model_file), "--histories-file", str(queries), "-k", "3",
+                 "-o", str(out)]) == 0
+    assert pd.read_csv(out, dtype=str).groupby("query").size().to_dict() == {"a": 3, "b": 3}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--history", "no-such-item"], "item id 'no-such-item' is not in the catalogue"),
+    (["--history", " , "], "--history is empty"),
+    (["--histories-file", "missing.csv"], "missing.csv: no such file"),
+])
+def test_recommend_for_history_errors(history_model_file, tmp_path, capsys, args, message):
+    out = tmp_path / "never.csv"
+    assert main(["recommend", str(history_model_file), *args, "-o", str(out)]) == 1
+    assert message in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_histories_file_errors_name_the_file(history_model_file, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item\nu1,i1\n")
+    assert main(["recommend", str(history_model_file), "--histories-file", str(bad)]) == 1
+    assert "bad.csv: missing column 'query'" in one_error_line(capsys)
+    bad.write_text("query,item\nq1,\n")
+    assert main(["recommend", str(history_model_file), "--histories-file", str(bad)]) == 1
+    assert "bad.csv: line 2: empty query or item" in one_error_line(capsys)
+
+
+def test_id_model_refuses_histories_and_tower_flags_are_checked(model_file, tmp_path, capsys):
+    assert main(["recommend", str(model_file), "--history", "i1"]) == 1
+    assert "needs a model fitted with user_tower='history'" in one_error_line(capsys)
+    out = tmp_path / "m.contrec"
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--encoder", "graph", "-o", str(out)]) == 1
+    assert "unknown --encoder 'graph'; choose one of: id, features" in one_error_line(capsys)
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--similarity", "kernel-mixture", "--similarity-params",
+                 "{\"weight\": 3}", "-o", str(out)]) == 1
+    assert "kernel-mixture weight must be in [0, 1]" in one_error_line(capsys)
+    assert not out.exists()
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--similarity", "kernel-mixture", "--similarity-params",
+                 "{\"weight\": 0.3}", "--objective", "bpr", "--projection", "16", "-o", str(out)]) == 0

@@ -78,7 +78,7 @@ def _kind(contestant: Any) -> str:
     if not contestant.is_contrec:
         return "baseline"
     p = contestant.params
-    parts = [p["similarity"]] if p.get("similarity", "cosine") != "cosine" else []
+    parts = [p["similarity"]] if "similarity" in p else []
     if p.get("user_tower", "id") != "id" or p.get("item_tower", "id") != "id":
         parts.append(f"{p.get('user_tower', 'id')} users / {p.get('item_tower', 'id')} items")
     if p.get("projection"):
