@@ -79,7 +79,7 @@ def _kind(contestant: Any) -> str:
         return "baseline"
     p = contestant.params
     parts = [p["similarity"]] if "similarity" in p else []
-    if p.get("user_tower", "id") != "id" or p.get("item_tower", "id") != "id":
+    if "user_tower" in p or "item_tower" in p:
         parts.append(f"{p.get('user_tower', 'id')} users / {p.get('item_tower', 'id')} items")
     if p.get("projection"):
         parts.append(f"head {p['projection']}")
