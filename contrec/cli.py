@@ -113,8 +113,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
     """Similarity parameters, an encoder preset and the tower / loss flags (flags win over the preset)."""
-    import json
-
     from contrec.encoders import ENCODER_PRESETS
 
     params: dict[str, Any] = {}
@@ -123,13 +121,7 @@ def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"unknown --encoder {args.encoder!r}; choose one of: {', '.join(ENCODER_PRESETS)}")
         params.update(ENCODER_PRESETS[args.encoder])
     if args.similarity_params:
-        try:
-            sim = json.loads(args.similarity_params)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--similarity-params is not valid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(sim, dict):
-            raise ConfigError("--similarity-params must be a JSON object, e.g. '{\"weight\": 0.3}'")
-        params["similarity_params"] = sim
+        params["similarity_params"] = _json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
     for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
                  "objective", "margin", "ssl_weight"):
         value = getattr(args, name)
@@ -142,17 +134,22 @@ def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
+def _json_object(text: str, flag: str, example: str) -> dict[str, Any]:
     import json
 
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} is not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object, e.g. '{example}'")
+    return value
+
+
+def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
     params: dict[str, Any] = {}
     if args.sampler_params:
-        try:
-            params = json.loads(args.sampler_params)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--sampler-params is not valid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(params, dict):
-            raise ConfigError("--sampler-params must be a JSON object, e.g. '{\"alpha\": 0.5}'")
+        params = _json_object(args.sampler_params, "--sampler-params", '{"alpha": 0.5}')
     if args.rule:
         if args.sampler != "domain-rule":
             raise ConfigError("--rule goes with --sampler domain-rule")

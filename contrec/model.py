@@ -182,7 +182,8 @@ class ContrastiveRecommender(FactorRecommender):
                    "serve_from": ("head", "tower"), "objective": OBJECTIVES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {getattr(self, name)!r})")
+                raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))} "
+                                  f"(got {getattr(self, name)!r})")
         positive_int("projection", 0)
         for name in ("history_dropout", "id_dropout", "ssl_dropout"):
             value = getattr(self, name)
@@ -195,7 +196,8 @@ class ContrastiveRecommender(FactorRecommender):
         if self.ssl_weight > 0 and self.user_tower != "history":
             raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
         if self.objective != "infonce" and (self.debias_prior or self.hardness):
-            raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; use them with objective='infonce'")
+            raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; "
+                              "use them with objective='infonce'")
 
     def _check_setup(self, train: Interactions) -> None:
         """Settings that depend on the data: the similarity's parameters, item features."""

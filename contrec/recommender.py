@@ -162,8 +162,9 @@ class FactorRecommender:
                 idx = idx[idx >= 0]
             rows.append(np.full(len(idx), r))
             cols.append(idx)
+        empty = [np.zeros(0, np.int64)]
         history = sp.csr_matrix((np.ones(sum(map(len, cols)), np.float32),
-                                 (np.concatenate(rows or [np.zeros(0, int)]), np.concatenate(cols or [np.zeros(0, int)]))),
+                                 (np.concatenate(rows or empty), np.concatenate(cols or empty))),
                                 shape=(len(lists), len(self.items_)))
         history.sum_duplicates()
         history.data[:] = 1.0

@@ -111,7 +111,8 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
                  dataset: str | None = None, data: Mapping[str, Any] | None = None,
                  samplers: Sequence[str] | None = None, baselines: Sequence[str] | None = None,
                  similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
-                 objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
+                 objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
+                 tune: bool | None = None, trials: int | None = None,
                  threads: int | None = None) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
