@@ -116,3 +116,33 @@ def test_similarity_parameters_are_checked():
         get_similarity("cosine", weight=0.2)
     with pytest.raises(contrec.ConfigError, match="choose one of"):
         get_similarity("rbf")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_faiss_top_k_is_a_valid_top_k_under_ties(name):
+    # duplicated item vectors tie exactly: any order among them is right, but the scores returned
+    # must be the k best scores and every returned item must score at least the k-th best
+    sim = get_similarity(name)
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(15, 4, generator=gen)
+    items = torch.cat([base, base, base[:5]])  # 35 items, many exact ties
+    users = torch.randn(6, 4, generator=gen)
+    k = 12
+    truth = sim.pairwise(users, items).numpy()
+    ids, _ = FaissIndex(sim.faiss_metric).build(sim.prepare(items.numpy())).search(sim.prepare(users.numpy()), k)
+    for row, got in zip(truth, ids):
+        assert len(set(got.tolist())) == k
+        best = np.sort(row)[::-1][:k]
+        np.testing.assert_allclose(np.sort(row[got])[::-1], best, rtol=1e-4, atol=1e-4)
+
+
+def test_a_trained_kernel_mixture_is_served_exactly(board):
+    model = contrec.ContrastiveRecommender(dim=8, epochs=5, batch_size=64, n_negatives=16, similarity="kernel-mixture",
+                                           similarity_params={"weight": 0.4}, temperature=1.0, verbose=False,
+                                           seed=0).fit(board)
+    sim = model.similarity_
+    scores = sim.pairwise(torch.from_numpy(model.user_vectors_), torch.from_numpy(model.item_vectors_)).numpy()
+    k = 10
+    ids, _ = model.top_k(np.arange(board.n_users), k)  # k candidates from exact L2, no re-scoring
+    np.testing.assert_allclose(np.take_along_axis(scores, ids, 1), -np.sort(-scores, axis=1)[:, :k], rtol=1e-4,
+                               atol=1e-4)
