@@ -1,5 +1,12 @@
 """FAISS retrieval, confined to this module: top-k over the whole catalogue, seen items excluded exactly.
 
+Three kinds of index: ``exact`` (flat; the default, and what evaluation is defined by),
+``ivf`` (inverted lists: the catalogue is clustered into ``nlist`` cells and a query
+scans the ``nprobe`` nearest) and ``hnsw`` (a navigable small-world graph, ``hnsw_m``
+links per node, beam width ``ef_search`` at query time). The approximate kinds trade a
+little recall against the exact top-k for speed on large catalogues; what they trade is
+measured by ``benchmarks/retrieval.py``.
+
 Exclusion is exact without a refill loop: queries are sorted by how many items they
 exclude and searched in chunks that over-fetch ``k + (largest exclusion count in the
 chunk)`` candidates, so after dropping excluded items at least k remain whenever the
@@ -17,17 +24,27 @@ import scipy.sparse as sp
 
 from contrec.errors import ConfigError, NotFittedError
 
-__all__ = ["FaissIndex"]
+__all__ = ["FaissIndex", "INDEX_KINDS"]
+
+INDEX_KINDS = ("exact", "ivf", "hnsw")
 
 
 class FaissIndex:
-    """Exact FAISS index over item vectors (inner product or L2).
+    """FAISS index over item vectors (inner product or L2): exact by default, or IVF / HNSW.
 
     Args:
         metric: ``"ip"`` (score = inner product) or ``"l2"`` (score = −squared distance),
             as declared by the similarity's ``faiss_metric``.
         batch_size: queries per FAISS call.
         threads: FAISS OpenMP threads (None leaves FAISS's setting alone).
+        kind: ``"exact"``, ``"ivf"`` or ``"hnsw"``.
+        nlist: IVF cells (None: 4·√n, at most n/39 so every cell has training points).
+        nprobe: IVF cells scanned per query.
+        hnsw_m: HNSW links per node.
+        ef_construction: HNSW beam width while building.
+        ef_search: HNSW beam width while searching (raised to the number of items fetched
+            when a query must over-fetch to exclude seen items).
+        seed: IVF's k-means seed.
 
     Example:
         >>> import numpy as np
@@ -37,16 +54,28 @@ class FaissIndex:
         ([[0, 1]], [[1.0, 0.5]])
     """
 
-    exact: bool = True
-
-    def __init__(self, metric: Literal["ip", "l2"] = "ip", batch_size: int = 2048, threads: int | None = None) -> None:
+    def __init__(self, metric: Literal["ip", "l2"] = "ip", batch_size: int = 2048, threads: int | None = None,
+                 kind: str = "exact", nlist: int | None = None, nprobe: int = 16, hnsw_m: int = 32,
+                 ef_construction: int = 200, ef_search: int = 128, seed: int = 0) -> None:
         if metric not in ("ip", "l2"):
             raise ConfigError(f"unknown FAISS metric {metric!r}; choose 'ip' or 'l2'")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be ≥ 1 (got {batch_size})")
+        if kind not in INDEX_KINDS:
+            raise ConfigError(f"unknown index kind {kind!r}; choose one of: {', '.join(INDEX_KINDS)}")
+        for name, value in (("nprobe", nprobe), ("hnsw_m", hnsw_m), ("ef_construction", ef_construction),
+                            ("ef_search", ef_search)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+        if nlist is not None and (not isinstance(nlist, (int, np.integer)) or nlist < 1):
+            raise ConfigError(f"nlist must be a positive integer or None (got {nlist!r})")
         self.metric = metric
         self.batch_size = batch_size
         self.threads = threads
+        self.kind = kind
+        self.exact = kind == "exact"
+        self.nlist, self.nprobe, self.hnsw_m = nlist, int(nprobe), int(hnsw_m)
+        self.ef_construction, self.ef_search, self.seed = int(ef_construction), int(ef_search), int(seed)
         self._index: faiss.Index | None = None
         self._ids: np.ndarray | None = None
 
@@ -63,11 +92,39 @@ class FaissIndex:
             raise ConfigError("item vectors contain NaN or infinity; the model diverged (lower lr)")
         if self.threads is not None:
             faiss.omp_set_num_threads(int(self.threads))
-        index = faiss.IndexFlatIP(vectors.shape[1]) if self.metric == "ip" else faiss.IndexFlatL2(vectors.shape[1])
-        index.add(vectors)
-        self._index = index
+        self._index = self._make(vectors)
         self._ids = None if ids is None else np.asarray(ids, dtype=np.int64)
         return self
+
+    def _make(self, vectors: np.ndarray) -> "faiss.Index":
+        n, d = vectors.shape
+        metric = faiss.METRIC_INNER_PRODUCT if self.metric == "ip" else faiss.METRIC_L2
+        if self.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, self.hnsw_m, metric)
+            index.hnsw.efConstruction = self.ef_construction
+            index.hnsw.efSearch = self.ef_search
+        elif self.kind == "ivf":
+            nlist = self.nlist or int(np.clip(4 * np.sqrt(n), 1, max(n // 39, 1)))
+            if nlist > n:
+                raise ConfigError(f"nlist={nlist} is larger than the catalogue ({n} items)")
+            quantizer = faiss.IndexFlatIP(d) if self.metric == "ip" else faiss.IndexFlatL2(d)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
+            index.cp.seed = self.seed
+            index.train(vectors)
+            index.nprobe = min(self.nprobe, nlist)
+            self._quantizer = quantizer  # the IVF index does not own it: keep it alive
+        else:
+            index = faiss.IndexFlatIP(d) if self.metric == "ip" else faiss.IndexFlatL2(d)
+        index.add(vectors)
+        return index
+
+    def _search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self._index is not None
+        if self.kind == "hnsw":
+            # the beam must be at least as wide as the list asked for
+            self._index.hnsw.efSearch = max(self.ef_search, fetch)
+        distances, ids = self._index.search(queries, fetch)
+        return distances, ids
 
     def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +155,9 @@ class FaissIndex:
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         if exclude is None:
             for s in range(0, len(queries), self.batch_size):
-                d, i = self._index.search(queries[s:s + self.batch_size], k)
-                out_ids[s:s + len(i)], out_scores[s:s + len(i)] = i, self._scores(d)
+                d, i = self._search(queries[s:s + self.batch_size], k)
+                scores = np.where(i >= 0, self._scores(d), -np.inf).astype(np.float32)  # ANN may find < k
+                out_ids[s:s + len(i)], out_scores[s:s + len(i)] = i, scores
         else:
             exclude = sp.csr_matrix(exclude)
             n_excl = np.diff(exclude.indptr)
@@ -107,7 +165,7 @@ class FaissIndex:
             for s in range(0, len(order), self.batch_size):
                 rows = order[s:s + self.batch_size]
                 fetch = int(min(n, k + n_excl[rows].max()))
-                d, i = self._index.search(queries[rows], fetch)  # [c, fetch]
+                d, i = self._search(queries[rows], fetch)  # [c, fetch]
                 ids, scores = _drop_excluded(i, self._scores(d), exclude[rows], k, n)
                 out_ids[rows], out_scores[rows] = ids, scores
         if self._ids is not None:

@@ -84,6 +84,9 @@ class ContrastiveRecommender(FactorRecommender):
             history (history tower only; 0 = off). ``ssl_dropout``: item dropout per view.
         epoch_diagnostics: also compute the embedding diagnostics after every epoch (stored in
             each history record; the final ones are always computed, ``diagnostics_``).
+        index: how recommendations are retrieved: ``"exact"`` (default), ``"ivf"`` or
+            ``"hnsw"``; ``index_params`` go to `contrec.index.FaissIndex` (e.g.
+            ``{"ef_search": 128}``). Validation during fit always uses exact search.
 
     Example:
         >>> import contrec
@@ -103,7 +106,8 @@ class ContrastiveRecommender(FactorRecommender):
                  history_dropout: float = 0.0, item_tower: str = "id", item_features: list[str] | None = None,
                  id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
                  margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
-                 epoch_diagnostics: bool = False) -> None:
+                 epoch_diagnostics: bool = False, index: str = "exact",
+                 index_params: dict[str, Any] | None = None) -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -138,12 +142,14 @@ class ContrastiveRecommender(FactorRecommender):
         self.ssl_weight = ssl_weight
         self.ssl_dropout = ssl_dropout
         self.epoch_diagnostics = epoch_diagnostics
+        self.index = index
+        self.index_params = index_params
 
     _PARAMS = ("dim", "similarity", "temperature", "sampler", "n_negatives", "in_batch", "logq", "epochs",
                "batch_size", "lr", "weight_decay", "patience", "validation_k", "seed", "threads", "verbose",
                "sampler_params", "debias_prior", "hardness", "similarity_params", "user_tower", "pooling",
                "history_user_id", "history_dropout", "item_tower", "item_features", "id_dropout", "projection",
-               "serve_from", "objective", "margin", "ssl_weight", "ssl_dropout", "epoch_diagnostics")
+               "serve_from", "objective", "margin", "ssl_weight", "ssl_dropout", "epoch_diagnostics", "index", "index_params")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (sklearn style)."""
@@ -199,6 +205,17 @@ class ContrastiveRecommender(FactorRecommender):
             raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; "
                               "use them with objective='infonce'")
 
+    def _index_settings(self) -> dict[str, Any]:
+        from contrec.index import FaissIndex
+
+        options = {"kind": self.index, **(self.index_params or {})}
+        try:
+            FaissIndex(self._metric, **options)
+        except TypeError:
+            raise ConfigError(f"index_params has an unknown key: {sorted(self.index_params or {})}; FaissIndex "
+                              "takes nlist, nprobe, hnsw_m, ef_construction, ef_search, seed") from None
+        return options
+
     def _check_setup(self, train: Interactions) -> None:
         """Settings that depend on the data: the similarity's parameters, item features."""
         get_similarity(self.similarity, **(self.similarity_params or {}))
@@ -226,6 +243,7 @@ class ContrastiveRecommender(FactorRecommender):
                                 self.objective, float(self.margin), float(self.ssl_weight), float(self.ssl_dropout))
         self._metric = similarity.faiss_metric
         self._threads = self.threads
+        self._index_options = self._index_settings()
         with _threads(self.threads):
             generator = torch.Generator().manual_seed(self.seed)
             user_encoder = self._user_tower(train.n_users, train.n_items, _binary_csr(train.matrix), generator)
@@ -390,6 +408,10 @@ class ContrastiveRecommender(FactorRecommender):
             raise ModelFileError(f"{path}: damaged model file ({str(err).splitlines()[0] if str(err) else err!r})"
                                  ) from None
         model._metric = meta["metric"]
+        try:
+            model._index_options = model._index_settings()
+        except ConfigError as err:
+            raise ModelFileError(f"{path}: damaged model file ({err})") from None
         model.users_, model.items_, model.seen_ = users, items, seen
         model.item_attributes_ = None
         if meta.get("item_attributes"):

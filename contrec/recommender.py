@@ -58,7 +58,28 @@ class FactorRecommender:
     def _set_vectors(self, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
         self.user_vectors_ = np.ascontiguousarray(user_vectors, dtype=np.float32)
         self.item_vectors_ = np.ascontiguousarray(item_vectors, dtype=np.float32)
-        self.index_ = FaissIndex(self._metric, threads=self._threads).build(self.item_vectors_)
+        options = getattr(self, "_index_options", None) or {}
+        self.index_ = FaissIndex(self._metric, threads=self._threads, **options).build(self.item_vectors_)
+
+    def set_index(self, kind: str = "exact", **params: Any) -> "Self":
+        """Serve from an exact (default), IVF or HNSW FAISS index; rebuilds the index now.
+
+        ``params`` go to `FaissIndex` (``nlist``, ``nprobe``; ``hnsw_m``, ``ef_construction``,
+        ``ef_search``). Approximate indexes trade recall against the exact top-k for speed on
+        large catalogues; evaluation then measures what is served.
+
+        Example:
+            >>> model.set_index("hnsw", ef_search=128)  # doctest: +SKIP
+        """
+        self._check_fitted()
+        try:
+            FaissIndex(self._metric, kind=kind, **params)  # validate before replacing anything
+        except TypeError:
+            raise ConfigError(f"unknown index parameter among {sorted(params)}; FaissIndex takes nlist, nprobe, "
+                              "hnsw_m, ef_construction, ef_search, seed") from None
+        self._index_options = {"kind": kind, **params}
+        self._set_vectors(self.user_vectors_, self.item_vectors_)
+        return self
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import contrec
 from contrec.errors import ConfigError, NotFittedError
 from contrec.index import FaissIndex
 
@@ -64,3 +65,45 @@ def test_ids_mapping_and_errors(rng):
         FaissIndex().search(items, 1)
     with pytest.raises(ConfigError, match="NaN"):
         FaissIndex().build(np.full((2, 2), np.nan, np.float32))
+
+
+@pytest.mark.parametrize("kind, params", [("ivf", {"nlist": 20, "nprobe": 12}), ("hnsw", {"ef_search": 64})])
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_approximate_indexes_find_the_exact_top_k_and_never_return_excluded_items(kind, params, metric):
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(2000, 16)).astype(np.float32)
+    queries = rng.normal(size=(50, 16)).astype(np.float32)
+    exclude = sp.random(50, 2000, density=0.02, format="csr", random_state=1)
+    k = 10
+    exact_ids, _ = FaissIndex(metric).build(items).search(queries, k, exclude)
+    approx = FaissIndex(metric, kind=kind, **params).build(items)
+    assert not approx.exact
+    ids, scores = approx.search(queries, k, exclude)
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, exact_ids)])
+    assert recall >= 0.9
+    for row, got in enumerate(ids):
+        assert not set(got[got >= 0]) & set(exclude[row].indices)
+    assert np.all(np.diff(scores, axis=1) <= 1e-5)  # best first
+
+
+def test_index_kind_and_parameters_are_checked():
+    with pytest.raises(contrec.ConfigError, match="unknown index kind 'annoy'"):
+        FaissIndex("ip", kind="annoy")
+    with pytest.raises(contrec.ConfigError, match="ef_search must be a positive integer"):
+        FaissIndex("ip", kind="hnsw", ef_search=0)
+
+
+def test_models_serve_from_an_approximate_index_and_keep_it_through_save(board, tmp_path):
+    model = contrec.ContrastiveRecommender(dim=8, epochs=3, verbose=False, index="hnsw",
+                                           index_params={"ef_search": 32}).fit(board)
+    assert model.index_.kind == "hnsw"
+    exact = model.recommend("u0", k=5)
+    again = contrec.ContrastiveRecommender.load(model.save(tmp_path / "m.contrec"))
+    assert again.index_.kind == "hnsw" and again.index_.ef_search == 32
+    assert list(again.recommend("u0", k=5)["item"]) == list(exact["item"])
+    als = contrec.ImplicitALS(factors=4, iterations=2).fit(board).set_index("ivf", nlist=2, nprobe=2)
+    assert als.index_.kind == "ivf" and len(als.recommend("u1", k=3)) == 3
+    with pytest.raises(contrec.ConfigError, match="unknown index parameter"):
+        als.set_index("hnsw", efsearch=3)
+    with pytest.raises(contrec.ConfigError, match="index_params has an unknown key"):
+        contrec.ContrastiveRecommender(dim=8, epochs=1, verbose=False, index_params={"probes": 3}).fit(board)
