@@ -21,9 +21,9 @@ def test_popularity_and_activity_are_heavy_tailed():
     data = synthetic_interactions(2000, 1000, 100_000, seed=0)
     items = np.sort(data.item_counts())[::-1]
     users = np.sort(data.user_counts())[::-1]
-    # the top 10 % of items and users carry far more than 10 % of the interactions
+    # the top 10 % of items and users carry two to three times their share of the interactions
     assert items[:100].sum() / items.sum() > 0.3
-    assert users[:200].sum() / users.sum() > 0.25
+    assert users[:200].sum() / users.sum() > 0.2
     assert items[0] > 10 * np.median(items)
 
 
