@@ -21,7 +21,7 @@ from contrec.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncoder,
 from contrec.errors import ConfigError, DataError, ModelFileError
 from contrec.evaluation import vectors_ndcg
 from contrec.losses import OBJECTIVES
-from contrec.recommender import FactorRecommender
+from contrec.recommender import FactorRecommender, _binary
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.similarity import Similarity, get_similarity
 from contrec.training import TrainingConfig, train_two_tower
@@ -246,7 +246,7 @@ class ContrastiveRecommender(FactorRecommender):
         self._index_options = self._index_settings()
         with _threads(self.threads):
             generator = torch.Generator().manual_seed(self.seed)
-            user_encoder = self._user_tower(train.n_users, train.n_items, _binary_csr(train.matrix), generator)
+            user_encoder = self._user_tower(train.n_users, train.n_items, _binary(train.matrix), generator)
             item_encoder = self._item_tower(train, generator)
 
             def encode() -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +266,7 @@ class ContrastiveRecommender(FactorRecommender):
                 def diagnose() -> dict[str, float]:
                     uv, iv = encode()
                     norms = np.linalg.norm(_serving(item_encoder, self.serve_from).numpy(), axis=1)
-                    return vector_diagnostics(uv, iv, _binary_csr(train.matrix), norms, seed=self.seed)
+                    return vector_diagnostics(uv, iv, _binary(train.matrix), norms, seed=self.seed)
 
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
                                             validate, logger.info, diagnose)
@@ -446,12 +446,6 @@ def _serving(encoder: Encoder, serve_from: str) -> torch.Tensor:
     if isinstance(encoder, Projected) and serve_from == "tower":
         return encoder.tower_all()
     return encoder.encode_all()
-
-
-def _binary_csr(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    out = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
-    out.sort_indices()
-    return out
 
 
 def _json_safe(value: Any) -> bool:
