@@ -169,24 +169,22 @@ class FactorRecommender:
         else:
             lists = list(histories)
             names = np.arange(len(lists)).astype(object)
-        rows, cols = [], []
-        for r, items in enumerate(lists):  # one id-map lookup per query, not per interaction
-            raw = as_id_list(items)
-            idx = self.items_.index(raw)
-            if (idx < 0).any():
-                if unknown == "raise":
-                    raise DataError(f"history {str(names[r])!r}: item id {str(raw[np.argmax(idx < 0)])!r} is not in "
-                                    f"the catalogue ({len(self.items_)} items); pass unknown='skip' to ignore "
-                                    "unknown items")
-                if unknown != "skip":
-                    raise ConfigError(f"unknown={unknown!r} is not valid; choose 'raise' or 'skip'")
-                idx = idx[idx >= 0]
-            rows.append(np.full(len(idx), r))
-            cols.append(idx)
-        empty = [np.zeros(0, np.int64)]
-        history = sp.csr_matrix((np.ones(sum(map(len, cols)), np.float32),
-                                 (np.concatenate(rows or empty), np.concatenate(cols or empty))),
-                                shape=(len(lists), len(self.items_)))
+        if unknown not in ("raise", "skip"):
+            raise ConfigError(f"unknown={unknown!r} is not valid; choose 'raise' or 'skip'")
+        parts = [as_id_list(items) for items in lists]
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        raw = np.concatenate(parts) if parts else np.zeros(0, dtype=str)
+        rows = np.repeat(np.arange(len(parts)), lengths)
+        idx = self.items_.index(raw)  # one id-map lookup for every query together
+        missing = idx < 0
+        if missing.any():
+            if unknown == "raise":
+                first = int(np.argmax(missing))
+                raise DataError(f"history {str(names[rows[first]])!r}: item id {str(raw[first])!r} is not in "
+                                f"the catalogue ({len(self.items_)} items); pass unknown='skip' to ignore "
+                                "unknown items")
+            rows, idx = rows[~missing], idx[~missing]
+        history = sp.csr_matrix((np.ones(len(idx), np.float32), (rows, idx)), shape=(len(lists), len(self.items_)))
         history.sum_duplicates()
         history.data[:] = 1.0
         ids, scores = self.top_k_for_histories(history, k, filter_seen)
