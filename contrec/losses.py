@@ -116,6 +116,10 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
                                      candidate_index=candidate_index)
                    for kernel, weight in components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
+        embed = getattr(similarity, "embed", None)
+        if embed is not None and candidate_index is None and candidates.dim() == 2:
+            # inner-product kernel over shared candidates: the fused path (same value, fewer passes)
+            return _SharedSoftmaxXent.apply(embed(user), embed(candidates), labels, 1.0 / temperature, log_q, mask)
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index)
         return F.cross_entropy(logits, labels)
@@ -125,6 +129,51 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
                              log_q=log_q, mask=mask, candidate_index=candidate_index)
     return weighted_info_nce(logits, raw, labels, temperature=temperature, debias_prior=debias_prior,
                              hardness=hardness)
+
+
+class _SharedSoftmaxXent(torch.autograd.Function):
+    """Mean cross-entropy of ``logits = α·u vᵀ − log q`` (masked) over shared candidates, fused.
+
+    Equal to ``F.cross_entropy(info_nce_logits(...), labels)`` for inner-product kernels,
+    but the ``[B, M]`` logits buffer is written once, turned into the (unnormalised) softmax in
+    place, and reused as the gradient in backward — autograd's unfused chain (bias, masked copy,
+    log-softmax, its gradient, the mask's gradient) allocates and sweeps four more
+    ``[B, M]`` tensors, which on a CPU costs as much as the matmuls themselves.
+    """
+
+    @staticmethod
+    def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
+                log_q: Tensor | None, mask: Tensor | None) -> Tensor:
+        B = u.shape[0]
+        if log_q is None:
+            logits = torch.mm(u, v.T).mul_(alpha)  # [B, M]
+        else:
+            logits = torch.addmm(-log_q, u, v.T, alpha=alpha)  # [B, M]
+        target = labels[:, None]
+        picked = logits.gather(1, target)  # [B, 1]: the positive is never masked
+        if mask is not None:
+            logits.masked_fill_(mask, -math.inf)
+            logits.scatter_(1, target, picked)
+        top = logits.amax(dim=1, keepdim=True)  # [B, 1], finite: the positive is never masked
+        weights = logits.sub_(top).exp_()  # unnormalised softmax, in place (one exp sweep, not logsumexp's two)
+        total = weights.sum(dim=1, keepdim=True)  # [B, 1]
+        loss = (top + total.log() - picked).mean()
+        ctx.save_for_backward(u, v, weights, total, labels)
+        ctx.alpha = alpha
+        return loss
+
+    @staticmethod
+    def backward(ctx: "torch.autograd.function.FunctionCtx", grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        # autograd's version check refuses a second backward: the buffer below is overwritten
+        u, v, probs, total, labels = ctx.saved_tensors
+        B = u.shape[0]
+        # d loss / d (u vᵀ) = α (softmax − one-hot) / B, built in the softmax buffer in one sweep
+        scale = grad * (ctx.alpha / B)
+        probs.mul_(scale / total)
+        probs[torch.arange(B), labels] -= scale
+        grad_u = torch.mm(probs, v) if ctx.needs_input_grad[0] else None  # [B, d]
+        grad_v = torch.mm(probs.T, u) if ctx.needs_input_grad[1] else None  # [M, d]
+        return grad_u, grad_v, None, None, None, None
 
 
 def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperature: float,

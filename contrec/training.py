@@ -102,7 +102,10 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     log_p_batch = torch.log(counts / n_inter).float()  # [n_items]; −inf for items never a positive
     lookup = PositiveLookup(train.matrix)
     params = list(user_encoder.parameters()) + list(item_encoder.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    # the fused kernel is the same Adam update in one sweep per tensor: ~10x faster than the
+    # per-tensor loop on CPU, which at 100k+ embedding rows cost more than the loss itself
+    fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in params)
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
 
     def snapshot(step: int) -> ModelSnapshot:
         with torch.no_grad():

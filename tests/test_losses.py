@@ -131,3 +131,32 @@ def test_candidate_index_matches_materialised_rows(torch_generator):
     a = info_nce(u, distinct, labels, similarity=Cosine(), temperature=0.2, candidate_index=index)
     b = info_nce(u, distinct[index], labels, similarity=Cosine(), temperature=0.2)
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_fused_shared_path_equals_autograd_cross_entropy(torch_generator):
+    # info_nce's fused path (inner-product kernels, shared candidates) must give the same loss
+    # and gradients as cross-entropy over info_nce_logits, for every kind of correction and mask
+    import pytest
+
+    B, M, d = 7, 13, 5
+    labels = torch.randint(0, M, (B,), generator=torch_generator)
+    mask = torch.rand(B, M, generator=torch_generator) < 0.3
+    mask[torch.arange(B), labels] = True  # the label column is always a known positive; it must stay
+    for similarity in (Cosine(), Dot()):
+        for log_q in (None, torch.randn(M, generator=torch_generator), torch.randn(B, M, generator=torch_generator)):
+            for m in (None, mask):
+                u = torch.randn(B, d, generator=torch_generator, requires_grad=True)
+                v = torch.randn(M, d, generator=torch_generator, requires_grad=True)
+                fused = info_nce(u, v, labels, similarity=similarity, temperature=0.3, log_q=log_q, mask=m)
+                g_fused = torch.autograd.grad(2.5 * fused, (u, v))
+                plain = F.cross_entropy(info_nce_logits(u, v, labels, similarity=similarity, temperature=0.3,
+                                                        log_q=log_q, mask=m), labels)
+                g_plain = torch.autograd.grad(2.5 * plain, (u, v))
+                assert abs(fused.item() - plain.item()) < 1e-5
+                for a, b in zip(g_fused, g_plain):
+                    assert torch.allclose(a, b, atol=1e-6)
+    u = torch.randn(B, d, requires_grad=True)
+    loss = info_nce(u, torch.randn(M, d), labels, similarity=Dot(), temperature=1.0)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="inplace"):  # never a silently wrong gradient
+        loss.backward()
