@@ -37,6 +37,8 @@ SAMPLERS = {
                               "sampler_params": {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200}},
     "dynamic-hard (pool 2048)": {"sampler": "dynamic-hard", "sampler_params": {"pool_size": 2048}},
     "domain-rule disjoint(genres)": {"sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)"}},
+    "domain-rule disjoint(genres), per-row": {"sampler": "domain-rule",
+                                              "sampler_params": {"rule": "disjoint(genres)", "draw": "per-row"}},
     "mixed (50% pop, 30% unif, 20% hard)": {
         "sampler": "mixed",
         "sampler_params": {"components": [{"name": "popularity", "weight": 0.5},

@@ -144,7 +144,6 @@ class _SharedSoftmaxXent(torch.autograd.Function):
     @staticmethod
     def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
                 log_q: Tensor | None, mask: Tensor | None) -> Tensor:
-        B = u.shape[0]
         if log_q is None:
             logits = torch.mm(u, v.T).mul_(alpha)  # [B, M]
         else:

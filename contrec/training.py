@@ -229,12 +229,13 @@ def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Modu
         blocks_log_q = [torch.logaddexp(p, q) for p, q in zip(p_terms, blocks_log_q)] if blocks_log_q else p_terms
     if per_row:
         blocks_items[0] = bi.expand(B, B)
+    if any(q.dim() == 2 for q in blocks_log_q):  # a row-dependent proposal (domain rules) over shared items
         blocks_log_q = [q if q.dim() == 2 else q.expand(B, -1) for q in blocks_log_q]
     cand = torch.cat(blocks_items, dim=-1)  # [B+n] or [B, B+n]
     log_q = None
     if config.logq and blocks_log_q:
         log_q = torch.cat(blocks_log_q, dim=-1)
-        log_q = torch.where(torch.isfinite(log_q), log_q, torch.zeros_like(log_q))
+        log_q = torch.nan_to_num_(log_q, neginf=0.0)  # cat made a fresh tensor: fix it in place, one sweep
 
     if per_row:
         distinct, index = distinct_items(cand, lookup.n_items)  # encode and look up each item once

@@ -41,9 +41,15 @@ class TestHard(SamplerContract):
         sampler.update(random_snapshot(train))
 
 
-class TestDomainRule(SamplerContract):
+class TestDomainRule(SamplerContract):  # shared draws, the rule as a row mask (per-row when excluding)
     def make_sampler(self, exclude_positives=False):
         return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives)
+
+
+class TestDomainRulePerRow(SamplerContract):
+    def make_sampler(self, exclude_positives=False):
+        return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives,
+                                 draw="per-row")
 
 
 class TestInBatch(SamplerContract):
@@ -212,7 +218,7 @@ def test_fallback_uniform_and_skip_are_counted():
     positives = torch.tensor([0, 1])  # x shares a genre with every item: no candidate; y allows z
     users = torch.tensor([0, 0])
     for fallback in ("uniform", "skip"):
-        sampler = DomainRuleSampler("disjoint(genres)", fallback=fallback).fit(train)
+        sampler = DomainRuleSampler("disjoint(genres)", fallback=fallback, draw="per-row").fit(train)
         neg = sampler.sample(users, positives, 5, torch.Generator().manual_seed(0))
         assert sampler.stats_["fallback_rows"] == 1
         assert (neg.items[1] == 2).all()  # y -> only z
@@ -239,7 +245,7 @@ def test_domain_rule_draws_satisfy_the_rule(genre_sets, op, seed):
     attrs = pd.DataFrame({"genres": ["|".join(sorted(s)) for s in genre_sets]}, index=items)
     df = pd.DataFrame({"user": [f"u{k}" for k in range(n)], "item": items})
     train = Interactions.from_frame(df, item_attributes=attrs)
-    sampler = DomainRuleSampler(f"{op}(genres)", fallback="skip").fit(train)
+    sampler = DomainRuleSampler(f"{op}(genres)", fallback="skip", draw="per-row").fit(train)
     positives = torch.arange(n)
     neg = sampler.sample(positives, positives, 20, torch.Generator().manual_seed(seed))
     ids = train.items.ids
@@ -254,9 +260,45 @@ def test_domain_rule_draws_satisfy_the_rule(genre_sets, op, seed):
         assert torch.allclose(neg.log_q[row], torch.full((20,), -math.log(len(allowed))))
 
 
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("ABCDEFG"), max_size=3), min_size=2, max_size=25),
+       st.sampled_from(["disjoint", "share", "same", "differ", "never_same"]),
+       st.sampled_from(["uniform", "skip"]), st.integers(0, 2**31 - 1))
+def test_shared_domain_rule_mask_is_exactly_the_rule(genre_sets, op, fallback, seed):
+    # draw="shared": one uniform draw for the batch; a row may use a draw iff its rule allows it
+    n = len(genre_sets)
+    items = [f"i{k}" for k in range(n)]
+    attrs = pd.DataFrame({"genres": ["|".join(sorted(s)) for s in genre_sets]}, index=items)
+    train = Interactions.from_frame(pd.DataFrame({"user": [f"u{k}" for k in range(n)], "item": items}),
+                                    item_attributes=attrs)
+    sampler = DomainRuleSampler(f"{op}(genres)", fallback=fallback, draw="shared").fit(train)
+    positives = torch.arange(n)
+    neg = sampler.sample(positives, positives, 20, torch.Generator().manual_seed(seed))
+    assert neg.items.shape == (20,) and neg.valid.shape == (n, 20)
+    assert torch.allclose(neg.log_q, torch.full((20,), -math.log(n)))
+    sets = dict(zip(items, genre_sets))
+    ids = train.items.ids
+    for row in range(n):
+        allowed = {j for j in range(n) if _oracle_allowed(op, sets[ids[row]], sets[ids[j]])}
+        expected = [j in allowed for j in neg.items.tolist()] if allowed else [fallback == "uniform"] * 20
+        assert neg.valid[row].tolist() == expected
+
+
+def test_shared_domain_rule_settings():
+    assert DomainRuleSampler("disjoint(genres)").draw == "shared"
+    assert DomainRuleSampler("disjoint(genres)", exclude_positives=True).draw == "per-row"
+    assert repr(DomainRuleSampler("same(decade)", draw="per-row")) == \
+        "DomainRuleSampler(rule='same(decade)', fallback='uniform', draw='per-row')"
+    with pytest.raises(ConfigError, match="draw must be 'per-row' or 'shared'"):
+        DomainRuleSampler("disjoint(genres)", draw="rowwise")
+    with pytest.raises(ConfigError, match="cannot exclude each row's positives"):
+        DomainRuleSampler("disjoint(genres)", draw="shared", exclude_positives=True)
+
+
 def test_domain_rule_on_movielens_style_genres_and_decade():
     train = skewed_interactions()
-    sampler = DomainRuleSampler("disjoint(genres) and differ(decade)", fallback="skip").fit(train)
+    sampler = DomainRuleSampler("disjoint(genres) and differ(decade)", fallback="skip", draw="per-row").fit(train)
     users, positives = torch.arange(10), torch.from_numpy(train.matrix.indices[:10].astype(np.int64))
     neg = sampler.sample(users, positives, 30, torch.Generator().manual_seed(0))
     attrs = train.item_attributes
@@ -305,7 +347,7 @@ def test_rule_on_a_user_supplied_attribute_with_missing_values():
     train = Interactions.from_frame(df)
     franchise = pd.DataFrame({"franchise": ["star-wars", "star-wars", "alien", None]},
                              index=["260", "1196", "1214", "1"])
-    sampler = DomainRuleSampler("never_same(franchise)", attributes=franchise).fit(train)
+    sampler = DomainRuleSampler("never_same(franchise)", attributes=franchise, draw="per-row").fit(train)
     star_wars = int(train.items.index(["260"])[0])
     neg = sampler.sample(torch.tensor([0]), torch.tensor([star_wars]), 200, torch.Generator().manual_seed(0))
     drawn = set(train.items.ids[neg.items[0].numpy()])

@@ -42,8 +42,10 @@ class Negatives:
     Attributes:
         items: LongTensor ``[n]`` shared by the whole batch, or ``[B, n]`` one row per example.
         log_q: same shape; log of the per-draw proposal probability of each item.
-        valid: optional bool, same shape; False marks a draw the loss must ignore (a rule
-            left no candidate and the fallback is "skip", or exclusion could not resolve it).
+        valid: optional bool, same shape as items, or ``[B, n]`` over shared items (a row-wise
+            mask: a shared draw some rows may use and others not); False marks a draw the
+            loss must ignore for that row (a rule forbids it or left no candidate and the
+            fallback is "skip", or exclusion could not resolve it).
     """
 
     items: Tensor
@@ -53,8 +55,9 @@ class Negatives:
     def __post_init__(self) -> None:
         if self.items.shape != self.log_q.shape:
             raise ValueError(f"items {tuple(self.items.shape)} and log_q {tuple(self.log_q.shape)} differ in shape")
-        if self.valid is not None and self.valid.shape != self.items.shape:
-            raise ValueError("valid must have the shape of items")
+        if self.valid is not None and self.valid.shape != self.items.shape and \
+                not (self.items.dim() == 1 and self.valid.dim() == 2 and self.valid.shape[1] == len(self.items)):
+            raise ValueError("valid must have the shape of items, or [B, n] over shared items [n]")
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class BaseSampler:
             return self._base_log_prob(users[:1], items, None).float()  # [M]
         if items.dim() == 1:
             items = items.expand(len(users), -1)  # [B, M]
-        log_q = self._base_log_prob(users, items, positives)  # [B, M] float64
+        log_q = self._base_log_prob(users, items, positives)  # [B, M] float64 (or float32 where exact)
         if self.exclude_positives:
             mass = self._positive_mass(users, positives).clamp(max=1 - 1e-9)  # [B]
             log_q = (log_q - torch.log1p(-mass)[:, None]).masked_fill(self.lookup_.rowwise(users, items), -math.inf)

@@ -27,6 +27,15 @@ positive is in group g is ``allowed[g][⌊U · |A_g|⌋]``. The proposal is unif
 candidate for a positive, ``fallback="uniform"`` draws from the whole catalogue
 (q = 1/n) and ``"skip"`` gives that row no sampled negatives; ``stats_["fallback_rows"]``
 counts how often either happened.
+
+``draw="shared"`` trades the exact count for speed: the batch shares one uniform draw of
+n items from the whole catalogue, and the rule becomes a per-row mask over them (a draw a
+row's rule forbids is left out of that row's softmax, as `Negatives.valid` says). Each
+row's valid draws are still uniform over its allowed set, and each has the expected count
+n/|catalogue| that ``log q = −log |catalogue|`` states, so the logQ correction stays exact;
+a row keeps on average n·|A_g|/|catalogue| negatives instead of n. Shared candidates cost
+one matmul per batch instead of a per-row gather, so a step costs what a uniform step
+costs (benchmarks/throughput.py).
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ __all__ = ["Rule", "Predicate", "AllOf", "AnyOf", "Not", "parse_rule", "load_rul
 
 RULE_OPS = ("disjoint", "share", "same", "differ", "never_same")
 MAX_ALLOWED_ENTRIES = 200_000_000  # allowed-table size limit (int32 entries ≈ 800 MB)
+DENSE_TABLE_LIMIT = 64_000_000  # groups × items up to which shared draws test membership densely (64 MB)
 
 
 # ---------------------------------------------------------------------------- rule objects
@@ -357,19 +367,31 @@ class DomainRuleSampler(BaseSampler):
         attributes: item attribute table indexed by raw item id; default: the training
             data's ``item_attributes`` (MovieLens: title, year, genres).
         separator: splits multi-valued string attributes.
-        exclude_positives: also keep the row user's known positives out of the draws.
+        exclude_positives: also keep the row user's known positives out of the draws
+            (draws per row; without it known positives are masked as accidental hits).
+        draw: ``"per-row"`` (each row gets n draws from its allowed set) or ``"shared"``
+            (one uniform draw of n items for the batch, the rule as a per-row mask; as fast
+            as the uniform sampler). Default: shared, or per-row with ``exclude_positives``.
 
     Example:
         >>> DomainRuleSampler("disjoint(genres)")
-        DomainRuleSampler(rule='disjoint(genres)', fallback='uniform')
+        DomainRuleSampler(rule='disjoint(genres)', fallback='uniform', draw='shared')
     """
 
     name: ClassVar[str] = "domain-rule"
 
     def __init__(self, rule: "str | Mapping[str, Any] | Rule" = "disjoint(genres)", fallback: str = "uniform",
                  attributes: pd.DataFrame | None = None, separator: str = "|",
-                 exclude_positives: bool = False) -> None:
+                 exclude_positives: bool = False, draw: str | None = None) -> None:
         super().__init__(exclude_positives)
+        if draw is None:
+            draw = "per-row" if exclude_positives else "shared"
+        if draw not in ("per-row", "shared"):
+            raise ConfigError(f"domain-rule draw must be 'per-row' or 'shared' (got {draw!r})")
+        if draw == "shared" and exclude_positives:
+            raise ConfigError("domain-rule draw='shared' cannot exclude each row's positives; use draw='per-row' "
+                              "(without exclusion, drawn positives are masked as accidental hits)")
+        self.draw = draw
         settings: dict[str, Any] = {}
         if isinstance(rule, (str, Path)) and Path(str(rule)).suffix.lower() in (".json", ".yaml", ".yml"):
             rule, settings = load_rule(rule)
@@ -381,7 +403,7 @@ class DomainRuleSampler(BaseSampler):
         self.separator = separator
 
     def params(self) -> dict[str, Any]:
-        return {"rule": str(self.rule), "fallback": self.fallback, **super().params()}
+        return {"rule": str(self.rule), "fallback": self.fallback, "draw": self.draw, **super().params()}
 
     def _fit(self, train: "Interactions") -> None:
         frame = self.attributes_table if self.attributes_table is not None else train.item_attributes
@@ -412,6 +434,13 @@ class DomainRuleSampler(BaseSampler):
         self._sets = RowSets(sp.csr_matrix((np.ones(len(self._allowed), np.float32), self._allowed.numpy(),
                                             self._indptr.numpy()), shape=(len(count), n)))
         self._groups_t = torch.from_numpy(self.group_of_item_)
+        # shared draws test (group, item) membership for a [B, n] block every step: a dense
+        # group × item table does that with one gather, where the CSR slices per group
+        self._dense = None
+        if self.draw == "shared" and len(count) * n <= DENSE_TABLE_LIMIT:
+            dense = np.zeros(len(count) * n, dtype=bool)
+            dense[self._allowed.numpy() + np.repeat(np.arange(len(count), dtype=np.int64) * n, count)] = True
+            self._dense = torch.from_numpy(dense)
         self.stats_["fallback_rows"] = 0.0
         self.empty_groups_ = int((count == 0).sum())
 
@@ -434,9 +463,17 @@ class DomainRuleSampler(BaseSampler):
         return picked  # [B, n]
 
     def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
-        _, sizes = self._rows(positives)
+        groups, sizes = self._rows(positives)
         empty = sizes == 0
         self.stats_["fallback_rows"] += float(empty.sum())
+        if self.draw == "shared":
+            self._check_fitted()
+            items = torch.randint(0, self.n_items_, (n,), generator=generator)  # [n], uniform
+            valid = self._member(groups, items)  # [B, n]: the rule as a mask
+            if bool(empty.any()):
+                valid[empty] = self.fallback == "uniform"
+            self.stats_["draws"] += items.numel()
+            return Negatives(items, torch.full((n,), -math.log(self.n_items_)), valid)
         if self.exclude_positives:
             neg = super().sample(users, positives, n, generator)
         else:
@@ -454,13 +491,21 @@ class DomainRuleSampler(BaseSampler):
         return neg
 
     def _member(self, groups: Tensor, items: Tensor) -> Tensor:
-        return self._sets.rowwise(groups, items)
+        """``[B] × ([n] or [B, n]) -> [B, n]``: does each row's rule allow each item?"""
+        if self._dense is not None:
+            flat = groups[:, None] * self.n_items_ + items  # [B, n]
+            return torch.take(self._dense, flat)
+        return self._sets.shared(groups, items) if items.dim() == 1 else self._sets.rowwise(groups, items)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
         if positives is None:
             raise ConfigError("domain-rule log q depends on each row's positive; pass positives")
         items = items if items.dim() == 2 else items.expand(len(positives), -1)
         groups, sizes = self._rows(positives)
+        if self.draw == "shared":  # a uniform draw over the catalogue, kept where the rule allows it
+            allowed = self._member(groups, items) | (sizes == 0)[:, None] if self.fallback == "uniform" \
+                else self._member(groups, items)
+            return torch.where(allowed, -math.log(self.n_items_), -math.inf)  # float32: no cast sweep
         row_log_q = torch.where(sizes > 0, -torch.log(sizes.float().clamp(min=1)), -math.log(self.n_items_))  # [B]
         # inside the allowed set: 1/|A_g|; outside: 0, except for fallback rows (uniform over all items)
         allowed = self._member(groups, items) | (sizes == 0)[:, None]
