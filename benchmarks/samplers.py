@@ -39,6 +39,8 @@ SAMPLERS = {
     "domain-rule disjoint(genres)": {"sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)"}},
     "domain-rule disjoint(genres), per-row": {"sampler": "domain-rule",
                                               "sampler_params": {"rule": "disjoint(genres)", "draw": "per-row"}},
+    "domain-rule disjoint(genres), mask in-batch": {
+        "sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)", "mask_in_batch": True}},
     "mixed (50% pop, 30% unif, 20% hard)": {
         "sampler": "mixed",
         "sampler_params": {"components": [{"name": "popularity", "weight": 0.5},

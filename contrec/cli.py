@@ -123,7 +123,7 @@ def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
     if args.similarity_params:
         params["similarity_params"] = _json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
     for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
-                 "objective", "margin", "ssl_weight"):
+                 "objective", "margin", "ssl_weight", "optimizer"):
         value = getattr(args, name)
         if value is not None:
             params[name] = value
@@ -402,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch-size", type=int, default=1024)
     g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--optimizer", choices=["adam", "sparse-adam"],
+                   help="adam (default) or sparse-adam: lazy row-wise updates of the embedding tables, "
+                        "faster for 100k+ users/items")
     g.add_argument("--patience", type=int, default=3)
     g.add_argument("--validation-size", type=float, default=0.0,
                    help="hold out this share of each user's positives for early stopping (default: none)")

@@ -154,7 +154,12 @@ class _SharedSoftmaxXent(torch.autograd.Function):
             logits.masked_fill_(mask, -math.inf)
             logits.scatter_(1, target, picked)
         top = logits.amax(dim=1, keepdim=True)  # [B, 1], finite: the positive is never masked
-        weights = logits.sub_(top).exp_()  # unnormalised softmax, in place (one exp sweep, not logsumexp's two)
+        # Unnormalised softmax in place (one exp sweep, not logsumexp's two). The clamp keeps exp on
+        # its fast path: masked (−inf) and far-below-max logits take a scalar slow path on CPU that
+        # costs 3–10x a normal sweep. e^−60 ≈ 1e−26 of the max term is below float32 resolution of
+        # the sum, so masked candidates still leave the softmax exactly as far as float32 can tell,
+        # and their gradient stays a normal (non-denormal) float.
+        weights = logits.sub_(top).clamp_(min=-60.0).exp_()
         total = weights.sum(dim=1, keepdim=True)  # [B, 1]
         loss = (top + total.log() - picked).mean()
         ctx.save_for_backward(u, v, weights, total, labels)

@@ -119,6 +119,37 @@ def test_dot_similarity_and_no_logq_train(board):
     assert model.index_.metric == "ip" and len(model.recommend("u0", k=3)) == 3
 
 
+
+def test_sparse_adam_learns_updates_only_touched_rows_and_restores_dense_tables(board):
+    import torch
+
+    from contrec.encoders import IdEncoder
+    from contrec.training import TrainingConfig, _Optimizer
+
+    train, test = split_random(board, test_size=0.3, seed=0)
+    model = ContrastiveRecommender(**{**FAST, "optimizer": "sparse-adam"}).fit(train)
+    table = contrec.evaluate(model, train, test, k=5)
+    values = dict(zip(table["metric"], table["value"]))
+    assert values["precision"] > 0.95  # learns the checkerboard as dense Adam does
+    again = ContrastiveRecommender(**{**FAST, "optimizer": "sparse-adam"}).fit(train)
+    assert np.array_equal(model.item_vectors_, again.item_vectors_)  # same seed, same model
+    # lazy updates: a step changes exactly the rows the batch used, and the tables are dense again after
+    users, items = IdEncoder(10, 4, generator=torch.Generator().manual_seed(0)), IdEncoder(12, 4)
+    config = TrainingConfig(1, 4, 0.1, 0.0, 0, 0.2, True, True, 1, 0, False, optimizer="sparse-adam")
+    opt = _Optimizer(users, items, config)
+    before = users.embedding.weight.detach().clone()
+    (users(torch.tensor([1, 3])) ** 2).sum().backward()
+    assert users.embedding.weight.grad.is_sparse
+    opt.step()
+    changed = (users.embedding.weight.detach() != before).any(1)
+    assert changed.nonzero().reshape(-1).tolist() == [1, 3]
+    opt.close()
+    assert not users.embedding.sparse and not items.embedding.sparse
+    with pytest.raises(ConfigError, match="sparse-adam' has no weight decay"):
+        ContrastiveRecommender(**{**FAST, "optimizer": "sparse-adam", "weight_decay": 0.01}).fit(train)
+    with pytest.raises(ConfigError, match="optimizer must be one of 'adam', 'sparse-adam'"):
+        ContrastiveRecommender(**{**FAST, "optimizer": "sgd"}).fit(train)
+
 # ---------------------------------------------------------------- save / load
 def test_save_load_round_trip(fitted, tmp_path):
     model, _, _ = fitted

@@ -46,6 +46,13 @@ class TestDomainRule(SamplerContract):  # shared draws, the rule as a row mask (
         return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives)
 
 
+class TestDomainRuleMaskInBatch(SamplerContract):
+    supports_exclusion = False
+
+    def make_sampler(self, exclude_positives=False):
+        return DomainRuleSampler("disjoint(genres) or same(decade)", mask_in_batch=True)
+
+
 class TestDomainRulePerRow(SamplerContract):
     def make_sampler(self, exclude_positives=False):
         return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives,

@@ -17,6 +17,9 @@ SAMPLER_SETUPS = [
     ("hard", {"top_m": 5, "refresh_every": 3}),
     ("dynamic-hard", {"pool_size": 16}),
     ("domain-rule", {"rule": "disjoint(genres)"}),
+    ("domain-rule", {"rule": "disjoint(genres)", "draw": "per-row"}),
+    ("mixed", {"components": [{"name": "domain-rule", "weight": 0.5, "rule": "disjoint(genres)"},
+                              {"name": "uniform", "weight": 0.5}]}),
     ("domain-rule", {"rule": "same(decade)", "fallback": "skip", "exclude_positives": True}),
     ("mixed", {"components": {"popularity": 0.5, "hard": 0.3, "uniform": 0.2}}),
     ("in-batch", {}),
@@ -61,3 +64,44 @@ def test_bad_loss_options():
         ContrastiveRecommender(debias_prior=1.0, **TINY).fit(train)
     with pytest.raises(contrec.ConfigError, match="hardness must be ≥ 0"):
         ContrastiveRecommender(hardness=-1.0, **TINY).fit(train)
+
+
+@pytest.mark.parametrize("draw", ["shared", "per-row"])
+def test_mask_in_batch_masks_every_negative_the_rule_forbids(monkeypatch, draw):
+    # with mask_in_batch, whatever a candidate's source, the loss never sees a negative the rule forbids
+    import torch
+
+    import contrec.training as training
+    from contrec.samplers import DomainRuleSampler
+
+    train = skewed_interactions(n_users=60, n_items=30)
+    seen = []
+    real = training.info_nce
+
+    def spy(user, candidates, labels, **kw):
+        seen.append((kw["mask"].clone(), kw.get("candidate_index")))
+        return real(user, candidates, labels, **kw)
+
+    monkeypatch.setattr(training, "info_nce", spy)
+    sampler = DomainRuleSampler("disjoint(genres)", draw=draw, mask_in_batch=True)
+    ContrastiveRecommender(sampler=sampler, **{**TINY, "epochs": 1}).fit(train)
+    genres = [set(g.split("|")) for g in train.item_attributes.loc[train.items.ids, "genres"]]
+    users = torch.from_numpy(train.row_codes())
+    items = torch.from_numpy(train.matrix.indices.astype(np.int64))
+    assert seen
+    # re-run the first batch's candidate layout: the batch's positives come first, so column c < B
+    # of row b is row c's positive; a kept one must share no genre with row b's positive
+    perm = torch.randperm(len(users), generator=torch.Generator().manual_seed(0))
+    batch = items[perm[:TINY["batch_size"]]]
+    mask = seen[0][0]
+    B = len(batch)
+    checked = 0
+    for b in range(B):
+        mine = genres[int(batch[b])]
+        if all(mine & g for g in genres):
+            continue  # the rule allows nothing for this positive: fallback="uniform" forbids nothing
+        for c in range(B):
+            if c != b and not mask[b, c]:
+                assert not mine & genres[int(batch[c])]
+                checked += 1
+    assert checked > 0

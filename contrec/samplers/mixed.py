@@ -110,7 +110,8 @@ class MixedSampler(BaseSampler):
             neg = sampler.sample(users, positives, int(n_k), generator)
             parts.append(neg.items)
             valids.append(neg.valid)
-            per_row |= neg.items.dim() == 2
+            # a rule component's proposal reaches a row only where the rule allows: q is per row
+            per_row |= neg.items.dim() == 2 or hasattr(sampler, "forbidden")
         if per_row:
             parts = [p.expand(len(users), -1) if p.dim() == 1 else p for p in parts]
             valids = [None if v is None else (v.expand(len(users), -1) if v.dim() == 1 else v) for v in valids]
@@ -131,9 +132,15 @@ class MixedSampler(BaseSampler):
             if share == 0:
                 continue
             lp = sampler.log_prob(users, items, positives).double()
+            forbidden = getattr(sampler, "forbidden", None)
+            if forbidden is not None and positives is not None:
+                # draws the rule forbids are masked for the row, so they never reach its candidates
+                lp = lp.expand(len(positives), -1) if lp.dim() == 1 else lp
+                lp = lp.masked_fill(forbidden(users, positives, items), -math.inf)
             terms.append(math.log(share) + lp)
         if any(t.dim() == 2 for t in terms):
-            terms = [t.expand(len(users), -1) if t.dim() == 1 else t for t in terms]
+            rows = max(t.shape[0] for t in terms if t.dim() == 2)
+            terms = [t.expand(rows, -1) if t.dim() == 1 else t for t in terms]
         return torch.logsumexp(torch.stack(terms), dim=0).float()
 
     # the components hold their own state; BaseSampler's draw hooks are not used
