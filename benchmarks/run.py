@@ -1,9 +1,10 @@
 """Run every benchmark (or a quick subset) one after another, each in its own process.
 
     CONTREC_DATA=../shared/datasets python benchmarks/run.py            # everything (about 1.5 h on 2 cores)
-    CONTREC_DATA=../shared/datasets python benchmarks/run.py --quick    # a quick subset (about 3 min)
+    CONTREC_DATA=../shared/datasets python benchmarks/run.py --quick    # a quick subset (about 6 min)
 
-Results land in benchmarks/results/ (JSON + markdown, PNG where the script plots). Runs are
+Results land in benchmarks/results/ (JSON + markdown, PNG where the script plots; the quick
+subset in benchmarks/results/quick/). Runs are
 sequential on purpose: benchmarks sharing the CPU would distort each other's timings.
 """
 
@@ -38,8 +39,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="the quick subset")
     p.add_argument("--threads", default="2")
-    p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--out", help="results folder (default: benchmarks/results, or benchmarks/results/quick "
+                                 "for --quick, so a quick run never replaces the full tables)")
     args = p.parse_args()
+    args.out = args.out or str(HERE / "results" / ("quick" if args.quick else ""))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     for job in QUICK if args.quick else FULL:
         t0 = time.perf_counter()
         print(f"== {' '.join(job)}", flush=True)

@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"{size:,} {optimizer}: epoch {rows[-1]['epoch_s']:.1f}s, eval {rows[-1]['eval_s']:.1f}s, "
                   f"RSS {rows[-1]['peak_rss_mib']:.0f} MiB", flush=True)
-    result = {"rows": rows, "seed": args.seeds[0], **environment(args.threads)}
-    md = markdown(result)
-    write("scale", result, md, Path(args.out))
+            result = {"rows": rows, "seed": args.seeds[0], **environment(args.threads)}
+            md = markdown(result)
+            write("scale", result, md, Path(args.out))  # after every size: a long run keeps what it measured
     print(md)
     return result
 

@@ -134,3 +134,9 @@ def test_dataframe_errors_name_the_row():
     df = pd.DataFrame({"user": ["a"], "item": ["x"], "rating": [np.nan]})
     with pytest.raises(DataError, match="DataFrame: row 0: column 'rating' is empty"):
         read_interactions(df, rating="rating")
+
+
+def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):
+    # pandas would read 'a,b,c,d' under 'user,item,r' as index 'a', user 'b', item 'c' — silently wrong
+    with pytest.raises(DataError, match=r"x.csv: line 1 has 3 column names but the rows have more fields"):
+        read_interactions(write(tmp_path, "user,item,r\na,b,c,d\nx,y,z,w\n", "x.csv"))

@@ -154,6 +154,12 @@ def _read_file(path: Path, wanted: list[str], sep: str | None, names: Sequence[s
                         "pass the right delimiter (sep=… / --sep)") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: the file is empty") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns the extra leading fields of rows longer than the header into an index,
+        # shifting every column: refuse rather than read the wrong columns
+        raise DataError(f"{name}: line {1 if names is None else 0} has {len(frame.columns)} column names but the "
+                        f"rows have more fields; quote fields that contain '{_show_sep(sep)}' or pass the right "
+                        "delimiter (sep=… / --sep)")
     frame = frame.dropna(how="all")  # blank lines, keeping the original line numbers in the index
     if frame.empty:
         raise DataError(f"{name}: has a header but no data rows")
