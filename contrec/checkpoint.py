@@ -79,20 +79,25 @@ def optimizer_arrays(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dic
     state = optimizer.state_dict()
     arrays: dict[str, np.ndarray] = {}
     layout: dict[str, list[str]] = {}
+    scalars: dict[str, dict[str, Any]] = {}  # Python numbers stay Python numbers (SparseAdam's int step)
     for pid, slots in state["state"].items():
         layout[str(pid)] = []
         for slot, value in slots.items():
-            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            arrays[f"{prefix}.{pid}.{slot}"] = tensor.detach().cpu().numpy().copy()
-            layout[str(pid)].append(slot)
+            if isinstance(value, torch.Tensor):
+                arrays[f"{prefix}.{pid}.{slot}"] = value.detach().cpu().numpy().copy()
+                layout[str(pid)].append(slot)
+            else:
+                scalars.setdefault(str(pid), {})[slot] = value
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
-    return arrays, {"state": layout, "param_groups": groups}
+    return arrays, {"state": layout, "scalars": scalars, "param_groups": groups}
 
 
 def load_optimizer_arrays(prefix: str, optimizer: torch.optim.Optimizer, arrays: dict[str, np.ndarray],
                           meta: dict[str, Any]) -> None:
     state = {int(pid): {slot: torch.from_numpy(np.array(arrays[f"{prefix}.{pid}.{slot}"])) for slot in slots}
              for pid, slots in meta["state"].items()}
+    for pid, values in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(values)
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 

@@ -226,7 +226,7 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                     f"false-negative rate {record['false_negative_rate']:.3f}")
             stop = validate is not None and epoch + 1 - best_epoch >= config.patience
             if ckpt.path:
-                save(epoch + 1, 0, _EpochStats(), generator.get_state(), 0.0, done=stop or epoch + 1 == config.epochs)
+                save(epoch + 1, 0, _EpochStats(), generator.get_state(), 0.0, done=stop)
             if stop:
                 break
     finally:
@@ -249,7 +249,7 @@ class _RunState:
     step: int = 0
     epoch: int = 0  # the epoch under way (or the next one when batch = 0)
     batch: int = 0  # next batch of that epoch
-    done: bool = False
+    done: bool = False  # stopped early (patience); a run that used up its epochs goes on if given more
     history: list[dict[str, Any]] = field(default_factory=list)
     best_score: float = -math.inf
     best_epoch: int = -1
