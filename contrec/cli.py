@@ -104,7 +104,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.validation_size:
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
     t0 = time.perf_counter()
-    model.fit(data, validation)
+    model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+              resume=args.resume)
     log.info("fitted in %.1fs", time.perf_counter() - t0)
     model.save(args.output)
     log.info("saved %s", args.output)
@@ -410,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out this share of each user's positives for early stopping (default: none)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int)
+    g.add_argument("--checkpoint", help="write a training checkpoint here at every epoch end (atomic; no pickle)")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="also checkpoint every this many steps (default: epoch ends only)")
+    g.add_argument("--resume", help="continue from this checkpoint (same data and settings)")
 
     p = command("recommend", _cmd_recommend, "top-k recommendations from a saved model")
     p.add_argument("model", help="model file written by contrec fit")

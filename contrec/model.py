@@ -24,7 +24,7 @@ from contrec.losses import OBJECTIVES
 from contrec.recommender import FactorRecommender, _binary
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.similarity import Similarity, get_similarity
-from contrec.training import OPTIMIZERS, TrainingConfig, train_two_tower
+from contrec.training import OPTIMIZERS, Checkpointing, TrainingConfig, train_two_tower
 
 __all__ = ["ContrastiveRecommender"]
 
@@ -232,12 +232,30 @@ class ContrastiveRecommender(FactorRecommender):
         if self.item_tower == "features":
             self._item_tower(train, torch.Generator().manual_seed(0))
 
-    def fit(self, train: Interactions, validation: Interactions | None = None) -> "ContrastiveRecommender":
+    def fit(self, train: Interactions, validation: Interactions | None = None, *,
+            checkpoint: "str | os.PathLike[str] | None" = None, checkpoint_every: int = 0,
+            resume: "str | os.PathLike[str] | None" = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
 
+        Args:
+            checkpoint: write a training checkpoint here at every epoch end and, with
+                ``checkpoint_every`` > 0, every that many steps (atomic, no pickle).
+            resume: continue from a checkpoint written by an earlier ``fit`` with the same data
+                and settings; the result equals an uninterrupted run (CPU, same thread count).
+
         Returns self.
+
+        Example:
+            >>> model.fit(train, checkpoint="run.ckpt", checkpoint_every=500)  # doctest: +SKIP
+            >>> model.fit(train, checkpoint="run.ckpt", resume="run.ckpt")     # after a crash  # doctest: +SKIP
         """
         self._check_params()
+        if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be an integer ≥ 0 (got {checkpoint_every!r})")
+        if checkpoint is not None:
+            from contrec.artifact import check_writable
+
+            check_writable(checkpoint)
         if not isinstance(train, Interactions):
             raise DataError(f"fit expects Interactions (got {type(train).__name__}); read data with "
                             "Interactions.from_csv / from_frame")
@@ -279,8 +297,14 @@ class ContrastiveRecommender(FactorRecommender):
                     norms = np.linalg.norm(_serving(item_encoder, self.serve_from).numpy(), axis=1)
                     return vector_diagnostics(uv, iv, _binary(train.matrix), norms, seed=self.seed)
 
+            identity = {"settings": _jsonable({k: v for k, v in self.get_params().items()
+                                               if k not in ("verbose", "threads", "epochs")}),
+                        "train": train.fingerprint(),
+                        "validation": None if validation is None else validation.fingerprint()}
+            checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
+                                          None if resume is None else str(resume), identity)
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
-                                            validate, logger.info, diagnose)
+                                            validate, logger.info, diagnose, checkpointing)
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
             # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
@@ -483,3 +507,14 @@ def _threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings as JSON: objects (a sampler or similarity instance) by their repr."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

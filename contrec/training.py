@@ -30,9 +30,10 @@ at every epoch end; samplers with ``bind`` get a scorer for the live model.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +41,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint, load_generator_arrays,
+                                load_module_arrays, load_optimizer_arrays, module_arrays, optimizer_arrays,
+                                save_checkpoint)
 from contrec.data.interactions import Interactions
 from contrec.encoders import Encoder
 from contrec.losses import info_nce, pairwise_loss
@@ -47,7 +51,7 @@ from contrec.positives import PositiveLookup, distinct_items
 from contrec.samplers.base import ModelSnapshot, NegativeSampler
 from contrec.similarity import Similarity
 
-__all__ = ["TrainingConfig", "train_two_tower", "OPTIMIZERS"]
+__all__ = ["TrainingConfig", "Checkpointing", "train_two_tower", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "sparse-adam")
 
@@ -74,6 +78,21 @@ class TrainingConfig:
     optimizer: str = "adam"
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often to write training checkpoints, and which one to resume from.
+
+    ``every``: steps between checkpoints (0: only at the end of every epoch; a checkpoint is
+    always written at every epoch end). ``identity``: what a resumed run must share with the
+    run that wrote the checkpoint (model settings, data fingerprints), JSON-serialisable.
+    """
+
+    path: str | None = None
+    every: int = 0
+    resume: str | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class _EpochStats:
     loss: float = 0.0
@@ -90,13 +109,15 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                     sampler: NegativeSampler, train: Interactions, config: TrainingConfig,
                     validate: Callable[[], float] | None = None,
                     log: Callable[[str], None] | None = None,
-                    diagnose: Callable[[], dict[str, float]] | None = None) -> list[dict[str, Any]]:
+                    diagnose: Callable[[], dict[str, float]] | None = None,
+                    checkpointing: Checkpointing | None = None) -> list[dict[str, Any]]:
     """Train both towers in place; returns the per-epoch history.
 
     ``validate`` returns a validation score (higher is better, e.g. NDCG@k) computed from
     the towers' current state. With it, training stops after ``patience`` epochs without
     improvement and the towers are restored to their best epoch. ``diagnose``, when given,
     is called after every epoch and its result stored in that epoch's record.
+    ``checkpointing`` writes checkpoints as it goes and/or resumes from one (`contrec.checkpoint`).
     """
     generator = torch.Generator().manual_seed(config.seed)
     users = torch.from_numpy(train.row_codes())  # [N]
@@ -122,20 +143,39 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     refresh_every = getattr(sampler, "refresh_every", None)
 
     n_batches = math.ceil(n_inter / config.batch_size)
-    history: list[dict[str, Any]] = []
-    best_score, best_epoch, best_state = -math.inf, -1, None
-    bar = tqdm(total=config.epochs * n_batches, disable=not config.verbose, unit="batch", leave=False,
-               dynamic_ncols=True, desc="fit")
-    started = time.perf_counter()
-    step = 0
+    ckpt = checkpointing or Checkpointing()
+    generators = {"trainer": generator, **generators_of(user_encoder, item_encoder)}
+    run = _RunState()
+    if ckpt.resume:
+        run = _resume(ckpt, user_encoder, item_encoder, optimizer, sampler, generators)
+    history, best_score, best_epoch, best_state = run.history, run.best_score, run.best_epoch, run.best_state
+    bar = tqdm(total=config.epochs * n_batches, initial=min(run.step, config.epochs * n_batches),
+               disable=not config.verbose, unit="batch", leave=False, dynamic_ncols=True, desc="fit")
+    started = time.perf_counter() - run.elapsed
+    step = run.step
+
+    def save(epoch: int, batch: int, stats: _EpochStats, epoch_rng: Tensor, epoch_seconds: float,
+             done: bool = False) -> None:
+        state = _RunState(step, epoch, batch, done, history, best_score, best_epoch, best_state, stats,
+                          epoch_rng, epoch_seconds, time.perf_counter() - started)
+        _save(ckpt, state, user_encoder, item_encoder, optimizer, sampler, generators)
+
     try:
-        for epoch in range(config.epochs):
-            t0 = time.perf_counter()
-            stats = _EpochStats()
-            perm = torch.randperm(n_inter, generator=generator)
+        for epoch in range(run.epoch if not run.done else config.epochs, config.epochs):
+            if run.batch > 0 and epoch == run.epoch:  # resume inside this epoch: replay its shuffle
+                now_rng, epoch_rng = generator.get_state(), run.epoch_rng
+                generator.set_state(epoch_rng)
+                perm = torch.randperm(n_inter, generator=generator)
+                generator.set_state(now_rng)
+                stats, first = run.stats, run.batch
+                t0 = time.perf_counter() - run.epoch_seconds
+            else:
+                epoch_rng = generator.get_state()
+                perm = torch.randperm(n_inter, generator=generator)
+                stats, first, t0 = _EpochStats(), 0, time.perf_counter()
             user_encoder.train()
             item_encoder.train()
-            for b in range(n_batches):
+            for b in range(first, n_batches):
                 if refresh_every and step % refresh_every == 0:
                     _refresh(sampler, snapshot, step, stats)
                 idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
@@ -147,6 +187,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 stats.loss += loss.item() * len(idx)
                 step += 1
                 bar.update(1)
+                if ckpt.path and ckpt.every and step % ckpt.every == 0 and b + 1 < n_batches:
+                    save(epoch, b + 1, stats, epoch_rng, time.perf_counter() - t0)
                 if b % 10 == 0:
                     rate = (b + 1) * config.batch_size / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", inter_per_s=f"{rate:,.0f}",
@@ -182,7 +224,10 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}{val}, {seconds:.1f}s, "
                     f"{record['interactions_per_s']:,.0f} interactions/s, "
                     f"false-negative rate {record['false_negative_rate']:.3f}")
-            if validate is not None and epoch + 1 - best_epoch >= config.patience:
+            stop = validate is not None and epoch + 1 - best_epoch >= config.patience
+            if ckpt.path:
+                save(epoch + 1, 0, _EpochStats(), generator.get_state(), 0.0, done=stop)
+            if stop:
                 break
     finally:
         bar.close()
@@ -195,6 +240,78 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     user_encoder.eval()
     item_encoder.eval()
     return history
+
+
+@dataclass
+class _RunState:
+    """Where a run stands between two steps: what a checkpoint stores."""
+
+    step: int = 0
+    epoch: int = 0  # the epoch under way (or the next one when batch = 0)
+    batch: int = 0  # next batch of that epoch
+    done: bool = False  # stopped early (patience); a run that used up its epochs goes on if given more
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_state: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
+    stats: _EpochStats = field(default_factory=_EpochStats)
+    epoch_rng: Tensor | None = None  # the trainer's generator at the start of the epoch (replays its shuffle)
+    epoch_seconds: float = 0.0
+    elapsed: float = 0.0
+
+
+def _save(ckpt: Checkpointing, run: _RunState, user_encoder: nn.Module, item_encoder: nn.Module,
+          optimizer: "_Optimizer", sampler: NegativeSampler, generators: dict[str, torch.Generator]) -> None:
+    arrays = {**module_arrays("user", user_encoder), **module_arrays("item", item_encoder),
+              **generator_arrays(generators), "epoch_rng": run.epoch_rng.numpy().copy()}
+    optimizers = []
+    for k, opt in enumerate(optimizer.optimizers):
+        opt_arrays, opt_meta = optimizer_arrays(f"opt{k}", opt)
+        arrays.update(opt_arrays)
+        optimizers.append(opt_meta)
+    state = getattr(sampler, "state", None)
+    if state is not None:
+        arrays.update({f"sampler.{k}": v for k, v in state().items()})
+    if run.best_state is not None:
+        for prefix, tower in zip(("best.user", "best.item"), run.best_state):
+            arrays.update({f"{prefix}.{k}": v.detach().cpu().numpy().copy() for k, v in tower.items()})
+    meta = {"identity": ckpt.identity, "step": run.step, "epoch": run.epoch, "batch": run.batch, "done": run.done,
+            "history": json.loads(json.dumps(run.history, default=float)),
+            "best_score": run.best_score if math.isfinite(run.best_score) else None, "best_epoch": run.best_epoch,
+            "stats": asdict(run.stats), "epoch_seconds": run.epoch_seconds, "elapsed": run.elapsed,
+            "optimizers": optimizers}
+    save_checkpoint(ckpt.path, arrays, meta)
+
+
+def _resume(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Module, optimizer: "_Optimizer",
+            sampler: NegativeSampler, generators: dict[str, torch.Generator]) -> _RunState:
+    from contrec.errors import ConfigError
+
+    where = str(ckpt.resume)
+    arrays, meta = load_checkpoint(where)
+    theirs = meta.get("identity", {})
+    differ = sorted(k for k in set(theirs) | set(ckpt.identity) if theirs.get(k) != ckpt.identity.get(k))
+    if differ:
+        raise ConfigError(f"{where}: the checkpoint was written for other settings or data ({', '.join(differ)} "
+                          "differ); resume with the same data and settings, or start afresh")
+    load_module_arrays("user", user_encoder, arrays, where)
+    load_module_arrays("item", item_encoder, arrays, where)
+    if len(meta["optimizers"]) != len(optimizer.optimizers):
+        raise ConfigError(f"{where}: the checkpoint's optimizer does not match this model's")
+    for k, (opt, opt_meta) in enumerate(zip(optimizer.optimizers, meta["optimizers"])):
+        load_optimizer_arrays(f"opt{k}", opt, arrays, opt_meta)
+    load_state = getattr(sampler, "load_state", None)
+    if load_state is not None:
+        load_state({k[len("sampler."):]: v for k, v in arrays.items() if k.startswith("sampler.")})
+    load_generator_arrays(generators, arrays, where)
+    best_state = None
+    if any(k.startswith("best.user.") for k in arrays):
+        best_state = tuple({k[len(prefix) + 1:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+                            if k.startswith(prefix + ".")} for prefix in ("best.user", "best.item"))
+    best_score = meta["best_score"] if meta["best_score"] is not None else -math.inf
+    return _RunState(meta["step"], meta["epoch"], meta["batch"], meta["done"], meta["history"], best_score,
+                     meta["best_epoch"], best_state, _EpochStats(**meta["stats"]),
+                     torch.from_numpy(np.array(arrays["epoch_rng"])), meta["epoch_seconds"], meta["elapsed"])
 
 
 class _Optimizer:
@@ -215,22 +332,22 @@ class _Optimizer:
                             if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
         table_ids = {id(m.weight) for m in self._tables}
         dense = [p for p in params if id(p) not in table_ids]
-        self._optimizers: list[torch.optim.Optimizer] = []
+        self.optimizers: list[torch.optim.Optimizer] = []
         if self._tables:
             for m in self._tables:
                 m.sparse = True
-            self._optimizers.append(torch.optim.SparseAdam([m.weight for m in self._tables], lr=config.lr))
+            self.optimizers.append(torch.optim.SparseAdam([m.weight for m in self._tables], lr=config.lr))
         if dense:
             fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in dense)
-            self._optimizers.append(torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay,
+            self.optimizers.append(torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay,
                                                      fused=fused or None))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for opt in self._optimizers:
+        for opt in self.optimizers:
             opt.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
-        for opt in self._optimizers:
+        for opt in self.optimizers:
             opt.step()
 
     def close(self) -> None:

@@ -200,6 +200,17 @@ class BaseSampler:
     def update(self, snapshot: ModelSnapshot) -> None:
         return None
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What a training checkpoint must keep beyond ``fit``: the statistics (and, in
+        subclasses, tables built from the model during training), as plain arrays."""
+        return {f"stats.{k}": np.asarray(v, dtype=np.float64) for k, v in self.stats_.items()}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore `state` (after ``fit`` on the same data)."""
+        for key, value in arrays.items():
+            if key.startswith("stats."):
+                self.stats_[key[len("stats."):]] = float(value)
+
     def params(self) -> dict[str, Any]:
         """Constructor parameters, for repr and saved configs."""
         return {"exclude_positives": self.exclude_positives} if self.exclude_positives else {}

@@ -89,14 +89,28 @@ class HardNegativeSampler(BaseSampler):
         m = min(self.top_m, self.n_items_)
         index = FaissIndex(snapshot.metric).build(snapshot.item_vectors)
         ids, _ = index.search(snapshot.user_vectors, m, self._train_matrix)
+        self._set_candidates(ids)
+        self.refresh_seconds_.append(time.perf_counter() - t0)
+
+    def _set_candidates(self, ids: np.ndarray) -> None:
         # H_u stays in rank order, valid entries first: −1 pads users with fewer than m non-positives.
-        self.candidates_ = torch.from_numpy(ids)  # [n_users, m]
+        self.candidates_ = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))  # [n_users, m]
         self._sizes = (self.candidates_ >= 0).sum(1)  # [n_users]
         valid = ids >= 0
         rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)[valid]
         self._table = RowSets(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, ids[valid])),
                                             shape=(len(ids), self.n_items_)))
-        self.refresh_seconds_.append(time.perf_counter() - t0)
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = super().state()
+        if self.candidates_ is not None:
+            out["candidates"] = self.candidates_.numpy().copy()
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state(arrays)
+        if "candidates" in arrays:
+            self._set_candidates(np.array(arrays["candidates"]))
 
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         B = len(users)

@@ -143,6 +143,18 @@ class MixedSampler(BaseSampler):
             terms = [t.expand(rows, -1) if t.dim() == 1 else t for t in terms]
         return torch.logsumexp(torch.stack(terms), dim=0).float()
 
+    def state(self) -> dict[str, np.ndarray]:
+        out = super().state()
+        for k, sampler in enumerate(self.components):
+            out.update({f"c{k}.{key}": v for key, v in sampler.state().items()})
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state({k: v for k, v in arrays.items() if not k.startswith("c")})
+        for k, sampler in enumerate(self.components):
+            prefix = f"c{k}."
+            sampler.load_state({key[len(prefix):]: v for key, v in arrays.items() if key.startswith(prefix)})
+
     # the components hold their own state; BaseSampler's draw hooks are not used
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         raise NotImplementedError
