@@ -81,6 +81,13 @@ CASES = [
                                         "--users", "u01"], "-o", 1, "model file"),
     ("a zip with foreign members", lambda d, m: ["recommend", _zip(d), "--users", "u01"], "-o", 1, "model file"),
     ("missing model", lambda d, m: ["recommend", str(d / "none.contrec"), "--users", "u01"], "-o", 1, "none.contrec"),
+    ("negative checkpoint cadence", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--checkpoint", str(d / "c.ckpt"),
+                                                  "--checkpoint-every", "-1"], "-o", 1,
+     "checkpoint_every must be an integer ≥ 0"),
+    ("resume from a model file", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--resume", str(m)], "-o", 1,
+     "not a training checkpoint"),
+    ("resume from nothing", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--resume", str(d / "gone.ckpt")], "-o", 1,
+     "gone.ckpt: no such checkpoint"),
     # ---- config files (contrec compare --config)
     ("YAML python tag", lambda d, m: ["compare", "--config", _write(d, "evil.yaml", "data: !!python/object/apply:os.system ['echo hi']\n")],
      "--out", 1, "not valid YAML"),
