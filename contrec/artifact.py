@@ -64,11 +64,15 @@ def write_artifact(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray]
     return atomic_write(path, lambda f: np.savez_compressed(f, **{_META: blob}, **arrays))
 
 
-def read_artifact(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by `write_artifact`; any problem is a one-line `ModelFileError`."""
+def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"
+                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by `write_artifact`; any problem is a one-line `ModelFileError`.
+
+    ``what`` names the file in the message when it does not exist ("model file", "checkpoint").
+    """
     path = Path(path)
     if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
+        raise ModelFileError(f"{path}: no such {what}")
     if path.is_dir():
         raise ModelFileError(f"{path}: is a directory, not a model file")
     try:

@@ -50,9 +50,7 @@ def save_checkpoint(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray
 
 def load_checkpoint(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a checkpoint; a missing, damaged or model (not checkpoint) file is one-line `ModelFileError`."""
-    if not Path(path).exists():
-        raise ModelFileError(f"{path}: no such checkpoint")
-    arrays, meta = read_artifact(path)
+    arrays, meta = read_artifact(path, what="checkpoint")
     if meta.get("kind") != CHECKPOINT_KIND:
         raise ModelFileError(f"{path}: a contrec model file, not a training checkpoint (pass the file written by "
                              "checkpoint=… / --checkpoint)")

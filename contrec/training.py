@@ -46,6 +46,7 @@ from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint
                                 save_checkpoint)
 from contrec.data.interactions import Interactions
 from contrec.encoders import Encoder
+from contrec.errors import ConfigError
 from contrec.losses import info_nce, pairwise_loss
 from contrec.positives import PositiveLookup, distinct_items
 from contrec.samplers.base import ModelSnapshot, NegativeSampler
@@ -285,8 +286,6 @@ def _save(ckpt: Checkpointing, run: _RunState, user_encoder: nn.Module, item_enc
 
 def _resume(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Module, optimizer: "_Optimizer",
             sampler: NegativeSampler, generators: dict[str, torch.Generator]) -> _RunState:
-    from contrec.errors import ConfigError
-
     where = str(ckpt.resume)
     arrays, meta = load_checkpoint(where)
     theirs = meta.get("identity", {})
