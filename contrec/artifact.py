@@ -47,11 +47,18 @@ def atomic_write(path: "str | os.PathLike[str]", write: Callable[[BinaryIO], Non
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private to its writer
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
 
 
 def write_artifact(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:

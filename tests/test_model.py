@@ -223,3 +223,16 @@ def test_failed_save_keeps_the_old_file(fitted, tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.contrec"]
     assert zipfile.is_zipfile(path)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    # mkstemp creates 0600 files; a model file must be as readable as any other file the user writes
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_artifact(tmp_path / "m.contrec", {"x": np.zeros(2)}, {"model": "ContrastiveRecommender"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
