@@ -75,41 +75,43 @@ def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"
                   ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a file written by `write_artifact`; any problem is a one-line `ModelFileError`.
 
-    ``what`` names the file in the message when it does not exist ("model file", "checkpoint").
+    ``what`` names the kind of file in the messages ("model file", "checkpoint").
     """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such {what}")
     if path.is_dir():
-        raise ModelFileError(f"{path}: is a directory, not a model file")
+        raise ModelFileError(f"{path}: is a directory, not a {what}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             if _META not in npz.files:
-                raise ModelFileError(f"{path}: not a contrec model file (no header)")
+                raise ModelFileError(f"{path}: not a contrec {what} (no header)")
             meta = json.loads(npz[_META].tobytes().decode("utf-8"))
-            _check_header(path, meta)
+            _check_header(path, meta, what)
             missing = [a for a in meta["arrays"] if a not in npz.files]
             if missing:
-                raise ModelFileError(f"{path}: damaged model file: missing {', '.join(missing)}")
+                raise ModelFileError(f"{path}: damaged {what}: missing {', '.join(missing)}")
             arrays = {name: npz[name] for name in meta["arrays"]}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.LargeZipFile,
             json.JSONDecodeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(f"{path}: not a readable contrec model file (truncated or corrupt: {reason})") from None
+        if "pickle" in reason:  # numpy's words would invite loading it unsafely; contrec never unpickles
+            reason = "not a contrec archive, and contrec never loads pickled data"
+        raise ModelFileError(f"{path}: not a readable contrec {what} (truncated or corrupt: {reason})") from None
     return arrays, meta
 
 
-def _check_header(path: Path, meta: Any) -> None:
+def _check_header(path: Path, meta: Any, what: str) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a contrec model file (format {meta.get('format')!r})"
-                             if isinstance(meta, dict) else f"{path}: not a contrec model file")
+        raise ModelFileError(f"{path}: not a contrec {what} (format {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{path}: not a contrec {what}")
     version = meta.get("format_version")
     if not isinstance(version, int):
-        raise ModelFileError(f"{path}: damaged model file header (no format version)")
+        raise ModelFileError(f"{path}: damaged {what} header (no format version)")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer contrec (model format {version}; this contrec reads up to "
                              f"{FORMAT_VERSION}, contrec {meta.get('contrec_version', '?')} wrote it); upgrade contrec")
     if not isinstance(meta.get("arrays"), list):
-        raise ModelFileError(f"{path}: damaged model file header (no array list)")
+        raise ModelFileError(f"{path}: damaged {what} header (no array list)")

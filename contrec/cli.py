@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +24,7 @@ from contrec.errors import ConfigError, ContrecError
 __all__ = ["main"]
 
 log = logging.getLogger("contrec")
+_ERRORS_ENV = "CONTREC_LAUNCH_ERRORS"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -87,6 +90,58 @@ def _check_output(path: str | None) -> None:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from contrec import distributed
+
+    if not (args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+        return _fit(args)
+    if args.nproc_per_node < 1:
+        raise ConfigError(f"--nproc-per-node must be ≥ 1 (got {args.nproc_per_node})")
+    if not distributed.launched_by_torchrun():
+        _fit_inputs(args)  # a mistake in the data or flags is one line here, before any process starts
+        return _launch(args, args.nproc_per_node)
+    world = distributed.init()
+    try:
+        if args.threads is None:  # share the cores between the processes on this machine
+            args.threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        if world.rank > 0:  # one voice: rank 0 logs, shows progress and writes the model
+            log.setLevel(logging.WARNING)
+            args.quiet = True
+        return _fit(args, save=world.main)
+    finally:
+        distributed.close()
+
+
+def _launch(args: argparse.Namespace, nproc: int) -> int:
+    """Start ``nproc`` copies of this command under PyTorch's elastic launcher (what torchrun runs)."""
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"contrec-{uuid.uuid4().hex[:8]}",
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    log.info("starting %d training processes (torch.distributed, gloo)", nproc)
+    with tempfile.TemporaryDirectory(prefix="contrec-errors-") as errors:
+        os.environ[_ERRORS_ENV] = errors  # the processes leave their one-line errors here, for one report below
+        logging.disable(logging.ERROR)  # the launcher's own multi-line failure log
+        try:
+            elastic_launch(config, sys.executable)("-m", "contrec", *args.argv)
+        except ChildFailedError as err:
+            for rank, failure in sorted(err.failures.items()):
+                message = Path(errors, str(rank))
+                if message.is_file():
+                    raise ContrecError(message.read_text(encoding="utf-8")) from None
+            rank, failure = min(err.failures.items())
+            raise ContrecError(f"training process {rank} failed (exit code {failure.exitcode})") from None
+        finally:
+            logging.disable(logging.NOTSET)
+            del os.environ[_ERRORS_ENV]
+    return 0
+
+
+def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The model, training data and validation data ``contrec fit`` was asked for (checked, nothing trained)."""
     from contrec.data.splits import split_random
     from contrec.model import ContrastiveRecommender
 
@@ -100,15 +155,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    **_tower_params(args))
+    model._check_params()
     validation = None
     if args.validation_size:
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
+    return model, data, validation
+
+
+def _fit(args: argparse.Namespace, save: bool = True) -> int:
+    model, data, validation = _fit_inputs(args)
     t0 = time.perf_counter()
     model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
               resume=args.resume)
     log.info("fitted in %.1fs", time.perf_counter() - t0)
-    model.save(args.output)
-    log.info("saved %s", args.output)
+    if save:
+        model.save(args.output)
+        log.info("saved %s", args.output)
     return 0
 
 
@@ -415,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also checkpoint every this many steps (default: epoch ends only)")
     g.add_argument("--resume", help="continue from this checkpoint (same data and settings)")
+    g = p.add_argument_group("several processes (torch.distributed DDP; see docs/scaling.md)")
+    g.add_argument("--distributed", action="store_true",
+                   help="train with --nproc-per-node processes on this machine (gloo); under torchrun "
+                        "(`torchrun --nproc-per-node N -m contrec fit ...`) the processes are torchrun's")
+    g.add_argument("--nproc-per-node", type=int, default=2, metavar="N",
+                   help="processes for --distributed (default 2); --batch-size and --n-negatives are per process")
 
     p = command("recommend", _cmd_recommend, "top-k recommendations from a saved model")
     p.add_argument("model", help="model file written by contrec fit")
@@ -511,6 +579,16 @@ def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, 
     print(f"contrec: warning: {message}", file=sys.stderr)
 
 
+def _report(message: str) -> None:
+    """One error line on stderr; a training process started by ``--distributed`` leaves it for the launcher,
+    which reports the first one (every process meets the same error, and one line is enough)."""
+    errors, rank = os.environ.get(_ERRORS_ENV), os.environ.get("RANK")
+    if errors and rank is not None and Path(errors).is_dir():
+        Path(errors, rank).write_text(message, encoding="utf-8")
+        return
+    print(f"contrec: error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
     parser = build_parser()
@@ -530,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(args.func(args))
         except ContrecError as err:
-            print(f"contrec: error: {err}", file=sys.stderr)
+            _report(str(err))
             return 1
         except KeyboardInterrupt:
             print("contrec: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from contrec import distributed
 from contrec.artifact import read_artifact, write_artifact
 from contrec.data.interactions import IdMap, Interactions
 from contrec.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncoder, Projected, history_tower
@@ -243,6 +244,12 @@ class ContrastiveRecommender(FactorRecommender):
             resume: continue from a checkpoint written by an earlier ``fit`` with the same data
                 and settings; the result equals an uninterrupted run (CPU, same thread count).
 
+        Under torchrun, after `contrec.distributed.init`, every rank calls ``fit`` with the
+        same data: each trains on its shard with DDP and all end with the same model (rank 0
+        writes the checkpoints; ``batch_size`` is per process, so a step sees
+        processes × batch_size in-batch candidates). Validation users are split between the
+        ranks and their NDCG sums gathered.
+
         Returns self.
 
         Example:
@@ -263,11 +270,12 @@ class ContrastiveRecommender(FactorRecommender):
             raise DataError("the training data has no positives")
         if validation is not None and not train.same_space(validation):
             raise DataError("validation does not share the training data's id maps; carve it with split_random")
+        world = distributed.current()
         similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         config = TrainingConfig(self.epochs, self.batch_size, float(self.lr), float(self.weight_decay),
                                 self.n_negatives, float(self.temperature), self.in_batch, self.logq, self.patience,
-                                self.seed, self.verbose, float(self.debias_prior), float(self.hardness),
+                                self.seed, self.verbose and (world is None or world.main), float(self.debias_prior), float(self.hardness),
                                 self.objective, float(self.margin), float(self.ssl_weight), float(self.ssl_dropout),
                                 self.optimizer)
         self._metric = similarity.faiss_metric
@@ -286,7 +294,13 @@ class ContrastiveRecommender(FactorRecommender):
             if validation is not None and len(validation) > 0:
                 def validate() -> float:
                     uv, iv = encode()
-                    return vectors_ndcg(uv, iv, similarity.faiss_metric, train, validation, self.validation_k)
+                    if world is None:
+                        return vectors_ndcg(uv, iv, similarity.faiss_metric, train, validation, self.validation_k)
+                    users = np.flatnonzero(validation.user_counts() > 0)[world.rank::world.size]
+                    mean = vectors_ndcg(uv, iv, similarity.faiss_metric, train, validation, self.validation_k,
+                                        users) if len(users) else 0.0
+                    total, count = distributed.all_sum([mean * len(users), float(len(users))])
+                    return total / max(count, 1.0)
 
             diagnose = None
             if self.epoch_diagnostics:
@@ -304,7 +318,7 @@ class ContrastiveRecommender(FactorRecommender):
             checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
                                           None if resume is None else str(resume), identity)
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
-                                            validate, logger.info, diagnose, checkpointing)
+                                            validate, logger.info, diagnose, checkpointing, world)
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
             # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in

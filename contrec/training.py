@@ -33,7 +33,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -44,7 +44,9 @@ from tqdm.auto import tqdm
 from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint, load_generator_arrays,
                                 load_module_arrays, load_optimizer_arrays, module_arrays, optimizer_arrays,
                                 save_checkpoint)
+from contrec import distributed
 from contrec.data.interactions import Interactions
+from contrec.distributed import World
 from contrec.encoders import Encoder
 from contrec.errors import ConfigError
 from contrec.losses import info_nce, pairwise_loss
@@ -111,7 +113,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                     validate: Callable[[], float] | None = None,
                     log: Callable[[str], None] | None = None,
                     diagnose: Callable[[], dict[str, float]] | None = None,
-                    checkpointing: Checkpointing | None = None) -> list[dict[str, Any]]:
+                    checkpointing: Checkpointing | None = None, world: World | None = None,
+                    ) -> list[dict[str, Any]]:
     """Train both towers in place; returns the per-epoch history.
 
     ``validate`` returns a validation score (higher is better, e.g. NDCG@k) computed from
@@ -119,15 +122,26 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     improvement and the towers are restored to their best epoch. ``diagnose``, when given,
     is called after every epoch and its result stored in that epoch's record.
     ``checkpointing`` writes checkpoints as it goes and/or resumes from one (`contrec.checkpoint`).
+    ``world``: train as one of several DDP processes (`contrec.distributed`): every rank takes
+    its equal shard of each epoch's shuffle (the few interactions beyond a multiple of the
+    world size sit out that epoch), sees every rank's in-batch candidates and shared draws,
+    and only rank 0 writes checkpoints.
     """
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # the shuffle: the same on every rank
+    rank, n_ranks = (world.rank, world.size) if world is not None else (0, 1)
+    # sampled negatives must differ between ranks; one process keeps drawing from the shuffle's generator
+    draws = generator if world is None else torch.Generator().manual_seed(_rank_seed(config.seed, rank))
     users = torch.from_numpy(train.row_codes())  # [N]
     items = torch.from_numpy(train.matrix.indices.astype(np.int64))  # [N]
     n_inter = len(users)
+    n_local = n_inter // n_ranks  # this rank's interactions per epoch
     counts = torch.from_numpy(train.item_counts()).double()
     log_p_batch = torch.log(counts / n_inter).float()  # [n_items]; −inf for items never a positive
     lookup = PositiveLookup(train.matrix)
     optimizer = _Optimizer(user_encoder, item_encoder, config)
+    towers: nn.Module = _Towers(user_encoder, item_encoder)
+    if world is not None:
+        towers = distributed.wrap(towers)  # after _Optimizer: DDP must see sparse-adam's sparse tables
 
     def snapshot(step: int) -> ModelSnapshot:
         with torch.no_grad():
@@ -143,12 +157,14 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
         sampler.bind(scorer)
     refresh_every = getattr(sampler, "refresh_every", None)
 
-    n_batches = math.ceil(n_inter / config.batch_size)
+    n_batches = math.ceil(n_local / config.batch_size)
     ckpt = checkpointing or Checkpointing()
+    if world is not None:
+        ckpt = Checkpointing(ckpt.path, ckpt.every, ckpt.resume, {**ckpt.identity, "processes": n_ranks})
     generators = {"trainer": generator, **generators_of(user_encoder, item_encoder)}
     run = _RunState()
     if ckpt.resume:
-        run = _resume(ckpt, user_encoder, item_encoder, optimizer, sampler, generators)
+        run = _resume(ckpt, user_encoder, item_encoder, optimizer, sampler, generators, draws, rank)
     history, best_score, best_epoch, best_state = run.history, run.best_score, run.best_epoch, run.best_state
     bar = tqdm(total=config.epochs * n_batches, initial=min(run.step, config.epochs * n_batches),
                disable=not config.verbose, unit="batch", leave=False, dynamic_ncols=True, desc="fit")
@@ -159,20 +175,25 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
              done: bool = False) -> None:
         state = _RunState(step, epoch, batch, done, history, best_score, best_epoch, best_state, stats,
                           epoch_rng, epoch_seconds, time.perf_counter() - started)
-        _save(ckpt, state, user_encoder, item_encoder, optimizer, sampler, generators)
+        ranks = None
+        if world is not None:  # every rank's own draws generator and partial-epoch counts go to rank 0
+            ranks = (distributed.gather_ids(draws.get_state()).numpy(),
+                     distributed.gather_ids(torch.tensor(astuple(stats), dtype=torch.float64)).numpy())
+        if rank == 0:
+            _save(ckpt, state, user_encoder, item_encoder, optimizer, sampler, generators, ranks)
 
     try:
         for epoch in range(run.epoch if not run.done else config.epochs, config.epochs):
             if run.batch > 0 and epoch == run.epoch:  # resume inside this epoch: replay its shuffle
                 now_rng, epoch_rng = generator.get_state(), run.epoch_rng
                 generator.set_state(epoch_rng)
-                perm = torch.randperm(n_inter, generator=generator)
+                perm = torch.randperm(n_inter, generator=generator)[rank * n_local:(rank + 1) * n_local]
                 generator.set_state(now_rng)
                 stats, first = run.stats, run.batch
                 t0 = time.perf_counter() - run.epoch_seconds
             else:
                 epoch_rng = generator.get_state()
-                perm = torch.randperm(n_inter, generator=generator)
+                perm = torch.randperm(n_inter, generator=generator)[rank * n_local:(rank + 1) * n_local]
                 stats, first, t0 = _EpochStats(), 0, time.perf_counter()
             user_encoder.train()
             item_encoder.train()
@@ -180,8 +201,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 if refresh_every and step % refresh_every == 0:
                     _refresh(sampler, snapshot, step, stats)
                 idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-                loss = _step(users[idx], items[idx], user_encoder, item_encoder, similarity, sampler, lookup,
-                             log_p_batch, config, generator, stats)
+                loss = _step(users[idx], items[idx], towers, similarity, sampler, lookup, log_p_batch, config,
+                             draws, stats, world)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -191,17 +212,18 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 if ckpt.path and ckpt.every and step % ckpt.every == 0 and b + 1 < n_batches:
                     save(epoch, b + 1, stats, epoch_rng, time.perf_counter() - t0)
                 if b % 10 == 0:
-                    rate = (b + 1) * config.batch_size / max(time.perf_counter() - t0, 1e-9)
+                    rate = (b + 1) * config.batch_size * n_ranks / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", inter_per_s=f"{rate:,.0f}",
                                     fn_rate=f"{stats.false_negatives / max(stats.sampled, 1):.3f}")
             if refresh_every:
                 _refresh(sampler, snapshot, step, stats)
             seconds = time.perf_counter() - t0
+            totals = stats if world is None else _EpochStats(*distributed.all_sum(list(astuple(stats))))
             record: dict[str, Any] = {
-                "epoch": epoch + 1, "loss": stats.loss / n_inter, "seconds": seconds,
-                "interactions_per_s": n_inter / seconds,
-                "false_negative_rate": stats.false_negatives / max(stats.sampled, 1),
-                "masked_share": stats.masked / max(stats.candidates, 1),
+                "epoch": epoch + 1, "loss": totals.loss / (n_local * n_ranks), "seconds": seconds,
+                "interactions_per_s": n_local * n_ranks / seconds,
+                "false_negative_rate": totals.false_negatives / max(totals.sampled, 1),
+                "masked_share": totals.masked / max(totals.candidates, 1),
                 "sampler_seconds": stats.sampler_seconds,
                 "sampler_share": stats.sampler_seconds / seconds,
                 "refresh_seconds": stats.refresh_seconds, "refreshes": stats.refreshes,
@@ -220,7 +242,9 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                 item_encoder.eval()
                 record["diagnostics"] = diagnose()
             history.append(record)
-            if log is not None:
+            if world is not None:
+                record["processes"] = n_ranks
+            if log is not None and rank == 0:
                 val = f", validation {record['validation']:.4f}" if "validation" in record else ""
                 log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}{val}, {seconds:.1f}s, "
                     f"{record['interactions_per_s']:,.0f} interactions/s, "
@@ -262,9 +286,12 @@ class _RunState:
 
 
 def _save(ckpt: Checkpointing, run: _RunState, user_encoder: nn.Module, item_encoder: nn.Module,
-          optimizer: "_Optimizer", sampler: NegativeSampler, generators: dict[str, torch.Generator]) -> None:
+          optimizer: "_Optimizer", sampler: NegativeSampler, generators: dict[str, torch.Generator],
+          ranks: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     arrays = {**module_arrays("user", user_encoder), **module_arrays("item", item_encoder),
               **generator_arrays(generators), "epoch_rng": run.epoch_rng.numpy().copy()}
+    if ranks is not None:  # [W, ...] per-rank draws generators and partial-epoch counts
+        arrays["ranks.draws_rng"], arrays["ranks.stats"] = ranks
     optimizers = []
     for k, opt in enumerate(optimizer.optimizers):
         opt_arrays, opt_meta = optimizer_arrays(f"opt{k}", opt)
@@ -285,7 +312,8 @@ def _save(ckpt: Checkpointing, run: _RunState, user_encoder: nn.Module, item_enc
 
 
 def _resume(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Module, optimizer: "_Optimizer",
-            sampler: NegativeSampler, generators: dict[str, torch.Generator]) -> _RunState:
+            sampler: NegativeSampler, generators: dict[str, torch.Generator], draws: torch.Generator,
+            rank: int) -> _RunState:
     where = str(ckpt.resume)
     arrays, meta = load_checkpoint(where)
     theirs = meta.get("identity", {})
@@ -308,8 +336,12 @@ def _resume(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Modul
         best_state = tuple({k[len(prefix) + 1:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
                             if k.startswith(prefix + ".")} for prefix in ("best.user", "best.item"))
     best_score = meta["best_score"] if meta["best_score"] is not None else -math.inf
+    stats = _EpochStats(**meta["stats"])
+    if "ranks.draws_rng" in arrays:  # written by a distributed run (the identity guarantees the same world)
+        draws.set_state(torch.from_numpy(np.array(arrays["ranks.draws_rng"][rank])))
+        stats = _EpochStats(*np.asarray(arrays["ranks.stats"][rank]).tolist())
     return _RunState(meta["step"], meta["epoch"], meta["batch"], meta["done"], meta["history"], best_score,
-                     meta["best_epoch"], best_state, _EpochStats(**meta["stats"]),
+                     meta["best_epoch"], best_state, stats,
                      torch.from_numpy(np.array(arrays["epoch_rng"])), meta["epoch_seconds"], meta["elapsed"])
 
 
@@ -363,78 +395,135 @@ def _refresh(sampler: NegativeSampler, snapshot: Callable[[int], ModelSnapshot],
     stats.refreshes += 1
 
 
-def _step(bu: Tensor, bi: Tensor, user_encoder: nn.Module, item_encoder: nn.Module, similarity: Similarity,
-          sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor, config: TrainingConfig,
-          generator: torch.Generator, stats: _EpochStats) -> Tensor:
+class _Towers(nn.Module):
+    """Both towers behind one forward, so DDP (which must see every forward) can wrap them together."""
+
+    def __init__(self, user_encoder: nn.Module, item_encoder: nn.Module) -> None:
+        super().__init__()
+        self.user, self.item = user_encoder, item_encoder
+
+    def forward(self, users: Tensor, positives: Tensor, items: Tensor, ssl_dropout: float = 0.0,
+                ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """User vectors ``[B, d]`` (each row's positive hidden from its history), item vectors, and,
+        with ``ssl_dropout``, two augmented views of each distinct user's history."""
+        u = self.user(users, exclude=positives)
+        v = self.item(items)
+        views = self.user.augmented_pair(torch.unique(users), ssl_dropout) if ssl_dropout > 0 else None
+        return u, v, views
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Seed of rank ``rank``'s negative draws: distinct per rank, fixed by the run's seed."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _step(bu: Tensor, bi: Tensor, towers: nn.Module, similarity: Similarity, sampler: NegativeSampler,
+          lookup: PositiveLookup, log_p_batch: Tensor, config: TrainingConfig, generator: torch.Generator,
+          stats: _EpochStats, world: World | None = None) -> Tensor:
     B, n = len(bu), config.n_negatives
-    labels = torch.arange(B)  # row b's positive is candidate column b
-    log_B, log_n = math.log(B), math.log(max(n, 1))
+    rank, W = (world.rank, world.size) if world is not None else (0, 1)
+    P = W * B  # in-batch candidates: the positives of every rank's batch (equal batch sizes on all ranks)
+    labels = torch.arange(B) + rank * B  # row b's positive is candidate column rank·B + b
     t0 = time.perf_counter()
-    # Two blocks of candidates: the batch's positives [B] and the sampled items ([n] or [B, n]).
-    # Each gets log E[count] = log(B·p(j) + n·q(j)), from whichever sources can propose it.
-    blocks_items, blocks_log_q, valid = [bi], [], None
-    if n > 0:
-        neg = sampler.sample(bu, bi, n, generator)
-        per_row = neg.items.dim() == 2
-        in_batch_q = sampler.log_prob(bu, bi.expand(B, B) if per_row else bi, bi)  # [B, B] or [B]
-        blocks_items.append(neg.items)
-        blocks_log_q = [log_n + in_batch_q, log_n + neg.log_q]
-        valid = neg.valid
-    else:
-        per_row = False
+    neg = sampler.sample(bu, bi, n, generator) if n > 0 else None
+    per_row = neg is not None and neg.items.dim() == 2
+    # A row's candidate list: P in-batch positives, then W·n shared draws (each rank's n) or its own n.
+    pos_all, draws, draws_log_q, valid = bi, None, None, None
+    if neg is not None:
+        draws, draws_log_q, valid = neg.items, neg.log_q, neg.valid
+    if W > 1:
+        shared = neg is not None and not per_row
+        ids = distributed.gather_ids(torch.cat([bi, neg.items]) if shared else bi)  # [W, B (+ n)]
+        pos_all = ids[:, :B].reshape(-1)  # [P]
+        if shared:
+            draws = ids[:, B:].reshape(-1)  # [W·n]
+            draws_log_q = distributed.gather_ids(neg.log_q).reshape(-1)  # shared draws: q does not depend on the row
+            if valid is not None and valid.dim() == 1:
+                valid = distributed.gather_ids(valid).reshape(-1)
+            elif valid is not None:  # a row-wise rule over shared draws: test this rank's rows against every draw
+                forbidden = getattr(sampler, "forbidden", None)
+                if forbidden is None:
+                    raise ConfigError(f"the {sampler.name!r} sampler cannot share its draws across processes")
+                valid = ~forbidden(bu, bi, draws)
+    n_row = 0 if neg is None else (n if per_row else W * n)  # draws in one row's candidate list
+    log_P, log_n = math.log(P), math.log(max(n_row, 1))
+    # Two blocks of candidates: the in-batch positives [P] and the sampled items ([W·n] or [B, n]).
+    # Each gets log E[count] = log(P·p(j) + n_row·q(j)), from whichever sources can propose it.
+    blocks_items, blocks_log_q = [pos_all], []
+    if neg is not None:
+        in_batch_q = sampler.log_prob(bu, pos_all.expand(B, P) if per_row else pos_all, bi)  # [B, P] or [P]
+        blocks_items.append(draws)
+        blocks_log_q = [log_n + in_batch_q, log_n + draws_log_q]
     stats.sampler_seconds += time.perf_counter() - t0
     if config.in_batch:
-        p_terms = [log_B + log_p_batch[items] for items in blocks_items]
+        p_terms = [log_P + log_p_batch[items] for items in blocks_items]
         blocks_log_q = [torch.logaddexp(p, q) for p, q in zip(p_terms, blocks_log_q)] if blocks_log_q else p_terms
     if per_row:
-        blocks_items[0] = bi.expand(B, B)
+        blocks_items[0] = pos_all.expand(B, P)
     if any(q.dim() == 2 for q in blocks_log_q):  # a row-dependent proposal (domain rules) over shared items
         blocks_log_q = [q if q.dim() == 2 else q.expand(B, -1) for q in blocks_log_q]
-    cand = torch.cat(blocks_items, dim=-1)  # [B+n] or [B, B+n]
+    cand = torch.cat(blocks_items, dim=-1)  # [P + W·n] or [B, P + n]
     log_q = None
     if config.logq and blocks_log_q:
         log_q = torch.cat(blocks_log_q, dim=-1)
         log_q = torch.nan_to_num_(log_q, neginf=0.0)  # cat made a fresh tensor: fix it in place, one sweep
 
-    if per_row:
+    index = None
+    if per_row and W == 1:
         distinct, index = distinct_items(cand, lookup.n_items)  # encode and look up each item once
         mask = lookup.shared(bu, distinct).gather(1, index)  # [B, B+n] accidental hits
+        encode = distinct
+    elif per_row:  # the other ranks' positives arrive as vectors; this rank encodes its own rows' draws
+        distinct, draw_index = distinct_items(draws, lookup.n_items)
+        index = torch.cat([torch.arange(P).expand(B, P), draw_index + P], dim=1)  # [B, P + n]
+        mask = torch.cat([lookup.shared(bu, pos_all), lookup.shared(bu, distinct).gather(1, draw_index)], dim=1)
+        encode = torch.cat([bi, distinct])
     else:
-        mask = lookup.shared(bu, cand)  # [B, B+n]
+        mask = lookup.shared(bu, cand)  # [B, P + W·n]
+        encode = cand if W == 1 else torch.cat([bi, neg.items]) if neg is not None else bi
     if getattr(sampler, "mask_in_batch", False) and n > 0 and config.in_batch:
-        mask[:, :B] |= sampler.forbidden(bu, bi, bi)  # type: ignore[attr-defined]  # the rule holds in-batch too
-    sampled_hits = mask[:, B:]
+        mask[:, :P] |= sampler.forbidden(bu, bi, pos_all)  # type: ignore[attr-defined]  # the rule holds in-batch too
+    sampled_hits = mask[:, P:]
     if valid is not None:
         valid = valid if valid.dim() == 2 else valid.expand(B, -1)
         stats.sampled += int(valid.count_nonzero())
         stats.false_negatives += int((sampled_hits & valid).count_nonzero())
-        mask[:, B:] |= ~valid
+        mask[:, P:] |= ~valid
     else:
         stats.sampled += sampled_hits.numel()
         stats.false_negatives += int(sampled_hits.count_nonzero())
     if not config.in_batch:
-        mask[:, :B] = True  # other rows' positives are not candidates; the label column is kept by info_nce
+        mask[:, :P] = True  # other rows' positives are not candidates; the label column is kept by info_nce
     stats.candidates += mask.numel() - B
     stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
-    u = user_encoder(bu, exclude=bi)  # [B, d]
-    if per_row:
-        v = item_encoder(distinct)  # [U, d]
-    else:
-        v, index = item_encoder(cand), None  # [B+n, d]
+    u, v, views = towers(bu, bi, encode, config.ssl_dropout if config.ssl_weight > 0 else 0.0)
+    if W > 1:
+        v = _gather_candidates(v, B, W, per_row)
     if config.objective == "infonce":
         loss = info_nce(u, v, labels, similarity=similarity, temperature=config.temperature, log_q=log_q, mask=mask,
                         debias_prior=config.debias_prior, hardness=config.hardness, candidate_index=index)
     else:
         loss = pairwise_loss(u, v, labels, similarity=similarity, temperature=config.temperature,
                              objective=config.objective, margin=config.margin, mask=mask, candidate_index=index)
-    if config.ssl_weight > 0:
-        loss = loss + config.ssl_weight * _ssl_loss(bu, user_encoder, config)
+    if views is not None:
+        loss = loss + config.ssl_weight * _ssl_loss(*views, config.temperature)
     return loss
 
 
-def _ssl_loss(bu: Tensor, user_encoder: nn.Module, config: TrainingConfig) -> Tensor:
+def _gather_candidates(v: Tensor, B: int, W: int, per_row: bool) -> Tensor:
+    """Every rank's candidate vectors in candidate-list order, differentiable back to the rank that encoded them.
+
+    ``v`` holds this rank's B positives, then its n shared draws (or its rows' distinct draws,
+    which stay local).
+    """
+    if per_row:
+        return torch.cat([distributed.gather_vectors(v[:B]).reshape(W * B, -1), v[B:]])  # [P + U, d]
+    everyone = distributed.gather_vectors(v)  # [W, B + n, d]
+    d = v.shape[-1]
+    return torch.cat([everyone[:, :B].reshape(W * B, d), everyone[:, B:].reshape(-1, d)])  # [P + W·n, d]
+
+
+def _ssl_loss(a: Tensor, b: Tensor, temperature: float) -> Tensor:
     """InfoNCE between two random views of each distinct user's history, the other users as negatives."""
-    distinct = torch.unique(bu)
-    a, b = user_encoder.augmented_pair(distinct, config.ssl_dropout)  # type: ignore[operator]
     a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
-    return torch.nn.functional.cross_entropy((a @ b.T) / config.temperature, torch.arange(len(distinct)))
+    return torch.nn.functional.cross_entropy((a @ b.T) / temperature, torch.arange(len(a)))

@@ -1,0 +1,143 @@
+"""Data-parallel training over several processes: `torch.distributed` with DDP, launched by torchrun.
+
+contrec does not run its own distributed system. Each process ("rank") is started by
+PyTorch's launcher (``torchrun``, or ``contrec fit --distributed``, which calls it), holds
+the whole interaction log, and trains on its shard of every epoch's shuffle; the towers
+are wrapped in `torch.nn.parallel.DistributedDataParallel`, which averages gradients, so
+every rank holds the same model after every step. Backend: gloo on CPU, NCCL when CUDA is
+there (contrec trains on the CPU today, so gloo in practice).
+
+Negatives are shared across ranks: every rank's batch item vectors (positives and shared
+sampled draws) are all-gathered *with autograd* (`torch.distributed.nn.functional.all_gather`),
+so each rank's softmax sees all W·B in-batch candidates and W·n draws, and the gradient
+of a candidate's vector flows back to the rank that encoded it. With DDP's averaging the
+step is exactly the gradient of the mean loss over all W·B rows (a test checks it against
+one process computing that loss). See `contrec.training` for log q and masking across ranks.
+
+Example (two processes on one machine)::
+
+    torchrun --standalone --nproc-per-node 2 -m contrec fit ratings.csv model.contrec
+    contrec fit ratings.csv model.contrec --distributed --nproc-per-node 2   # the same
+
+From Python, under torchrun::
+
+    >>> from contrec import distributed  # doctest: +SKIP
+    >>> world = distributed.init()                       # reads RANK / WORLD_SIZE from torchrun
+    >>> model = ContrastiveRecommender().fit(train)      # trains on this rank's shard
+    >>> if world.main: model.save("model.contrec")
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from contrec.errors import ConfigError
+
+__all__ = ["World", "init", "current", "close", "launched_by_torchrun", "gather_ids", "gather_vectors",
+           "all_sum", "wrap"]
+
+_TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes."""
+
+    rank: int
+    size: int
+    backend: str
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that writes models, checkpoints and logs."""
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process was started by torchrun (its environment names a rank and a world)."""
+    return all(v in os.environ for v in _TORCHRUN_VARS)
+
+
+def init(backend: str | None = None, timeout_s: float = 600.0) -> World:
+    """Join the process group torchrun set up (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR/PORT``).
+
+    ``backend``: ``"gloo"`` (CPU) or ``"nccl"`` (GPUs); default gloo unless CUDA is available.
+    Calling it again returns the current world.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
+    if not dist.is_available():
+        raise ConfigError("this PyTorch build has no torch.distributed; distributed training needs it")
+    if not launched_by_torchrun():
+        missing = [v for v in _TORCHRUN_VARS if v not in os.environ]
+        raise ConfigError(f"not started by torchrun ({', '.join(missing)} not set); launch with "
+                          "`torchrun --nproc-per-node N -m contrec fit ...` or `contrec fit ... --distributed`")
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if backend not in ("gloo", "nccl"):
+        raise ConfigError(f"backend must be 'gloo' or 'nccl' (got {backend!r})")
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    return World(dist.get_rank(), dist.get_world_size(), backend)
+
+
+def current() -> World | None:
+    """The world this process trains in, or None when it trains alone (no group, or a group of one)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return None
+    return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
+
+
+def close() -> None:
+    """Leave the process group (every rank calls it once training and saving are done)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def gather_ids(x: Tensor) -> Tensor:
+    """``[W, *x.shape]``: every rank's ``x`` (same shape on all ranks), no gradient."""
+    out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, x.contiguous())
+    return torch.stack(out)
+
+
+def gather_vectors(x: Tensor) -> Tensor:
+    """``[W, *x.shape]``: every rank's ``x``, differentiable.
+
+    Backward sends each rank the sum of all ranks' gradients for its own slice, so the
+    vectors a rank encoded get the gradient of every rank's loss that used them.
+    """
+    return _GatherWithGrad.apply(x.contiguous())
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    # torch.distributed.nn.functional.all_gather does this too but is deprecated in favour of a
+    # private module; this is the same operation on the public collectives (all-reduce, not
+    # reduce-scatter, in backward: gloo has no reduce-scatter).
+
+    @staticmethod
+    def forward(ctx: "torch.autograd.function.FunctionCtx", x: Tensor) -> Tensor:
+        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(out, x)
+        return torch.stack(out)
+
+    @staticmethod
+    def backward(ctx: "torch.autograd.function.FunctionCtx", grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # Σ over ranks of d(their loss)/d(every slice)
+        return grad[dist.get_rank()]
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """Sum of each value over the ranks (float64)."""
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def wrap(module: nn.Module) -> nn.Module:
+    """``module`` under DistributedDataParallel: rank 0's parameters are broadcast now, gradients averaged in backward."""
+    return nn.parallel.DistributedDataParallel(module)

@@ -1,0 +1,78 @@
+"""Fit ml-100k (the protocol split) as one process or as every rank of a torchrun launch; rank 0 writes results.
+
+Used by tests/integration/test_distributed.py and benchmarks/distributed.py:
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/integration/ddp_fit.py --out DIR
+    python tests/integration/ddp_fit.py --out DIR           # the same fit in one process
+
+``--keep-checkpoints`` copies every checkpoint the run writes (to resume from any of them
+later); the global batch and candidate count stay those of one process: each of W ranks
+takes ``--batch-size / W`` rows and draws ``--n-negatives / W``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--n-negatives", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--sampler", default="uniform")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--keep-checkpoints", action="store_true")
+    p.add_argument("--resume")
+    args = p.parse_args()
+
+    import contrec
+    import contrec.training as training
+    from contrec import distributed
+    from contrec.protocol import protocol_split
+
+    world = distributed.init() if distributed.launched_by_torchrun() else None
+    size, main_rank = (world.size, world.main) if world else (1, True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.keep_checkpoints and main_rank:
+        real_save, kept = training.save_checkpoint, []
+
+        def keep(path, arrays, meta):
+            written = real_save(path, arrays, meta)
+            kept.append(shutil.copy(written, out / f"ckpt.{len(kept):03d}"))
+            return written
+
+        training.save_checkpoint = keep
+    train, test = protocol_split("ml-100k", seed=0)
+    params = dict(sampler_params={"rule": "disjoint(genres)"}) if args.sampler == "domain-rule" else {}
+    model = contrec.ContrastiveRecommender(
+        epochs=args.epochs, batch_size=args.batch_size // size, n_negatives=args.n_negatives // size,
+        seed=args.seed, verbose=False, threads=args.threads or max(1, 2 // size), sampler=args.sampler, **params)
+    checkpoint = out / "run.ckpt" if (args.checkpoint_every or args.keep_checkpoints or args.resume) else None
+    t0 = time.perf_counter()
+    model.fit(train, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
+    seconds = time.perf_counter() - t0
+    if main_rank:
+        table = contrec.evaluate(model, train, test, k=20)
+        metrics = {m: float(v) for m, k, v in table.itertuples(index=False)}
+        np.savez(out / "vectors.npz", users=model.user_vectors_, items=model.item_vectors_)
+        (out / "result.json").write_text(json.dumps({
+            "processes": size, "fit_seconds": seconds, "metrics": metrics,
+            "epoch_seconds": [h["seconds"] for h in model.history_],
+            "interactions_per_s": [h["interactions_per_s"] for h in model.history_],
+            "history_processes": [h.get("processes", 1) for h in model.history_]}, indent=1))
+    distributed.close()
+
+
+if __name__ == "__main__":
+    main()
