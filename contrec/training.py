@@ -433,11 +433,14 @@ def _step(bu: Tensor, bi: Tensor, towers: nn.Module, similarity: Similarity, sam
         draws, draws_log_q, valid = neg.items, neg.log_q, neg.valid
     if W > 1:
         shared = neg is not None and not per_row
-        ids = distributed.gather_ids(torch.cat([bi, neg.items]) if shared else bi)  # [W, B (+ n)]
+        # one all-gather for the positives, the shared draws and their log q (bits carried in int64:
+        # a shared draw's q does not depend on the row, so the other ranks' values are exact here)
+        ids = distributed.gather_ids(torch.cat([bi, neg.items, neg.log_q.double().view(torch.int64)])
+                                     if shared else bi)  # [W, B (+ 2n)]
         pos_all = ids[:, :B].reshape(-1)  # [P]
         if shared:
-            draws = ids[:, B:].reshape(-1)  # [W·n]
-            draws_log_q = distributed.gather_ids(neg.log_q).reshape(-1)  # shared draws: q does not depend on the row
+            draws = ids[:, B:B + n].reshape(-1)  # [W·n]
+            draws_log_q = ids[:, B + n:].reshape(-1).view(torch.float64).float()  # [W·n]
             if valid is not None and valid.dim() == 1:
                 valid = distributed.gather_ids(valid).reshape(-1)
             elif valid is not None:  # a row-wise rule over shared draws: test this rank's rows against every draw

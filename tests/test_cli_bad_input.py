@@ -88,6 +88,13 @@ CASES = [
      "not a training checkpoint"),
     ("resume from nothing", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--resume", str(d / "gone.ckpt")], "-o", 1,
      "gone.ckpt: no such checkpoint"),
+    # ---- several processes (checked before any process starts)
+    ("distributed, no processes", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--distributed", "--nproc-per-node",
+                                                "0"], "-o", 1, "--nproc-per-node must be ≥ 1"),
+    ("distributed, missing column", lambda d, m: ["fit", str(SAMPLE_CSV), "--user", "uid", "--distributed"], "-o", 1,
+     "missing columns 'uid', 'item'"),
+    ("distributed, bad sampler", lambda d, m: ["fit", str(SAMPLE_CSV), *READ, "--sampler", "nope", "--distributed"],
+     "-o", 1, "unknown sampler 'nope'"),
     # ---- config files (contrec compare --config)
     ("YAML python tag", lambda d, m: ["compare", "--config", _write(d, "evil.yaml", "data: !!python/object/apply:os.system ['echo hi']\n")],
      "--out", 1, "not valid YAML"),

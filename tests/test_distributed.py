@@ -135,3 +135,18 @@ def test_each_rank_sees_every_ranks_candidates_and_the_step_is_one_process_over_
         np.testing.assert_allclose(g["grad_item"], item_enc.embedding.weight.grad.numpy(), atol=1e-6)
         np.testing.assert_allclose(g["grad_user"], user_enc.embedding.weight.grad.numpy(), atol=1e-6)
     assert np.abs(got[0]["grad_item"]).sum() > 0
+
+
+def test_init_outside_torchrun_and_nccl_say_what_to_do(monkeypatch):
+    from contrec import distributed
+    from contrec.errors import ConfigError
+
+    assert distributed.current() is None  # no process group: training stays single-process
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigError, match="not started by torchrun .*torchrun --nproc-per-node"):
+        distributed.init()
+    for var, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "1")):
+        monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match="NCCL"):
+        distributed.init("nccl")

@@ -30,6 +30,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int)
     p.add_argument("--sampler", default="uniform")
+    p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--keep-checkpoints", action="store_true")
     p.add_argument("--resume")
@@ -53,7 +54,7 @@ def main() -> None:
             return written
 
         training.save_checkpoint = keep
-    train, test = protocol_split("ml-100k", seed=0)
+    train, test = protocol_split(args.dataset, seed=0)
     params = dict(sampler_params={"rule": "disjoint(genres)"}) if args.sampler == "domain-rule" else {}
     model = contrec.ContrastiveRecommender(
         epochs=args.epochs, batch_size=args.batch_size // size, n_negatives=args.n_negatives // size,
