@@ -1,6 +1,6 @@
 """Run every benchmark (or a quick subset) one after another, each in its own process.
 
-    CONTREC_DATA=../shared/datasets python benchmarks/run.py            # everything (about 1.5 h on 2 cores)
+    CONTREC_DATA=../shared/datasets python benchmarks/run.py            # everything (about 1.6 h on 2 cores)
     CONTREC_DATA=../shared/datasets python benchmarks/run.py --quick    # a quick subset (about 6 min)
 
 Results land in benchmarks/results/ (JSON + markdown, PNG where the script plots; the quick
@@ -26,6 +26,7 @@ FULL = [
     ["throughput.py"],
     ["retrieval.py"],
     ["scale.py"],
+    ["distributed.py", "--seeds", "0", "1", "2"],
 ]
 QUICK = [
     ["time_to_quality.py", "--datasets", "ml-100k"],

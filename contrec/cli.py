@@ -97,7 +97,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.nproc_per_node < 1:
         raise ConfigError(f"--nproc-per-node must be ≥ 1 (got {args.nproc_per_node})")
     if not distributed.launched_by_torchrun():
-        _fit_inputs(args)  # a mistake in the data or flags is one line here, before any process starts
+        # a mistake in the data, flags or sampler settings is one line here, before any process starts
+        from contrec.samplers import get_sampler
+
+        model, data, _ = _fit_inputs(args)
+        model._check_setup(data)
+        get_sampler(model.sampler, **(model.sampler_params or {})).fit(data)
         return _launch(args, args.nproc_per_node)
     world = distributed.init()
     try:
