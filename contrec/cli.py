@@ -92,7 +92,8 @@ def _check_output(path: str | None) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from contrec import distributed
 
-    if not (args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+    world_size = os.environ.get("WORLD_SIZE", "1")
+    if not (args.distributed or (world_size.isdigit() and int(world_size) > 1)):
         return _fit(args)
     if args.nproc_per_node < 1:
         raise ConfigError(f"--nproc-per-node must be ≥ 1 (got {args.nproc_per_node})")
@@ -103,6 +104,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         model, data, _ = _fit_inputs(args)
         model._check_setup(data)
         get_sampler(model.sampler, **(model.sampler_params or {})).fit(data)
+        del model, data  # the processes read the data themselves; the launcher need not hold a copy
         return _launch(args, args.nproc_per_node)
     world = distributed.init()
     try:

@@ -41,10 +41,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from contrec import distributed
 from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint, load_generator_arrays,
                                 load_module_arrays, load_optimizer_arrays, module_arrays, optimizer_arrays,
                                 save_checkpoint)
-from contrec import distributed
 from contrec.data.interactions import Interactions
 from contrec.distributed import World
 from contrec.encoders import Encoder
@@ -135,6 +135,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     items = torch.from_numpy(train.matrix.indices.astype(np.int64))  # [N]
     n_inter = len(users)
     n_local = n_inter // n_ranks  # this rank's interactions per epoch
+    if n_local == 0:
+        raise ConfigError(f"{n_inter} training positives cannot be shared by {n_ranks} processes; use fewer processes")
     counts = torch.from_numpy(train.item_counts()).double()
     log_p_batch = torch.log(counts / n_inter).float()  # [n_items]; −inf for items never a positive
     lookup = PositiveLookup(train.matrix)

@@ -154,3 +154,15 @@ def test_init_outside_torchrun_and_nccl_say_what_to_do(monkeypatch):
         monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError, match="NCCL"):
         distributed.init("nccl")
+
+
+def test_more_processes_than_positives_is_refused_before_any_collective(board):
+    from contrec.distributed import World
+    from contrec.errors import ConfigError
+    from contrec.training import TrainingConfig, train_two_tower
+
+    towers = [IdEncoder(board.n_users, DIM), IdEncoder(board.n_items, DIM)]
+    config = TrainingConfig(1, B, 0.01, 0.0, N_NEG, TEMPERATURE, True, True, 1, 0, False)
+    with pytest.raises(ConfigError, match="cannot be shared by 1000000 processes"):
+        train_two_tower(*towers, get_similarity("cosine"), get_sampler("uniform").fit(board), board, config,
+                        world=World(0, 10**6, "gloo"))
