@@ -31,6 +31,9 @@ def main() -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--sampler", default="uniform")
     p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--synthetic", type=int, help="a seeded power-law log of this many interactions instead "
+                                                  "(benchmarks/scale.py's shape), split 80/20 at random")
+    p.add_argument("--optimizer", default="adam")
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--keep-checkpoints", action="store_true")
     p.add_argument("--resume")
@@ -54,11 +57,18 @@ def main() -> None:
             return written
 
         training.save_checkpoint = keep
-    train, test = protocol_split(args.dataset, seed=0)
+    if args.synthetic:
+        from contrec.data.synthetic import synthetic_interactions
+
+        data = synthetic_interactions(args.synthetic // 150, args.synthetic // 420, args.synthetic, seed=0)
+        train, test = contrec.split_random(data, test_size=0.2, seed=0)
+    else:
+        train, test = protocol_split(args.dataset, seed=0)
     params = dict(sampler_params={"rule": "disjoint(genres)"}) if args.sampler == "domain-rule" else {}
     model = contrec.ContrastiveRecommender(
         epochs=args.epochs, batch_size=args.batch_size // size, n_negatives=args.n_negatives // size,
-        seed=args.seed, verbose=False, threads=args.threads or max(1, 2 // size), sampler=args.sampler, **params)
+        seed=args.seed, verbose=False, threads=args.threads or max(1, 2 // size), sampler=args.sampler,
+        optimizer=args.optimizer, **params)
     checkpoint = out / "run.ckpt" if (args.checkpoint_every or args.keep_checkpoints or args.resume) else None
     t0 = time.perf_counter()
     model.fit(train, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
