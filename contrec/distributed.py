@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from contrec.errors import ConfigError
 
-__all__ = ["World", "init", "current", "close", "launched_by_torchrun", "gather_ids", "gather_vectors",
+__all__ = ["World", "init", "current", "close", "launched_by_torchrun", "gather", "gather_vectors",
            "all_sum", "wrap"]
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -99,8 +99,8 @@ def close() -> None:
         dist.destroy_process_group()
 
 
-def gather_ids(x: Tensor) -> Tensor:
-    """``[W, *x.shape]``: every rank's ``x`` (same shape on all ranks), no gradient."""
+def gather(x: Tensor) -> Tensor:
+    """``[W, *x.shape]``: every rank's ``x`` (same shape and dtype on all ranks), no gradient."""
     out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(out, x.contiguous())
     return torch.stack(out)
@@ -124,9 +124,7 @@ class _GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: "torch.autograd.function.FunctionCtx", x: Tensor) -> Tensor:
-        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(out, x)
-        return torch.stack(out)
+        return gather(x)
 
     @staticmethod
     def backward(ctx: "torch.autograd.function.FunctionCtx", grad: Tensor) -> Tensor:  # type: ignore[override]

@@ -179,8 +179,8 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                           epoch_rng, epoch_seconds, time.perf_counter() - started)
         ranks = None
         if world is not None:  # every rank's own draws generator and partial-epoch counts go to rank 0
-            ranks = (distributed.gather_ids(draws.get_state()).numpy(),
-                     distributed.gather_ids(torch.tensor(astuple(stats), dtype=torch.float64)).numpy())
+            ranks = (distributed.gather(draws.get_state()).numpy(),
+                     distributed.gather(torch.tensor(astuple(stats), dtype=torch.float64)).numpy())
         if rank == 0:
             _save(ckpt, state, user_encoder, item_encoder, optimizer, sampler, generators, ranks)
 
@@ -437,14 +437,14 @@ def _step(bu: Tensor, bi: Tensor, towers: nn.Module, similarity: Similarity, sam
         shared = neg is not None and not per_row
         # one all-gather for the positives, the shared draws and their log q (bits carried in int64:
         # a shared draw's q does not depend on the row, so the other ranks' values are exact here)
-        ids = distributed.gather_ids(torch.cat([bi, neg.items, neg.log_q.double().view(torch.int64)])
+        ids = distributed.gather(torch.cat([bi, neg.items, neg.log_q.double().view(torch.int64)])
                                      if shared else bi)  # [W, B (+ 2n)]
         pos_all = ids[:, :B].reshape(-1)  # [P]
         if shared:
             draws = ids[:, B:B + n].reshape(-1)  # [W·n]
             draws_log_q = ids[:, B + n:].reshape(-1).view(torch.float64).float()  # [W·n]
             if valid is not None and valid.dim() == 1:
-                valid = distributed.gather_ids(valid).reshape(-1)
+                valid = distributed.gather(valid).reshape(-1)
             elif valid is not None:  # a row-wise rule over shared draws: test this rank's rows against every draw
                 forbidden = getattr(sampler, "forbidden", None)
                 if forbidden is None:
