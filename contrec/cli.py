@@ -122,6 +122,7 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
     """Start ``nproc`` copies of this command under PyTorch's elastic launcher (what torchrun runs)."""
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -141,6 +142,8 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
                     raise ContrecError(message.read_text(encoding="utf-8")) from None
             rank, failure = min(err.failures.items())
             raise ContrecError(f"training process {rank} failed (exit code {failure.exitcode})") from None
+        except SignalException:  # Ctrl-C or a SIGTERM: the launcher has stopped the processes
+            raise KeyboardInterrupt from None
         finally:
             logging.disable(logging.NOTSET)
             del os.environ[_ERRORS_ENV]
@@ -618,7 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _report(str(err))
             return 1
         except KeyboardInterrupt:
-            print("contrec: interrupted", file=sys.stderr)
+            if not os.environ.get(_ERRORS_ENV):  # a process under --distributed: its launcher says it once
+                print("contrec: interrupted", file=sys.stderr)
             return 130
         except (OSError, MemoryError) as err:
             print(f"contrec: error: {err}", file=sys.stderr)

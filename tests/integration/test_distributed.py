@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +89,21 @@ def test_cli_distributed_writes_one_model_and_reports_one_error_line(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 1 and len(lines) == 1 and expected in lines[0], done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "new.contrec").exists()
+
+
+def test_ctrl_c_stops_every_process_with_one_line_and_no_model(tmp_path):
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "m.contrec"
+    launcher = subprocess.Popen([sys.executable, "-m", "contrec", "fit", str(SAMPLE_CSV), "--user", "user_id",
+                                 "--item", "item_id", "--epochs", "100000", "--batch-size", "32", "--dim", "8", "-q",
+                                 "--distributed", "--checkpoint", str(ckpt), "--checkpoint-every", "5", "-o", str(out)],
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.2)
+    assert ckpt.exists(), "training never started"
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 130 and err.strip().splitlines() == ["contrec: interrupted"], err
+    assert not out.exists()
+    assert load_checkpoint(ckpt)[1]["step"] > 0  # the last checkpoint is whole, ready for --resume
