@@ -113,6 +113,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if world.rank > 0:  # one voice: rank 0 logs, shows progress and writes the model
             log.setLevel(logging.WARNING)
             args.quiet = True
+        if world.rank > 0 or os.environ.get(_ERRORS_ENV):  # the data's warnings: the launcher has shown them
+            warnings.simplefilter("ignore")
         return _fit(args, save=world.main)
     finally:
         distributed.close()
@@ -157,7 +159,8 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
     _check_output(args.output)
     data = _read(args, args.data)
-    log.info("read %r", data)
+    if not os.environ.get(_ERRORS_ENV):  # a process under --distributed: its launcher said it
+        log.info("read %r", data)
     model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
                                    sampler=args.sampler, sampler_params=_sampler_params(args),
                                    n_negatives=args.n_negatives, epochs=args.epochs, logq=not args.no_logq,
