@@ -34,8 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import environment, mean_std, pin_threads, write  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
+from ddp_fit import split  # noqa: E402
 
-WORKER = Path(__file__).resolve().parents[1] / "tests" / "integration" / "ddp_fit.py"
+WORKER = Path(__file__).with_name("ddp_fit.py")
 
 
 def contrec_run(dataset: str, seed: int, processes: int, threads: int, epochs: int, extra: list[str]
@@ -54,16 +55,9 @@ def als_run(dataset: str, seed: int, threads: int, synthetic: int | None) -> dic
     import contrec
     from contrec.baselines import make_baseline
     from contrec.experiments.config import BASELINE_DEFAULTS
-    from contrec.protocol import protocol_split
 
     pin_threads(threads)
-    if synthetic:  # the worker's synthetic log and split
-        from contrec.data.synthetic import synthetic_interactions
-
-        data = synthetic_interactions(synthetic // 150, synthetic // 420, synthetic, seed=0)
-        train, test = contrec.split_random(data, test_size=0.2, seed=0)
-    else:
-        train, test = protocol_split(dataset, seed=0)
+    train, test = split(dataset, synthetic)
     t0 = time.perf_counter()
     model = make_baseline("als", **BASELINE_DEFAULTS["als"], seed=seed, threads=threads).fit(train)
     seconds = time.perf_counter() - t0

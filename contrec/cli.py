@@ -27,6 +27,11 @@ log = logging.getLogger("contrec")
 _ERRORS_ENV = "CONTREC_LAUNCH_ERRORS"
 
 
+def _under_launcher() -> bool:
+    """Whether this is one of the processes ``contrec fit --distributed`` started (its launcher speaks for it)."""
+    return bool(os.environ.get(_ERRORS_ENV))
+
+
 # ---------------------------------------------------------------------------- helpers
 def _read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the interaction file")
@@ -113,7 +118,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if world.rank > 0:  # one voice: rank 0 logs, shows progress and writes the model
             log.setLevel(logging.WARNING)
             args.quiet = True
-        if world.rank > 0 or os.environ.get(_ERRORS_ENV):  # the data's warnings: the launcher has shown them
+        if world.rank > 0 or _under_launcher():  # the data's warnings: the launcher has shown them
             warnings.simplefilter("ignore")
         return _fit(args, save=world.main)
     finally:
@@ -159,7 +164,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
     _check_output(args.output)
     data = _read(args, args.data)
-    if not os.environ.get(_ERRORS_ENV):  # a process under --distributed: its launcher said it
+    if not _under_launcher():
         log.info("read %r", data)
     model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
                                    sampler=args.sampler, sampler_params=_sampler_params(args),
@@ -595,9 +600,9 @@ def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, 
 def _report(message: str) -> None:
     """One error line on stderr; a training process started by ``--distributed`` leaves it for the launcher,
     which reports the first one (every process meets the same error, and one line is enough)."""
-    errors, rank = os.environ.get(_ERRORS_ENV), os.environ.get("RANK")
-    if errors and rank is not None and Path(errors).is_dir():
-        Path(errors, rank).write_text(message, encoding="utf-8")
+    rank = os.environ.get("RANK")
+    if _under_launcher() and rank is not None and Path(os.environ[_ERRORS_ENV]).is_dir():
+        Path(os.environ[_ERRORS_ENV], rank).write_text(message, encoding="utf-8")
         return
     print(f"contrec: error: {message}", file=sys.stderr)
 
@@ -624,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _report(str(err))
             return 1
         except KeyboardInterrupt:
-            if not os.environ.get(_ERRORS_ENV):  # a process under --distributed: its launcher says it once
+            if not _under_launcher():
                 print("contrec: interrupted", file=sys.stderr)
             return 130
         except (OSError, MemoryError) as err:

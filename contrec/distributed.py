@@ -8,16 +8,15 @@ every rank holds the same model after every step. Backend: gloo (contrec trains 
 CPU; NCCL would need the towers, samplers and lookups on GPUs, which contrec does not do).
 
 Negatives are shared across ranks: every rank's batch item vectors (positives and shared
-sampled draws) are all-gathered *with autograd* (`torch.distributed.nn.functional.all_gather`),
-so each rank's softmax sees all W·B in-batch candidates and W·n draws, and the gradient
+sampled draws) are all-gathered *with autograd* (`gather_vectors`), so each rank's softmax sees all W·B in-batch candidates and W·n draws, and the gradient
 of a candidate's vector flows back to the rank that encoded it. With DDP's averaging the
 step is exactly the gradient of the mean loss over all W·B rows (a test checks it against
 one process computing that loss). See `contrec.training` for log q and masking across ranks.
 
 Example (two processes on one machine)::
 
-    torchrun --standalone --nproc-per-node 2 -m contrec fit ratings.csv model.contrec
-    contrec fit ratings.csv model.contrec --distributed --nproc-per-node 2   # the same
+    torchrun --standalone --nproc-per-node 2 -m contrec fit ratings.csv -o model.contrec
+    contrec fit ratings.csv -o model.contrec --distributed --nproc-per-node 2   # the same
 
 From Python, under torchrun::
 
@@ -32,6 +31,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -69,10 +69,10 @@ def init(backend: str | None = None, timeout_s: float = 600.0) -> World:
     ``backend``: ``"gloo"``, the CPU backend (contrec trains on the CPU; NCCL, which needs the
     towers on GPUs, is refused). Calling it again returns the current world.
     """
-    if dist.is_available() and dist.is_initialized():
-        return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
     if not dist.is_available():
         raise ConfigError("this PyTorch build has no torch.distributed; distributed training needs it")
+    if dist.is_initialized():
+        return _joined()
     if not launched_by_torchrun():
         missing = [v for v in _TORCHRUN_VARS if v not in os.environ]
         raise ConfigError(f"not started by torchrun ({', '.join(missing)} not set); launch with "
@@ -83,14 +83,18 @@ def init(backend: str | None = None, timeout_s: float = 600.0) -> World:
     if backend != "gloo":
         raise ConfigError(f"backend must be 'gloo' (got {backend!r})")
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
-    return World(dist.get_rank(), dist.get_world_size(), backend)
+    return _joined()
+
+
+def _joined() -> World:
+    return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
 
 
 def current() -> World | None:
     """The world this process trains in, or None when it trains alone (no group, or a group of one)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return None
-    return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
+    return _joined()
 
 
 def close() -> None:

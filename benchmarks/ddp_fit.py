@@ -1,9 +1,9 @@
 """Fit ml-100k (the protocol split) as one process or as every rank of a torchrun launch; rank 0 writes results.
 
-Used by tests/integration/test_distributed.py and benchmarks/distributed.py:
+Used by benchmarks/distributed.py and tests/integration/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/integration/ddp_fit.py --out DIR
-    python tests/integration/ddp_fit.py --out DIR           # the same fit in one process
+    python -m torch.distributed.run --standalone --nproc-per-node 2 benchmarks/ddp_fit.py --out DIR
+    python benchmarks/ddp_fit.py --out DIR           # the same fit in one process
 
 ``--keep-checkpoints`` copies every checkpoint the run writes (to resume from any of them
 later); the global batch and candidate count stay those of one process: each of W ranks
@@ -17,8 +17,25 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from scale import PER_ITEM, PER_USER  # the synthetic log's shape: the scale benchmark's
+
+
+def split(dataset: str, synthetic: int | None = None) -> tuple[Any, Any]:
+    """(train, test): the protocol split of ``dataset``, or a seeded synthetic log of ``synthetic``
+    interactions split 80/20 at random — the data every contestant of benchmarks/distributed.py sees."""
+    import contrec
+    from contrec.protocol import protocol_split
+
+    if not synthetic:
+        return protocol_split(dataset, seed=0)
+    from contrec.data.synthetic import synthetic_interactions
+
+    data = synthetic_interactions(synthetic // PER_USER, synthetic // PER_ITEM, synthetic, seed=0)
+    return contrec.split_random(data, test_size=0.2, seed=0)
 
 
 def main() -> None:
@@ -42,8 +59,6 @@ def main() -> None:
     import contrec
     import contrec.training as training
     from contrec import distributed
-    from contrec.protocol import protocol_split
-
     world = distributed.init() if distributed.launched_by_torchrun() else None
     size, main_rank = (world.size, world.main) if world else (1, True)
     out = Path(args.out)
@@ -57,13 +72,7 @@ def main() -> None:
             return written
 
         training.save_checkpoint = keep
-    if args.synthetic:
-        from contrec.data.synthetic import synthetic_interactions
-
-        data = synthetic_interactions(args.synthetic // 150, args.synthetic // 420, args.synthetic, seed=0)
-        train, test = contrec.split_random(data, test_size=0.2, seed=0)
-    else:
-        train, test = protocol_split(args.dataset, seed=0)
+    train, test = split(args.dataset, args.synthetic)
     params = dict(sampler_params={"rule": "disjoint(genres)"}) if args.sampler == "domain-rule" else {}
     model = contrec.ContrastiveRecommender(
         epochs=args.epochs, batch_size=args.batch_size // size, n_negatives=args.n_negatives // size,
