@@ -106,10 +106,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         # a mistake in the data, flags or sampler settings is one line here, before any process starts
         from contrec.samplers import get_sampler
 
-        model, data, _ = _fit_inputs(args)
+        model, data, _, _ = _fit_inputs(args)
         model._check_setup(data)
         get_sampler(model.sampler, **(model.sampler_params or {})).fit(data)
-        del model, data  # the processes read the data themselves; the launcher need not hold a copy
+        del model, data, _  # the processes read the data themselves; the launcher need not hold a copy
         return _launch(args, args.nproc_per_node)
     world = distributed.init()
     try:
@@ -157,13 +157,14 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
     return 0
 
 
-def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """The model, training data and validation data ``contrec fit`` was asked for (checked, nothing trained)."""
+def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """The model, training data, validation data and the whole file ``contrec fit`` was asked for
+    (checked, nothing trained)."""
     from contrec.data.splits import split_random
     from contrec.model import ContrastiveRecommender
 
     _check_output(args.output)
-    data = _read(args, args.data)
+    data = full = _read(args, args.data)
     if not _under_launcher():
         log.info("read %r", data)
     model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
@@ -176,16 +177,26 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     model._check_params()
     validation = None
     if args.validation_size:
+        if args.refit and (args.checkpoint or args.resume):
+            raise ConfigError("--checkpoint/--resume cover one training run; with --validation-size add "
+                              "--no-refit (or train with --epochs set to the best epoch, without validation)")
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
-    return model, data, validation
+    return model, data, validation, full
 
 
 def _fit(args: argparse.Namespace, save: bool = True) -> int:
-    model, data, validation = _fit_inputs(args)
+    model, data, validation, full = _fit_inputs(args)
     t0 = time.perf_counter()
     model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
               resume=args.resume)
     log.info("fitted in %.1fs", time.perf_counter() - t0)
+    if validation is not None and args.refit:
+        # early stopping chose the number of epochs; the model that is saved learns from every positive
+        best = model.best_epoch_ or model.epochs
+        log.info("best epoch on validation: %d; refitting on all %d positives for %d epochs (--no-refit keeps "
+                 "the early-stopped model)", best, len(data) + len(validation), best)
+        model = type(model)(**{**model.get_params(), "epochs": best}).fit(full)
+        log.info("refitted in %.1fs", time.perf_counter() - t0)
     if save:
         model.save(args.output)
         log.info("saved %s", args.output)
@@ -311,11 +322,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _check_output(args.output)
     model = _load_model(args.model)
+    # unknown users: an error, or dropped with a warning that counts them (--drop-unknown); unknown items
+    # stay in the test data as relevant items the model cannot retrieve (misses), as in every other path
     test = _read(args, args.test, users=model.users_, items=model.items_,
-                 unknown="drop" if args.drop_unknown else "error")
+                 unknown="drop" if args.drop_unknown else "error", unknown_items="extend")
     train = Interactions(model.seen_, model.users_, model.items_)
-    table = evaluate(model, train, test, k=args.k)
-    log.info("evaluated %d users", table.attrs["n_users"])
+    table = evaluate(model, train, test, k=args.k, overlap="drop" if args.drop_overlap else "error")
+    dropped = table.attrs["n_overlap_dropped"]
+    log.info("evaluated %d users on %d test rows; %d of them are on items the model does not know (counted as "
+             "misses)%s", table.attrs["n_users"], len(test), table.attrs["n_unknown_item_positives"],
+             f"; dropped {dropped} rows the model already knew" if dropped else "")
     if args.output:
         _write_csv(table, args.output)
     else:
@@ -488,7 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster for 100k+ users/items")
     g.add_argument("--patience", type=int, default=3)
     g.add_argument("--validation-size", type=float, default=0.0,
-                   help="hold out this share of each user's positives for early stopping (default: none)")
+                   help="hold out this share of each user's positives for early stopping (default: none); "
+                        "the saved model is then refitted on every positive for the best number of epochs")
+    g.add_argument("--no-refit", dest="refit", action="store_false",
+                   help="with --validation-size, save the early-stopped model instead of refitting on every "
+                        "positive (its validation positives stay known: never recommended)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int)
     g.add_argument("--checkpoint", help="write a training checkpoint here at every epoch end (atomic; no pickle)")
@@ -522,7 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     _read_options(p)
     p.add_argument("-k", type=_int_list, default=[10, 20], help="cutoffs, comma-separated (default: 10,20)")
     p.add_argument("--drop-unknown", action="store_true",
-                   help="drop test rows whose user or item the model does not know (default: error)")
+                   help="drop test rows of users the model does not know (default: error); test items the "
+                        "model does not know are always kept and count as misses")
+    p.add_argument("--drop-overlap", action="store_true",
+                   help="drop test pairs the model already knows (default: refuse them; they can never be "
+                        "recommended)")
     p.add_argument("-o", "--output", help="write the tidy metrics table as CSV")
     p.add_argument("--diagnostics", action="store_true",
                    help="also print alignment, uniformity, effective rank, norm-popularity correlation")

@@ -10,13 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.data.interactions import Interactions
+from contrec.data.interactions import IdMap, Interactions
 from contrec.errors import ConfigError, DataError
 from contrec.index import FaissIndex
 from contrec.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
@@ -57,8 +57,15 @@ def ranking_metrics(ranked: np.ndarray, relevant: sp.csr_matrix, ks: Sequence[in
 
 
 def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, k: "int | Sequence[int]" = (10, 20),
-             *, per_user: bool = False) -> "pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]":
+             *, per_user: bool = False, overlap: Literal["error", "drop"] = "error",
+             exclude: Literal["known", "train"] = "known") -> "pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]":
     """Full-ranking metrics of a fitted model on held-out positives.
+
+    Every item the model knows for a user — ``train`` and whatever else it was given (a
+    validation set passed to ``fit``) — is left out of that user's ranking. Test positives
+    on items the model cannot know (``test``'s item map may extend the model's, as
+    ``contrec evaluate`` reads a file) stay relevant and count as misses: they are relevant
+    items the model cannot retrieve.
 
     Args:
         model: a fitted contrec model or baseline (anything with ``top_k``).
@@ -66,31 +73,72 @@ def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, 
         test: held-out positives in the same id space (from `split_random` / `split_temporal`).
         k: one cutoff or several.
         per_user: also return a per-user DataFrame (index: raw user id; columns "ndcg@10" …).
+        overlap: test pairs the model already knows can never be recommended, so they would
+            sit in the denominators as unretrievable: ``"error"`` refuses them (default),
+            ``"drop"`` leaves them out (their number is ``.attrs["n_overlap_dropped"]``).
+        exclude: ``"known"`` leaves out everything the model knows (default); ``"train"`` only
+            ``train`` — to score a model on the validation set it early-stopped on (tuning).
 
     Returns:
         A tidy DataFrame with columns metric, k, value (mean over evaluated users): ndcg,
         recall, precision, map, mrr, hit_rate, mean_popularity, coverage. ``.attrs["n_users"]``
-        is the number of users evaluated.
+        is the number of users evaluated, ``.attrs["n_unknown_item_positives"]`` the test
+        positives on items outside the model's catalogue.
+
+    Example:
+        >>> table = evaluate(model, train, test, k=(10, 20))  # doctest: +SKIP
     """
     ks = _ks(k)
-    if not train.same_space(test):
+    if exclude not in ("known", "train"):
+        raise ConfigError(f"exclude={exclude!r} is not valid; choose 'known' or 'train'")
+    if overlap not in ("error", "drop"):
+        raise ConfigError(f"overlap={overlap!r} is not valid; choose 'error' or 'drop'")
+    if not (train.users == test.users and _extends(test.items, train.items)):
         raise DataError("train and test do not share id maps; make both with split_random / split_temporal "
                         "from the same Interactions")
     ensure_same_space(model, train, "the train data")
     if max(ks) > train.n_items:
         raise ConfigError(f"k={max(ks)} is larger than the catalogue ({train.n_items} items)")
-    users = np.flatnonzero(test.user_counts() > 0)
+    known = _binary(train.matrix + model.seen_ if exclude == "known" else train.matrix)
+    relevant = test.matrix.tocsr()
+    n_items = train.n_items
+    shared = known.multiply(relevant[:, :n_items] if relevant.shape[1] > n_items else relevant).tocsr()
+    n_overlap = int(shared.nnz)
+    if n_overlap:
+        if overlap == "error":
+            raise DataError(f"{n_overlap} test (user, item) pairs are also known to the model (in train or its "
+                            "validation data); they can never be recommended, so they are refused: evaluate on "
+                            "held-out pairs, or drop them with overlap='drop' (--drop-overlap)")
+        pad = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=relevant.shape)
+        relevant = (_binary(relevant) - _binary(pad)).tocsr()
+        relevant.eliminate_zeros()
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if len(users) == 0:
         raise DataError("the test set has no positives; nothing to evaluate")
-    ranked, _ = model.top_k(users, max(ks), exclude=train.matrix[users])
-    relevant = test.matrix[users]
-    rows, arrays = ranking_metrics(ranked, relevant, ks, item_popularity(train))
+    ranked, _ = model.top_k(users, max(ks), exclude=known[users])
+    rows, arrays = ranking_metrics(ranked, relevant[users], ks, item_popularity(train))
     table = pd.DataFrame(rows, columns=["metric", "k", "value"])
     table.attrs["n_users"] = int(len(users))
+    table.attrs["n_overlap_dropped"] = n_overlap
+    table.attrs["n_unknown_item_positives"] = int((relevant.indices >= n_items).sum())
     if not per_user:
         return table
     frame = pd.DataFrame(arrays, index=pd.Index(train.users.ids[users], name="user"))
     return table, frame
+
+
+def _extends(items: IdMap, base: IdMap) -> bool:
+    """``items`` is ``base`` followed by zero or more ids the model never saw."""
+    if items is base or items == base:
+        return True
+    n = len(base)
+    return len(items) > n and bool(np.array_equal(items.ids[:n], base.ids))
+
+
+def _binary(matrix: sp.spmatrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data[:] = 1.0
+    return out
 
 
 def vectors_ndcg(user_vectors: np.ndarray, item_vectors: np.ndarray, metric: str, train: Interactions,

@@ -321,6 +321,9 @@ class ContrastiveRecommender(FactorRecommender):
                                             validate, logger.info, diagnose, checkpointing, world)
             user_vectors, item_vectors = encode()
             self._set_state(train, user_vectors, item_vectors)
+            if validation is not None:
+                # validation positives were given to the model too: it must never recommend them back
+                self.seen_ = _binary(train.matrix + validation.matrix)
             # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
             self.item_norms_ = np.linalg.norm(_serving(item_encoder, self.serve_from).numpy(), axis=1
                                               ).astype(np.float32)
@@ -328,6 +331,7 @@ class ContrastiveRecommender(FactorRecommender):
         self.sampler_ = sampler
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
+        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), None)
         from contrec.diagnostics import embedding_diagnostics
 
         self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+
+import contrec
 
 from contrec.cli import main
 
@@ -224,3 +227,46 @@ def test_id_model_refuses_histories_and_tower_flags_are_checked(model_file, tmp_
     assert not out.exists()
     assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--similarity", "kernel-mixture", "--similarity-params",
                  "{\"weight\": 0.3}", "--objective", "bpr", "--projection", "16", "-o", str(out)]) == 0
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_fit_with_validation_never_recommends_input_pairs(tmp_path, refit):
+    """Issue 15.1: train ∪ validation stay known to the saved model (refitted by default, or early-stopped)."""
+    model, recs = tmp_path / "m.contrec", tmp_path / "recs.csv"
+    flags = [] if refit else ["--no-refit"]
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--validation-size", "0.3", *flags, "-o", str(model)]) == 0
+    assert main(["recommend", str(model), "--all-users", "-k", "10", "-o", str(recs), "-q"]) == 0
+    given = pd.read_csv(SAMPLE_CSV, dtype=str).query("rating.astype('float') >= 4")
+    out = pd.read_csv(recs, dtype=str)
+    assert len(out) > 0
+    assert not set(zip(given["user_id"], given["item_id"])) & set(zip(out["user"], out["item"]))
+    saved = contrec.ContrastiveRecommender.load(model)
+    assert saved.seen_.nnz == len(given)
+
+
+def test_evaluate_counts_unknown_test_items_as_misses(tmp_path, capsys):
+    """Issue 15.3: the file path and the Python path share one definition; unknown items are misses, not dropped."""
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    assert main(["split", str(SAMPLE_CSV), *READ, "--test-size", "0.25", "--train-out", str(train),
+                 "--test-out", str(test), "-q"]) == 0
+    model = tmp_path / "m.contrec"
+    assert main(["fit", str(train), *FIT, "-o", str(model)]) == 0
+    with open(test, "a") as fh:  # items released after the model was trained: relevant, not retrievable
+        fh.write("u01,new-1,1.0\nu02,new-2,1.0\nu02,new-3,1.0\n")
+    metrics = tmp_path / "metrics.csv"
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(test), "-k", "10", "-o", str(metrics)]) == 0
+    log = capsys.readouterr().err
+    rows_test, rows_train = pd.read_csv(test, dtype=str), pd.read_csv(train, dtype=str)
+    unknown = int((~rows_test["item"].isin(rows_train["item"])).sum())
+    assert unknown > 0 and f"; {unknown} of them are on items the model does not know" in log
+    loaded = contrec.ContrastiveRecommender.load(model)
+    known = contrec.Interactions(loaded.seen_, loaded.users_, loaded.items_)
+    held = contrec.read_interactions(test, users=loaded.users_, items=loaded.items_, unknown_items="extend")
+    expected = contrec.evaluate(loaded, known, held, k=10)
+    got = pd.read_csv(metrics)
+    assert np.allclose(got["value"], expected["value"])
+    kept_only = contrec.read_interactions(test, users=loaded.users_, items=loaded.items_, unknown="drop")
+    dropped = contrec.evaluate(loaded, known, kept_only, k=10)
+    recall = lambda t: float(t.loc[t["metric"] == "recall", "value"].iloc[0])  # noqa: E731
+    assert recall(expected) < recall(dropped)  # dropping them inflated recall

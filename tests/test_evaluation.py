@@ -58,3 +58,31 @@ def test_different_space_is_refused():
     other = contrec.Interactions.from_frame(pd.DataFrame({"user": ["a"], "item": ["i1"]}))
     with pytest.raises(DataError, match="do not share id maps"):
         contrec.evaluate(model, train, other)
+
+
+def test_overlapping_train_and_test_is_refused_or_dropped():
+    """Issue 15.4: test pairs that are also train pairs can never be retrieved; never in the denominator silently."""
+    train, test = data()
+    model = Fixed({"i0": 5, "i1": 4, "i2": 3, "i3": 2, "i4": 1}).fit(train)
+    both = contrec.Interactions(test.matrix + train.matrix, train.users, train.items)  # test ∪ train
+    with pytest.raises(DataError, match="4 test .user, item. pairs are also known"):
+        contrec.evaluate(model, train, both, k=2)
+    dropped = contrec.evaluate(model, train, both, k=2, overlap="drop")
+    clean = contrec.evaluate(model, train, test, k=2)
+    assert dropped.attrs["n_overlap_dropped"] == 4
+    pd.testing.assert_frame_equal(dropped, clean)
+
+
+def test_unknown_test_items_count_as_misses():
+    """Issue 15.3: test items outside the model's catalogue stay relevant (misses), as in split_random's path."""
+    train, test = data()
+    model = Fixed({"i0": 5, "i1": 4, "i2": 3, "i3": 2, "i4": 1}).fit(train)
+    frame = test.to_frame()
+    frame = pd.concat([frame, pd.DataFrame({"user": ["a", "b"], "item": ["new1", "new2"], "weight": [1.0, 1.0]})])
+    wider = contrec.read_interactions(frame, users=train.users, items=train.items, unknown_items="extend")
+    assert wider.n_items == train.n_items + 2
+    table = contrec.evaluate(model, train, wider, k=(2,))
+    got = dict(zip(table["metric"], table["value"]))
+    assert table.attrs["n_unknown_item_positives"] == 2
+    # a: |R| = 3 now (i1, i3, new1), hit at rank 1 only: recall 1/2 (min(k, |R|) = 2); b: |R| = 2, no hit
+    assert got["recall"] == pytest.approx((1 / 2 + 0) / 2)

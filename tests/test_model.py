@@ -236,3 +236,19 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_validation_positives_stay_known():
+    """Issue 15.1: what fit() was given for validation is never recommended back, and evaluate excludes it."""
+    data = checkerboard()
+    fit_part, validation = split_random(data, test_size=0.3, seed=1)
+    model = ContrastiveRecommender(**{**FAST, "epochs": 3}).fit(fit_part, validation)
+    assert model.best_epoch_ in (1, 2, 3)
+    recs = model.recommend(None, k=10)
+    given = set(zip(data.users.ids[data.row_codes()], data.items.ids[data.matrix.indices]))
+    assert not given & set(zip(recs["user"], recs["item"]))
+    # evaluating on the validation pairs it already knows is refused, not silently counted as misses
+    with pytest.raises(DataError, match="known to the model"):
+        contrec.evaluate(model, fit_part, validation, k=5)
+    # tuning scores the early-stopping set explicitly with exclude="train"
+    assert contrec.evaluate(model, fit_part, validation, k=5, exclude="train").attrs["n_users"] > 0

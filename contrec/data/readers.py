@@ -52,6 +52,7 @@ def read_interactions(
     users: IdMap | None = None,
     items: IdMap | None = None,
     unknown: Literal["error", "drop"] = "error",
+    unknown_items: Literal["error", "drop", "extend"] | None = None,
     source_name: str | None = None,
 ) -> Interactions:
     """Read and validate an interaction log.
@@ -73,6 +74,9 @@ def read_interactions(
         item_attributes: optional DataFrame indexed by raw item id (title, genres, …).
         users, items: existing id maps to read into (e.g. a test file for a trained model);
             ids outside them are an error, or dropped with a warning when ``unknown="drop"``.
+        unknown_items: the same for item ids (default: as ``unknown``); ``"extend"`` keeps
+            rows of unknown items and appends those ids to the item map after ``items``
+            (a test file: items the model cannot know are relevant and count as misses).
         source_name: what messages call the source (default: the file name, or "DataFrame").
 
     Returns:
@@ -89,6 +93,8 @@ def read_interactions(
         raise ConfigError(f"unknown duplicates policy {duplicates!r}; choose one of: {', '.join(DUPLICATE_POLICIES)}")
     if unknown not in ("error", "drop"):
         raise ConfigError(f"unknown={unknown!r} is not valid; choose 'error' or 'drop'")
+    if unknown_items not in (None, "error", "drop", "extend"):
+        raise ConfigError(f"unknown_items={unknown_items!r} is not valid; choose 'error', 'drop' or 'extend'")
     if min_rating is not None and rating is None:
         raise ConfigError("min_rating needs a rating column: pass rating='<column>' (--rating in the CLI)")
     columns = {"user": user, "item": item, "rating": rating, "weight": weight, "timestamp": timestamp}
@@ -102,7 +108,7 @@ def read_interactions(
         frame, where = _read_file(Path(source), wanted, sep, names, encoding, format)
         where.name = source_name or where.name
     return _frame_to_interactions(frame, where, columns, min_rating, duplicates, item_attributes,
-                                  users, items, unknown)
+                                  users, items, unknown, unknown_items or unknown)
 
 
 # ---------------------------------------------------------------------------- files
@@ -240,7 +246,8 @@ def _first_line(err: BaseException) -> str:
 # ---------------------------------------------------------------------------- validation
 def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[str, str | None],
                            min_rating: float | None, duplicates: str, item_attributes: pd.DataFrame | None,
-                           users: IdMap | None, items: IdMap | None, unknown: str) -> Interactions:
+                           users: IdMap | None, items: IdMap | None, unknown: str,
+                           unknown_items: str = "error") -> Interactions:
     name = where.name
     missing = [c for c in columns.values() if c is not None and c not in frame.columns]
     if missing:
@@ -282,18 +289,25 @@ def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[
     item_map = items if items is not None else IdMap(pd.unique(data["item"].to_numpy()))
     u = user_map.index(data["user"].to_numpy())
     i = item_map.index(data["item"].to_numpy())
+    if items is not None and unknown_items == "extend" and (i < 0).any():
+        # items the model never saw stay in the data, after its catalogue: relevant, never retrievable
+        new = pd.unique(data["item"].to_numpy()[i < 0])
+        item_map = IdMap(np.concatenate([items.ids, new.astype(object)]))
+        i = item_map.index(data["item"].to_numpy())
     if users is not None or items is not None:
-        bad = (u < 0) | (i < 0)
-        if bad.any():
-            if unknown == "error":
+        bad_user, bad_item = u < 0, i < 0
+        for kind, bad, policy, raw_col, known in (("user", bad_user, unknown, "user", len(user_map)),
+                                                  ("item", bad_item, unknown_items, "item", len(item_map))):
+            if bad.any() and policy == "error":
                 k = int(np.argmax(bad))
-                kind, raw, known = (("user", data["user"].iloc[k], len(user_map)) if u[k] < 0
-                                    else ("item", data["item"].iloc[k], len(item_map)))
-                raise DataError(f"{where.at(data.index[k])}: {kind} id {raw!r} is not in the training data "
-                                f"({known} known {kind}s); drop such rows with unknown='drop' (--drop-unknown)")
+                flag = "unknown='drop' (--drop-unknown)" if kind == "user" else "unknown_items='drop'"
+                raise DataError(f"{where.at(data.index[k])}: {kind} id {data[raw_col].iloc[k]!r} is not in the "
+                                f"training data ({known} known {kind}s); drop such rows with {flag}")
+        bad = bad_user | bad_item
+        if bad.any():
             warnings.warn(f"{name}: dropped {int(bad.sum())} rows whose user or item is not in the training data "
-                          f"({int((u < 0).sum())} unknown-user rows, {int((i < 0).sum())} unknown-item rows)",
-                          DroppedRowsWarning, stacklevel=3)
+                          f"({int(bad_user.sum())} unknown-user rows, {int((bad_item & ~bad_user).sum())} "
+                          "unknown-item rows)", DroppedRowsWarning, stacklevel=3)
             data, u, i = data[~bad], u[~bad], i[~bad]
     if data.empty:
         raise DataError(f"{name}: no interactions left after validation")

@@ -437,7 +437,7 @@ def _run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Inter
         else:
             model.fit(fit)
     fit_s = time.perf_counter() - t0
-    table = evaluate(model, fit, validation, k=k)
+    table = evaluate(model, fit, validation, k=k, exclude="train")  # the carve is known to contrec: it early-stopped on it
     score = float(table.loc[table["metric"] == metric, "value"].iloc[0])
     history = _clean_history(getattr(model, "history_", None))
     best_epoch = next((r["epoch"] for r in history if r.get("best")), None)
