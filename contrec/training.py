@@ -41,6 +41,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from contrec.progress import interactive
+
 from contrec import distributed
 from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint, load_generator_arrays,
                                 load_module_arrays, load_optimizer_arrays, module_arrays, optimizer_arrays,
@@ -168,8 +170,10 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
     if ckpt.resume:
         run = _resume(ckpt, user_encoder, item_encoder, optimizer, sampler, generators, draws, rank)
     history, best_score, best_epoch, best_state = run.history, run.best_score, run.best_epoch, run.best_state
+    # a bar only on a terminal: redrawn into a log file it is carriage-return noise; the epoch lines stay
     bar = tqdm(total=config.epochs * n_batches, initial=min(run.step, config.epochs * n_batches),
-               disable=not config.verbose, unit="batch", leave=False, dynamic_ncols=True, desc="fit")
+               disable=not config.verbose or not interactive(), unit="batch", leave=False, dynamic_ncols=True,
+               desc="fit")
     started = time.perf_counter() - run.elapsed
     step = run.step
 

@@ -253,12 +253,15 @@ def test_summary_statistics_and_significance(tiny_run):
 def test_tuning_records_trials_and_chosen_settings(tiny_run):
     _, out, result = tiny_run
     tuning = pd.read_csv(out / "tuning.csv")
-    assert tuning.groupby("contestant").size().to_dict() == {"ease": 2, "genres": 2, "popularity": 1,
-                                                                "contrec-uniform": 2}
-    ease = tuning[tuning["contestant"] == "ease"].sort_values("validation", ascending=False, kind="stable")
-    assert result.chosen["ease"] == json.loads(ease["params"].iloc[0])  # the best trial's settings
-    assert json.loads(ease["params"].iloc[0]) in ({"l2": 250.0}, {"l2": 1.0}, {"l2": 10.0})
-    assert 1 <= result.chosen["contrec-uniform"]["epochs"] <= TINY_CONTREC["epochs"]  # best epoch on the carve
+    # every seed is tuned on its own carve: trials × seeds
+    assert tuning.groupby("contestant").size().to_dict() == {"ease": 4, "genres": 4, "popularity": 2,
+                                                                "contrec-uniform": 4}
+    for seed in (0, 1):
+        ease = tuning[(tuning["contestant"] == "ease") & (tuning["seed"] == seed)].sort_values(
+            "validation", ascending=False, kind="stable")
+        assert result.chosen["ease"][seed] == json.loads(ease["params"].iloc[0])  # the best trial's settings
+        assert json.loads(ease["params"].iloc[0]) in ({"l2": 250.0}, {"l2": 1.0}, {"l2": 10.0})
+        assert 1 <= result.chosen["contrec-uniform"][seed]["epochs"] <= TINY_CONTREC["epochs"]  # best epoch
     assert any("validation" in r for r in result.curves["contrec-uniform"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config_sha256"] == result.config.hash()
@@ -297,9 +300,9 @@ def test_interrupted_run_resumes_from_finished_cells(tmp_path, monkeypatch):
         compare(config, out=tmp_path / "out", progress=False)
     monkeypatch.setattr(runner_module, "_run_test_cell", real)
     resumed = compare(config, out=tmp_path / "out", progress=False)
-    # 2 tuning trials + the 2 uniform test cells were finished before the interruption
-    assert resumed.manifest["cells"]["from_cache"] == 4
-    assert resumed.manifest["cells"]["total"] == 6
+    # 4 tuning trials (1 per contestant and seed) + the 2 uniform test cells were finished before the interruption
+    assert resumed.manifest["cells"]["from_cache"] == 6
+    assert resumed.manifest["cells"]["total"] == 8
 
 
 def test_domain_rule_without_attributes_fails_before_training(tmp_path):
@@ -372,3 +375,24 @@ def test_variant_names_are_checked_and_features_need_attributes(tmp_path, capsys
     config["contestants"] = [{"encoder": "features", "params": TINY_CONTREC}]
     with pytest.raises(ConfigError, match="contestant 'contrec-features': item_tower='features' needs item attr"):
         compare(config, progress=False)
+
+
+def test_tuning_is_honest_for_every_seed(tmp_path):
+    """Issue 15.2: no seed's test positives are in the data its settings were chosen on; the audit says so per seed."""
+    from contrec.experiments import build_config
+    from contrec.experiments.runner import _prepare
+
+    config = build_config(_tiny_config(tmp_path))
+    prepared = _prepare(config, None)
+    assert sorted(prepared.carves) == [0, 1]
+    for seed, (fit, validation) in prepared.carves.items():
+        test = prepared.splits[seed][1]
+        for part in (fit, validation):
+            assert part.matrix.multiply(test.matrix).nnz == 0, seed
+    # a carve shared by the seeds would hold the other seed's test positives: the point of per-seed tuning
+    other_test = prepared.splits[1][1]
+    assert prepared.carves[0][0].matrix.multiply(other_test.matrix).nnz > 0
+    audit = pd.DataFrame([c.as_dict() for c in prepared.audit]).set_index(["split", "check"])
+    for seed in (0, 1):
+        assert audit.loc[(f"tuning carve (seed {seed})", "validation ∩ test pairs"), "status"] == "ok"
+        assert audit.loc[(f"tuning carve (seed {seed})", "fit ∩ validation pairs"), "status"] == "ok"

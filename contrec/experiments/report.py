@@ -167,14 +167,15 @@ def _p(p: float) -> str:
 
 
 def _tuning_table(result: ComparisonResult) -> str:
-    lines = ["| contestant | trials | best validation | chosen settings (changes from defaults) |",
-             "|---|---:|---:|---|"]
+    lines = ["| contestant | seed | trials | best validation | chosen settings (changes from defaults) |",
+             "|---|---:|---:|---:|---|"]
     for c in result.config.contestants:
-        trials = result.tuning[result.tuning["contestant"] == c.name]
-        changed = {k: v for k, v in result.chosen[c.name].items() if c.params.get(k) != v}
-        text = json.dumps(changed, sort_keys=True) if changed else "defaults"
-        best = f"{trials['validation'].max():.4f}" if len(trials) else "–"
-        lines.append(f"| {c.name} | {len(trials)} | {best} | `{text}` |")
+        for seed, params in result.chosen[c.name].items():
+            trials = result.tuning[(result.tuning["contestant"] == c.name) & (result.tuning["seed"] == seed)]
+            changed = {k: v for k, v in params.items() if c.params.get(k) != v}
+            text = json.dumps(changed, sort_keys=True) if changed else "defaults"
+            best = f"{trials['validation'].max():.4f}" if len(trials) else "–"
+            lines.append(f"| {c.name} | {seed} | {len(trials)} | {best} | `{text}` |")
     return "\n".join(lines)
 
 
@@ -251,7 +252,8 @@ def plot_curves(result: ComparisonResult, path: Path) -> bool:
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
-    fig.suptitle("Validation curves of each sampler's chosen tuning trial (validation carve of train)", fontsize=10)
+    fig.suptitle(f"Validation curves of each sampler's chosen tuning trial (seed {result.config.seeds[0]}'s carve)",
+                 fontsize=10)
     _save(fig, path)
     return True
 
@@ -316,9 +318,10 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
     proto = cfg.protocol
     names = ", ".join(c.name for c in cfg.contestants)
     tuning = (f"{cfg.tuning.trials} trials per contestant (defaults first, then draws without replacement from "
-              f"its search space), scored by {_label(metric, k)} on a {cfg.tuning.validation_size:.0%} per-user "
-              f"validation carve of seed {cfg.seeds[0]}'s training split (carve seed {cfg.tuning.seed}); contrec "
-              "early-stops on the carve and is then trained for its best epoch count. Test is used once."
+              f"its search space), for every seed: scored by {_label(metric, k)} on a "
+              f"{cfg.tuning.validation_size:.0%} per-user validation carve of that seed's own training split, so "
+              "no seed's test positives are in the data that chose its settings; contrec early-stops on the "
+              "carve and that seed's final fit is trained for its best epoch count. Test is used once."
               if cfg.tuning.enabled else "off (`--no-tune`): every contestant runs its default settings.")
     rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None
               else "every row is a positive")

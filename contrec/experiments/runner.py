@@ -6,12 +6,14 @@ Phases:
    ``min_user_positives`` positives are dropped, and each seed gives one per-user split
    (random; a temporal split is the same for every seed, and the seed then varies only the
    models). The leak audit runs on every split before anything is fitted.
-2. **Tuning** (unless disabled). A validation set is carved from the training split of the
-   first seed (per user, ``tuning.validation_size``, seed ``tuning.seed``). Every contestant
-   gets ``tuning.trials`` settings: its defaults first, then draws without replacement from
-   its documented search space. Each trial is fitted on the rest of train and scored by the
-   primary metric on the validation carve; contrec early-stops on the carve and its best
-   epoch becomes the number of epochs of its final fits. Test is not touched.
+2. **Tuning** (unless disabled), per seed. A validation set is carved from each seed's
+   own training split (per user, ``tuning.validation_size``, carve seed ``tuning.seed`` +
+   seed), so no seed's test part is ever in the data its settings were chosen on. Every
+   contestant gets ``tuning.trials`` settings: its defaults first, then draws without
+   replacement from its documented search space (the same candidates for every seed). Each
+   trial is fitted on the rest of that train split and scored by the primary metric on the
+   carve; contrec early-stops on the carve and its best epoch becomes the number of epochs
+   of that seed's final fit. Test is not touched. Cost: trials × seeds fits per contestant.
 3. **Test.** Each contestant, with its chosen settings, is fitted on the full training split
    of every seed and evaluated once on that seed's test split (full ranking, train items
    excluded), keeping per-user values for the paired tests.
@@ -47,6 +49,7 @@ import pandas as pd
 from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, ContrecError, DataError
 from contrec.evaluation import evaluate, item_popularity
+from contrec.progress import interactive
 from contrec.experiments.audit import Check, audit_carve, audit_split, raise_on_failures
 from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, ProtocolSpec, load_config
 from contrec.stats import compare_to_best, mean_ci
@@ -73,9 +76,10 @@ class ComparisonResult:
             metric (see `contrec.stats.compare_to_best`).
         per_user: ``{(contestant, seed): DataFrame}`` indexed by raw user id, one column per
             metric@k.
-        tuning: one row per trial (contestant, trial, params, validation score, fit seconds).
-        chosen: the settings each contestant was tested with.
-        curves: per contrec contestant, the per-epoch history of its chosen tuning trial
+        tuning: one row per trial (contestant, seed, trial, params, validation score, fit seconds).
+        chosen: the settings each contestant was tested with, per seed (``chosen[name][seed]``):
+            each seed is tuned on a validation carve of its own training split.
+        curves: per contrec contestant, the per-epoch history of its chosen tuning trial (first seed)
             (validation score, elapsed seconds, false-negative rate …).
         audit: the leak audit lines.
         manifest: versions, seeds, data digests, config and its hash, machine, wall times.
@@ -87,7 +91,7 @@ class ComparisonResult:
     tests: pd.DataFrame
     per_user: dict[tuple[str, int], pd.DataFrame]
     tuning: pd.DataFrame
-    chosen: dict[str, dict[str, Any]]
+    chosen: dict[str, dict[int, dict[str, Any]]]
     curves: dict[str, list[dict[str, Any]]]
     audit: pd.DataFrame
     manifest: dict[str, Any]
@@ -157,7 +161,7 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
 class _Prepared:
     data: Interactions
     splits: dict[int, tuple[Interactions, Interactions]]
-    carve: tuple[Interactions, Interactions] | None
+    carves: dict[int, tuple[Interactions, Interactions]]
     audit: list[Check]
     files: dict[str, str]
     fingerprint: str
@@ -233,15 +237,18 @@ def _prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None"
             data, protocol.test_size, seed)
         splits[seed] = (train, test)
         checks += audit_split(train, test, f"seed {seed}", temporal, duplicates)
-    carve = None
+    carves: dict[int, tuple[Interactions, Interactions]] = {}
     if config.tuning.enabled:
-        train0, test0 = splits[config.seeds[0]]
-        fit, validation = (split_temporal(train0, config.tuning.validation_size) if temporal
-                           else split_random(train0, config.tuning.validation_size, config.tuning.seed))
-        carve = (fit, validation)
-        checks += audit_carve(fit, validation, test0, f"tuning carve (seed {config.seeds[0]})")
+        # every seed is tuned on a carve of its own training split: no seed's test part is ever in the data
+        # that chose its settings (one carve reused for all seeds would contain other seeds' test positives)
+        for seed in config.seeds:
+            train, test = splits[seed]
+            fit, validation = (split_temporal(train, config.tuning.validation_size) if temporal
+                               else split_random(train, config.tuning.validation_size, config.tuning.seed + seed))
+            carves[seed] = (fit, validation)
+            checks += audit_carve(fit, validation, test, f"tuning carve (seed {seed})")
     raise_on_failures(checks)
-    return _Prepared(data, splits, carve, checks, files, data.fingerprint(), duplicates)
+    return _Prepared(data, splits, carves, checks, files, data.fingerprint(), duplicates)
 
 
 # ---------------------------------------------------------------------------- models
@@ -326,15 +333,44 @@ def _trial_settings(contestant: Contestant, trials: int, seed: int) -> list[dict
     return [_with_overrides(contestant.params, o) for o in overrides]
 
 
+class _BarPostfix(logging.Handler):
+    """Shows a fit's per-epoch log line in the comparison's bar (a long fit is not silent)."""
+
+    def __init__(self, bar: Any, label: str) -> None:
+        super().__init__(logging.INFO)
+        self.bar, self.label = bar, label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("epoch "):
+            self.bar.set_postfix_str(f"{self.label}: {message.split(',')[0]}")
+
+
 @contextmanager
-def _quiet_fit() -> Iterator[None]:
-    """Per-epoch training logs would tear the comparison's progress bar; keep only warnings."""
-    before = logger.level
-    logger.setLevel(max(before, logging.WARNING))
+def _quiet_fit(bar: Any = None, label: str = "") -> Iterator[None]:
+    """Per-epoch training logs would tear the comparison's progress bar: they go into the bar's postfix
+    (when one is drawn) and only warnings pass through."""
+    before, handlers, propagate = logger.level, logger.handlers[:], logger.propagate
+    if bar is not None and not bar.disable:
+        logger.setLevel(logging.INFO)
+        postfix = _BarPostfix(bar, label)
+        for handler in handlers:  # what was shown before stays shown, but only from warnings up
+            handler.addFilter(_warnings_only)
+        logger.addHandler(postfix)
+    else:
+        logger.setLevel(max(before, logging.WARNING))
     try:
         yield
     finally:
         logger.setLevel(before)
+        for handler in handlers:
+            handler.removeFilter(_warnings_only)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 @contextmanager
@@ -424,14 +460,14 @@ def _clean_history(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]
 
 
 def _run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Interactions,
-                      validation: Interactions, config: ExperimentConfig) -> dict[str, Any]:
+                      validation: Interactions, config: ExperimentConfig, bar: Any = None) -> dict[str, Any]:
     metric, k = config.primary_metric
     model_params = dict(params)
     if contestant.is_contrec:
         model_params["validation_k"] = k
     model = _make_model(contestant, model_params, config.tuning.seed, config.threads)
     t0 = time.perf_counter()
-    with _quiet_fit():
+    with _quiet_fit(bar, f"tuning {contestant.name}"):
         if contestant.is_contrec:
             model.fit(fit, validation)  # early stopping on the carve; its best epoch is kept
         else:
@@ -445,10 +481,11 @@ def _run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Inter
 
 
 def _run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, train: Interactions,
-                   test: Interactions, config: ExperimentConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+                   test: Interactions, config: ExperimentConfig, bar: Any = None
+                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     model = _make_model(contestant, params, seed, config.threads)
     t0 = time.perf_counter()
-    with _quiet_fit():
+    with _quiet_fit(bar, f"{contestant.name} seed {seed}"):
         model.fit(train)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -522,48 +559,51 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         base_key = [prepared.fingerprint, cfg.protocol.__dict__, cfg.threads, cfg.primary]
         plans = {c.name: (_trial_settings(c, cfg.tuning.trials, cfg.tuning.seed) if cfg.tuning.enabled
                           else [copy.deepcopy(c.params)]) for c in cfg.contestants}
-        n_tasks = (sum(len(p) for p in plans.values()) if cfg.tuning.enabled else 0) + len(cfg.contestants) * len(
+        n_tasks = ((sum(len(p) for p in plans.values()) if cfg.tuning.enabled else 0) + len(cfg.contestants)) * len(
             cfg.seeds)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_tasks, desc="compare", unit="fit", disable=not progress, dynamic_ncols=True)
-        say: Callable[[str], None] = bar.write if progress else logger.info
+        drawn = progress and interactive()  # a bar on a terminal; one line per finished fit in a log
+        bar = tqdm(total=n_tasks, desc="compare", unit="fit", disable=not drawn, dynamic_ncols=True)
+        say: Callable[[str], None] = bar.write if drawn else logger.info
         n_cached = 0
         try:
-            # ---- tuning
+            # ---- tuning: per seed, on that seed's own carve
             trial_rows: list[dict[str, Any]] = []
-            chosen: dict[str, dict[str, Any]] = {}
+            chosen: dict[str, dict[int, dict[str, Any]]] = {}
             curves: dict[str, list[dict[str, Any]]] = {}
             tune_t0 = time.perf_counter()
             for c in cfg.contestants:
-                if not cfg.tuning.enabled:
-                    chosen[c.name] = copy.deepcopy(c.params)
-                    continue
-                assert prepared.carve is not None
-                fit, validation = prepared.carve
-                records = []
-                for n, params in enumerate(plans[c.name], 1):
-                    bar.set_postfix_str(f"tuning {c.name} {n}/{len(plans[c.name])}")
-                    key = _key("tune", base_key, cfg.tuning.__dict__, cfg.seeds[0], c.model, params)
-                    hit = cells.get(key)
-                    if hit is not None:
-                        record, n_cached = hit[0], n_cached + 1
-                    else:
-                        record = _run_tuning_trial(c, params, fit, validation, cfg)
-                        cells.put(key, record, None)
-                    records.append(record)
-                    trial_rows.append({"contestant": c.name, "trial": n, "params": json.dumps(params, sort_keys=True),
-                                       "validation": record["score"], "best_epoch": record["best_epoch"],
-                                       "fit_seconds": record["fit_s"], "cached": hit is not None})
-                    bar.update(1)
-                best = max(range(len(records)), key=lambda i: (records[i]["score"], -i))
-                params = copy.deepcopy(records[best]["params"])
-                if c.is_contrec and records[best]["best_epoch"]:
-                    params["epochs"] = int(records[best]["best_epoch"])
-                chosen[c.name] = params
-                curves[c.name] = records[best]["history"]
-                say(f"tuned {c.name}: {cfg.primary} {records[best]['score']:.4f} on validation with "
-                    f"{_short(params, c.params)}")
+                chosen[c.name] = {}
+                for seed in cfg.seeds:
+                    if not cfg.tuning.enabled:
+                        chosen[c.name][seed] = copy.deepcopy(c.params)
+                        continue
+                    fit, validation = prepared.carves[seed]
+                    records = []
+                    for n, params in enumerate(plans[c.name], 1):
+                        bar.set_postfix_str(f"tuning {c.name} seed {seed} {n}/{len(plans[c.name])}")
+                        key = _key("tune", base_key, cfg.tuning.__dict__, seed, c.model, params)
+                        hit = cells.get(key)
+                        if hit is not None:
+                            record, n_cached = hit[0], n_cached + 1
+                        else:
+                            record = _run_tuning_trial(c, params, fit, validation, cfg, bar)
+                            cells.put(key, record, None)
+                        records.append(record)
+                        trial_rows.append({"contestant": c.name, "seed": seed, "trial": n,
+                                           "params": json.dumps(params, sort_keys=True),
+                                           "validation": record["score"], "best_epoch": record["best_epoch"],
+                                           "fit_seconds": record["fit_s"], "cached": hit is not None})
+                        bar.update(1)
+                    best = max(range(len(records)), key=lambda i: (records[i]["score"], -i))
+                    params = copy.deepcopy(records[best]["params"])
+                    if c.is_contrec and records[best]["best_epoch"]:
+                        params["epochs"] = int(records[best]["best_epoch"])
+                    chosen[c.name][seed] = params
+                    curves.setdefault(c.name, records[best]["history"])  # the first seed's, for the plot
+                    say(f"tuned {c.name} for seed {seed}: {cfg.primary} {records[best]['score']:.4f} on its "
+                        f"validation carve with {_short(params, c.params)}")
             tune_s = time.perf_counter() - tune_t0
 
             # ---- test
@@ -575,13 +615,13 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
                 for seed in cfg.seeds:
                     bar.set_postfix_str(f"{c.name} seed {seed}")
                     train, test = prepared.splits[seed]
-                    key = _key("test", base_key, seed, c.model, chosen[c.name])
+                    key = _key("test", base_key, seed, c.model, chosen[c.name][seed])
                     hit = cells.get(key)
                     if hit is not None and hit[1] is not None:
                         record, arrays = hit
                         n_cached += 1
                     else:
-                        record, arrays = _run_test_cell(c, chosen[c.name], seed, train, test, cfg)
+                        record, arrays = _run_test_cell(c, chosen[c.name][seed], seed, train, test, cfg, bar)
                         cells.put(key, record, arrays)
                     model_name = "contrec" if c.is_contrec else c.model
                     for r in record["rows"]:
@@ -611,8 +651,8 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         "prepare": prepare_s, "tuning": tune_s, "test": test_s, "total": total_s}, n_cached, n_tasks)
     result = ComparisonResult(
         config=cfg, results=results, summary=summary, tests=tests, per_user=per_user,
-        tuning=pd.DataFrame(trial_rows, columns=["contestant", "trial", "params", "validation", "best_epoch",
-                                                 "fit_seconds", "cached"]),
+        tuning=pd.DataFrame(trial_rows, columns=["contestant", "seed", "trial", "params", "validation",
+                                                 "best_epoch", "fit_seconds", "cached"]),
         chosen=chosen, curves=curves, audit=pd.DataFrame([c.as_dict() for c in prepared.audit]),
         manifest=manifest, best=best, reference_popularity=reference, histories=histories)
     if out_dir is not None:
