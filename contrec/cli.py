@@ -32,6 +32,10 @@ def _under_launcher() -> bool:
     return bool(os.environ.get(_ERRORS_ENV))
 
 
+_WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS uses it as confidence, while "
+                "contrec's contrastive model treats every positive alike for now (it says so when weights are given)")
+
+
 # ---------------------------------------------------------------------------- helpers
 def _read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the interaction file")
@@ -39,7 +43,7 @@ def _read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--item", default="item", help="item id column (default: item)")
     g.add_argument("--rating", help="explicit rating column")
     g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (needs --rating)")
-    g.add_argument("--weight", help="non-negative weight column (e.g. play counts)")
+    g.add_argument("--weight", help=_WEIGHT_HELP)
     g.add_argument("--timestamp", help="time column (seconds or dates)")
     g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
     g.add_argument("--names", help="comma-separated column names for a file without a header")
@@ -416,7 +420,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raw["data"] = {k: v for k, v in {
             "path": args.data, "user": args.user, "item": args.item, "rating": args.rating,
             "timestamp": args.timestamp, "sep": args.sep, "item_attributes": args.item_attributes,
-            "item_attributes_id": args.item_attributes_id}.items() if v is not None}
+            "item_attributes_id": args.item_attributes_id, "weight": args.weight,
+            "names": args.names}.items() if v is not None}
     elif args.dataset is not None or "data" not in raw:
         raw.pop("data", None)
         raw["dataset"] = args.dataset or raw.get("dataset", "ml-100k")
@@ -584,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--item")
     g.add_argument("--rating", help="rating column; ratings ≥ --min-rating are positives")
     g.add_argument("--timestamp", help="time column (needed for --split temporal)")
+    g.add_argument("--weight", help=_WEIGHT_HELP)
+    g.add_argument("--names", help="comma-separated column names for a file without a header line")
     g.add_argument("--sep", help="delimiter (default: detected)")
     g.add_argument("--item-attributes", help="CSV of item attributes for domain-rule samplers")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")

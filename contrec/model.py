@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,7 +28,19 @@ from contrec.samplers import NegativeSampler, get_sampler
 from contrec.similarity import Similarity, get_similarity
 from contrec.training import OPTIMIZERS, Checkpointing, TrainingConfig, train_two_tower
 
-__all__ = ["ContrastiveRecommender"]
+__all__ = ["ContrastiveRecommender", "IgnoredWeightsWarning", "WEIGHTS_IGNORED"]
+
+WEIGHTS_IGNORED = ("the interactions carry weights (e.g. play counts), but ContrastiveRecommender treats every "
+                   "positive alike and ignores them; ImplicitALS uses them as confidence")
+
+
+class IgnoredWeightsWarning(UserWarning):
+    """Weights were given to a model that does not use them."""
+
+
+def _weighted(data: Interactions) -> bool:
+    """Whether any positive has a weight other than 1 (a weight column, or duplicates summed)."""
+    return bool(len(data.matrix.data)) and not bool(np.all(data.matrix.data == 1.0))
 
 logger = logging.getLogger("contrec")
 
@@ -270,6 +283,8 @@ class ContrastiveRecommender(FactorRecommender):
             raise DataError("the training data has no positives")
         if validation is not None and not train.same_space(validation):
             raise DataError("validation does not share the training data's id maps; carve it with split_random")
+        if _weighted(train):
+            warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
         world = distributed.current()
         similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)

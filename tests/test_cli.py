@@ -270,3 +270,14 @@ def test_evaluate_counts_unknown_test_items_as_misses(tmp_path, capsys):
     dropped = contrec.evaluate(loaded, known, kept_only, k=10)
     recall = lambda t: float(t.loc[t["metric"] == "recall", "value"].iloc[0])  # noqa: E731
     assert recall(expected) < recall(dropped)  # dropping them inflated recall
+
+
+def test_weight_column_is_announced_by_fit_and_help(tmp_path, capsys):
+    """Issue 15.5: --weight on the contrastive model warns once; --help says who uses weights."""
+    assert main(["fit", str(SAMPLE_CSV), "--user", "user_id", "--item", "item_id", "--weight", "rating", *FIT,
+                 "-o", str(tmp_path / "m.contrec")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warned = [line for line in err if line.startswith("contrec: warning:") and "ignores them" in line]
+    assert len(warned) == 1, err
+    assert main(["fit", "--help"]) == 0
+    assert "treats every positive alike" in " ".join(capsys.readouterr().out.split())

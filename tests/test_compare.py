@@ -396,3 +396,17 @@ def test_tuning_is_honest_for_every_seed(tmp_path):
     for seed in (0, 1):
         assert audit.loc[(f"tuning carve (seed {seed})", "validation ∩ test pairs"), "status"] == "ok"
         assert audit.loc[(f"tuning carve (seed {seed})", "fit ∩ validation pairs"), "status"] == "ok"
+
+
+def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
+    """Issue 15.15: no CI claimed over one seed, no rating threshold claimed for a file without ratings."""
+    csv = _write_tiny(tmp_path)
+    frame = pd.read_csv(csv).drop(columns=["rating"]).assign(plays=lambda f: f["t"] % 5 + 1)
+    frame.to_csv(tmp_path / "plays.csv", index=False)
+    config = {"data": {"path": str(tmp_path / "plays.csv"), "weight": "plays"}, "seeds": [0], "threads": 1,
+              "tuning": {"enabled": False}, "contestants": [{"baseline": "popularity"}, {"baseline": "als"}]}
+    compare(config, out=tmp_path / "out", progress=False)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Student t over 1 seeds" not in md and "One seed: each value is that seed's test split" in md
+    assert "ratings ≥" not in md and "every row is a positive" in md
+    assert "weights from column `plays` are ALS's" in md

@@ -252,3 +252,19 @@ def test_validation_positives_stay_known():
         contrec.evaluate(model, fit_part, validation, k=5)
     # tuning scores the early-stopping set explicitly with exclude="train"
     assert contrec.evaluate(model, fit_part, validation, k=5, exclude="train").attrs["n_users"] > 0
+
+
+def test_weights_given_to_the_contrastive_model_are_announced_once():
+    """Issue 15.5: weights are not silently dropped: the model says once that it ignores them."""
+    import warnings
+
+    from contrec.model import IgnoredWeightsWarning
+
+    frame = checkerboard().to_frame()
+    frame["plays"] = np.arange(len(frame)) % 7 + 1.0
+    weighted = contrec.Interactions.from_frame(frame, weight="plays")
+    with pytest.warns(IgnoredWeightsWarning, match="ignores them; ImplicitALS uses them"):
+        ContrastiveRecommender(**{**FAST, "epochs": 1}).fit(weighted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredWeightsWarning)
+        ContrastiveRecommender(**{**FAST, "epochs": 1}).fit(checkerboard())  # unweighted: nothing to say

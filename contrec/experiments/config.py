@@ -119,10 +119,18 @@ class DataSpec:
     sep: str | None = None
     item_attributes: str | None = None
     item_attributes_id: str | None = None
+    weight: str | None = None
+    names: list[str] | None = None
 
     def __post_init__(self) -> None:
         if (self.dataset is None) == (self.path is None):
             raise ConfigError("data: give either a dataset name (dataset: ml-100k) or a file (data: {path: …})")
+        if isinstance(self.names, str):  # "user,item,weight" as on the command line
+            object.__setattr__(self, "names", [n.strip() for n in self.names.split(",") if n.strip()])
+        if self.names is not None and (not isinstance(self.names, list) or not self.names
+                                       or not all(isinstance(n, str) and n for n in self.names)):
+            raise ConfigError(f"data: names must be a list of column names for a file without a header "
+                              f"(got {self.names!r})")
 
     @property
     def label(self) -> str:

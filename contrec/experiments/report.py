@@ -220,11 +220,14 @@ def plot_metric_ci(result: ComparisonResult, path: Path) -> None:
         means = np.array([_cell(result.summary, n, m, kk)[0] for n in names])
         halves = np.nan_to_num(np.array([_cell(result.summary, n, m, kk)[1] for n in names]))
         y = np.arange(len(names))[::-1]
-        ax.barh(y, means, xerr=halves, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+        one_seed = len(result.config.seeds) < 2  # no interval to draw: bars without whiskers
+        ax.barh(y, means, xerr=None if one_seed else halves, color=[colors[n] for n in names], capsize=3,
+                alpha=0.85)
         top = float(np.nanmax(means + halves)) if np.isfinite(means).any() else 1.0
         ax.set_xlim(0.0, top * 1.05 if top > 0 else 1.0)
         ax.set_yticks(y, names)
-        ax.set_xlabel(f"{_label(m, kk)} (mean ± 95 % CI, {len(result.config.seeds)} seeds)")
+        ax.set_xlabel(f"{_label(m, kk)} (one seed, no interval)" if one_seed
+                      else f"{_label(m, kk)} (mean ± 95 % CI, {len(result.config.seeds)} seeds)")
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{result.config.data.label}: full-ranking metrics (contrec samplers vs baselines)", fontsize=10)
     _save(fig, path)
@@ -269,7 +272,9 @@ def plot_popularity(result: ComparisonResult, path: Path) -> None:
     for ax, metric in zip(axes, ("mean_popularity", "coverage")):
         means = [_cell(result.summary, n, metric, k)[0] for n in names]
         halves = np.nan_to_num([_cell(result.summary, n, metric, k)[1] for n in names])
-        ax.barh(y, means, xerr=halves, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+        one_seed = len(result.config.seeds) < 2  # no interval to draw: bars without whiskers
+        ax.barh(y, means, xerr=None if one_seed else halves, color=[colors[n] for n in names], capsize=3,
+                alpha=0.85)
         ax.set_yticks(y, names)
         ax.grid(axis="x", alpha=0.3)
     axes[0].axvline(result.reference_popularity, color="black", ls="--", lw=1,
@@ -292,7 +297,7 @@ def plot_false_negatives(result: ComparisonResult, path: Path) -> bool:
     halves = np.nan_to_num([_cell(result.summary, n, "false_negative_rate", None)[1] for n in names])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.6))
     y = np.arange(len(names))[::-1]
-    ax.barh(y, np.array(means) * 100, xerr=halves * 100, color=[colors[n] for n in names], capsize=3, alpha=0.85)
+    ax.barh(y, np.array(means) * 100, xerr=None if len(result.config.seeds) < 2 else halves * 100, color=[colors[n] for n in names], capsize=3, alpha=0.85)
     ax.set_yticks(y, names)
     ax.set_xlabel("false-negative rate of sampled negatives, % (masked in the loss)")
     ax.grid(axis="x", alpha=0.3)
@@ -323,8 +328,12 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
               "no seed's test positives are in the data that chose its settings; contrec early-stops on the "
               "carve and that seed's final fit is trained for its best epoch count. Test is used once."
               if cfg.tuning.enabled else "off (`--no-tune`): every contestant runs its default settings.")
-    rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None
+    has_ratings = cfg.data.dataset is not None or cfg.data.rating is not None
+    rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None and has_ratings
               else "every row is a positive")
+    if cfg.data.weight:
+        rating += (f"; weights from column `{cfg.data.weight}` are ALS's and item-kNN's confidence, while contrec's "
+                   "contrastive model, BPR, EASE and popularity treat every positive alike")
     lines = [
         f"# contrec comparison on {cfg.data.label}", "",
         f"Contestants: {names}. Seeds: {', '.join(map(str, cfg.seeds))}. "
@@ -335,7 +344,9 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         lines += ["```", m["command"], "```", ""]
     lines += [
         "## Results", "",
-        f"Mean ± 95 % CI (Student t over {len(cfg.seeds)} seeds). **Bold**: best in its column. ★: best on "
+        (f"Mean ± 95 % CI (Student t over {len(cfg.seeds)} seeds)." if len(cfg.seeds) > 1 else
+         "One seed: each value is that seed's test split, with no confidence interval (run ≥ 2 seeds for one).")
+        + f" **Bold**: best in its column. ★: best on "
         f"{_label(metric, k)}. †: significantly worse than ★ on {_label(metric, k)} (paired per-user tests, "
         "Holm-adjusted Wilcoxon and t p < 0.05). Coverage and mean popularity are of the top "
         f"{max(proto.k)}; false-neg. rate is the share of sampled negatives that were known positives (masked).", "",

@@ -194,7 +194,7 @@ def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[s
                                                                 spec.item_attributes_id or spec.item,
                                                                 "set data: item_attributes_id")
             data = read_interactions(path, user=spec.user, item=spec.item, rating=spec.rating,
-                                     timestamp=spec.timestamp,
+                                     weight=spec.weight, timestamp=spec.timestamp, names=spec.names,
                                      min_rating=protocol.min_rating if spec.rating else None,
                                      sep={"\\t": "\t", "tab": "\t"}.get(spec.sep or "", spec.sep), **extra)
             files = {path.name: _sha256(path)}
@@ -223,6 +223,10 @@ def _prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None"
 
     protocol = config.protocol
     raw, files, duplicates = _load(config.data, protocol, data_dir)
+    if config.data.weight and any(c.is_contrec for c in config.contestants):
+        from contrec.model import WEIGHTS_IGNORED, IgnoredWeightsWarning
+
+        warnings.warn(f"{config.data.label}: {WEIGHTS_IGNORED}", IgnoredWeightsWarning, stacklevel=3)
     data = raw.filter(min_user_interactions=protocol.min_user_positives)
     if len(data) == 0:
         raise DataError(f"{config.data.label}: no user has ≥ {protocol.min_user_positives} positives; "
@@ -360,7 +364,11 @@ def _quiet_fit(bar: Any = None, label: str = "") -> Iterator[None]:
     else:
         logger.setLevel(max(before, logging.WARNING))
     try:
-        yield
+        with warnings.catch_warnings():
+            from contrec.model import IgnoredWeightsWarning
+
+            warnings.simplefilter("ignore", IgnoredWeightsWarning)  # said once by compare, and in the report
+            yield
     finally:
         logger.setLevel(before)
         for handler in handlers:
