@@ -78,6 +78,8 @@ class FaissIndex:
         self.ef_construction, self.ef_search, self.seed = int(ef_construction), int(ef_search), int(seed)
         self._index: faiss.Index | None = None
         self._ids: np.ndarray | None = None
+        self._vectors: np.ndarray | None = None
+        self._exact: FaissIndex | None = None
 
     @property
     def n_items(self) -> int:
@@ -94,6 +96,9 @@ class FaissIndex:
             faiss.omp_set_num_threads(int(self.threads))
         self._index = self._make(vectors)
         self._ids = None if ids is None else np.asarray(ids, dtype=np.int64)
+        # approximate kinds keep the vectors (the caller's array, no copy) for the exact fallback
+        self._vectors = None if self.exact else vectors
+        self._exact = None
         return self
 
     def _make(self, vectors: np.ndarray) -> "faiss.Index":
@@ -168,10 +173,30 @@ class FaissIndex:
                 d, i = self._search(queries[rows], fetch)  # [c, fetch]
                 ids, scores = _drop_excluded(i, self._scores(d), exclude[rows], k, n)
                 out_ids[rows], out_scores[rows] = ids, scores
+        if not self.exact:
+            self._fill_short_rows(queries, k, exclude, out_ids, out_scores)
         if self._ids is not None:
             valid = out_ids >= 0
             out_ids[valid] = self._ids[out_ids[valid]]
         return out_ids, out_scores
+
+    def _fill_short_rows(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None, out_ids: np.ndarray,
+                         out_scores: np.ndarray) -> None:
+        """Exact search for the rows an approximate index returned short although k items remain.
+
+        IVF probes a few cells and HNSW walks a beam: for a user who has seen nearly the whole
+        catalogue, every candidate they reach may be excluded. Those rows (few, by nature) are
+        answered exactly, so a list is short only when the catalogue itself runs out.
+        """
+        remaining = self.n_items - (np.diff(exclude.indptr) if exclude is not None else 0)
+        short = np.flatnonzero((out_ids >= 0).sum(axis=1) < np.minimum(k, remaining))
+        if len(short) == 0:
+            return
+        if self._exact is None:
+            assert self._vectors is not None
+            self._exact = FaissIndex(self.metric, self.batch_size, self.threads).build(self._vectors)
+        ids, scores = self._exact.search(queries[short], k, None if exclude is None else exclude[short])
+        out_ids[short], out_scores[short] = ids, scores
 
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         return distances if self.metric == "ip" else -distances

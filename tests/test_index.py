@@ -107,3 +107,25 @@ def test_models_serve_from_an_approximate_index_and_keep_it_through_save(board, 
         als.set_index("hnsw", efsearch=3)
     with pytest.raises(contrec.ConfigError, match="index_params has an unknown key"):
         contrec.ContrastiveRecommender(dim=8, epochs=1, verbose=False, index_params={"probes": 3}).fit(board)
+
+
+@pytest.mark.parametrize("kind, params", [("ivf", {"nlist": 60, "nprobe": 1}), ("hnsw", {"ef_search": 16})])
+def test_approximate_indexes_return_k_items_for_nearly_complete_histories(kind, params):
+    """Issue 15.6: a user who has seen 3,660 of 3,700 items still gets k = 20 unseen ones (exact fallback)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n, d = 3700, 16
+    items = rng.normal(size=(n, d)).astype(np.float32)
+    queries = rng.normal(size=(3, d)).astype(np.float32)
+    seen = np.ones((3, n), dtype=bool)
+    seen[0, rng.choice(n, 40, replace=False)] = False   # 40 unseen left: k = 20 of them must come back
+    seen[1, rng.choice(n, 5, replace=False)] = False    # only 5 left: a list of 5, padded
+    seen[2, :] = rng.random(n) < 0.3                     # an ordinary user
+    exclude = sp.csr_matrix(seen.astype(np.float32))
+    index = FaissIndex("ip", kind=kind, **params).build(items)
+    ids, scores = index.search(queries, 20, exclude)
+    exact_ids, _ = FaissIndex("ip").build(items).search(queries, 20, exclude)
+    assert (ids[0] >= 0).sum() == 20 and (ids[1] >= 0).sum() == 5 and (ids[2] >= 0).sum() == 20
+    assert not seen[0, ids[0]].any() and not seen[1, ids[1][ids[1] >= 0]].any()
+    np.testing.assert_array_equal(ids[:2], exact_ids[:2])  # the short rows were answered exactly
