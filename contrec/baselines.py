@@ -36,16 +36,19 @@ def _check_train(train: Interactions) -> None:
 class PopularityRecommender(FactorRecommender):
     """Recommends the items with the most training positives (ties: lower index first).
 
-    Served as a 1-d factor model: user vector [1], item vector [count − tiny·index], so
-    retrieval and seen-item filtering are the same code as every other model.
+    Served as a 1-d factor model: user vector [1], item vector [n_items − rank], so
+    retrieval and seen-item filtering are the same code as every other model. The rank
+    orders by count, ties by lower index; distinct integers stay exact in float32 up to
+    2²⁴ items, where a "count − tiny·index" tie-break would round away above ~256 counts.
     """
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "PopularityRecommender":
         _check_train(train)
         counts = train.item_counts().astype(np.float64)
-        # A tiny index-dependent tie-break makes the order deterministic across FAISS versions.
-        scores = counts - np.arange(train.n_items) / (10.0 * max(train.n_items, 1))
-        self._set_state(train, np.ones((train.n_users, 1), np.float32), scores[:, None].astype(np.float32))
+        order = np.lexsort((np.arange(train.n_items), -counts))  # most popular first, ties: lower index
+        position = np.empty(train.n_items, dtype=np.float64)
+        position[order] = train.n_items - np.arange(train.n_items)
+        self._set_state(train, np.ones((train.n_users, 1), np.float32), position[:, None].astype(np.float32))
         self.counts_ = counts
         return self
 

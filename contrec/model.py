@@ -354,6 +354,16 @@ class ContrastiveRecommender(FactorRecommender):
             self.history_[-1]["diagnostics"] = self.diagnostics_
         return self
 
+    def _scores_from_index(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The kernel's score s(u, v) (a Laplacian's −‖u−v‖, not FAISS's squared distance)."""
+        similarity = getattr(self, "similarity_", None)
+        if similarity is None:
+            return scores
+        out = np.full_like(scores, -np.inf)
+        valid = ids >= 0
+        out[valid] = similarity.from_index(scores[valid])
+        return out
+
     # ------------------------------------------------------------------ towers
     def _user_tower(self, n_users: int, n_items: int, history: sp.csr_matrix,
                     generator: torch.Generator) -> Encoder:

@@ -95,7 +95,12 @@ class FactorRecommender:
         """
         self._check_fitted()
         user_indices = np.asarray(user_indices, dtype=np.int64)
-        return self.index_.search(self.user_vectors_[user_indices], k, exclude)
+        ids, scores = self.index_.search(self.user_vectors_[user_indices], k, exclude)
+        return ids, self._scores_from_index(ids, scores)
+
+    def _scores_from_index(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The model's own scores from what the index returned (identity: an inner-product model)."""
+        return scores
 
     # ------------------------------------------------------------------ raw ids
     def user_indices(self, users: Any, unknown: Literal["raise", "skip"] = "raise") -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +200,8 @@ class FactorRecommender:
         """The array form of `recommend_for_history`: rows of a binary ``[n, n_items]`` matrix."""
         self._check_fitted()
         vectors = self._encode_histories(history.tocsr())
-        return self.index_.search(vectors, k, history if filter_seen else None)
+        ids, scores = self.index_.search(vectors, k, history if filter_seen else None)
+        return ids, self._scores_from_index(ids, scores)
 
     def _check_history_support(self) -> None:
         if type(self)._encode_histories is FactorRecommender._encode_histories:
@@ -219,7 +225,7 @@ class FactorRecommender:
         itself = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), idx)),
                                shape=(len(idx), len(self.items_)))
         ids, scores = self.index_.search(self.item_vectors_[idx], k, itself)
-        return _frame(raw, ids, scores, self.items_, "item", "similar_item")
+        return _frame(raw, ids, self._scores_from_index(ids, scores), self.items_, "item", "similar_item")
 
     def _check_k(self, k: int, leave_out: int = 0) -> None:
         n = len(self.items_) - leave_out

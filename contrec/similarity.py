@@ -47,6 +47,11 @@ class Similarity(Protocol):
         """The vectors FAISS indexes (and queries with) to rank in this similarity's order."""
         ...
 
+    def from_index(self, values: np.ndarray) -> np.ndarray:
+        """This similarity's score from FAISS's result values (higher first): ``u·v`` for inner
+        product, ``−‖u−v‖²`` for L2 — what a recommendation's ``score`` column shows."""
+        ...
+
 
 class Dot:
     """Inner product ``u·v``; FAISS inner-product search ranks in the same order."""
@@ -66,6 +71,9 @@ class Dot:
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def from_index(self, values: np.ndarray) -> np.ndarray:
+        return values  # FAISS inner product is the score itself
 
     def __repr__(self) -> str:
         return "Dot()"
@@ -131,6 +139,11 @@ class _DistanceKernel:
         if self.normalize:
             v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(v, dtype=np.float32)
+
+    def from_index(self, values: np.ndarray) -> np.ndarray:
+        # FAISS L2 gives squared distances (contrec's index negates them so higher is better)
+        squared = torch.from_numpy(np.maximum(-np.asarray(values, dtype=np.float32), 0.0))
+        return self._from_squared(squared).numpy()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(normalize={self.normalize})"

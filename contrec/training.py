@@ -110,6 +110,26 @@ class _EpochStats:
     refreshes: int = 0
 
 
+def pool_scorer(user_encoder: nn.Module, item_encoder: nn.Module, similarity: Any) -> Any:
+    """Scores of pooled candidates under the live model, for samplers that rank a pool (dynamic-hard).
+
+    The towers are scored in eval mode: a pool ranked with dropout noise (history or ID
+    dropout) would pick "hard" negatives at random. Their training mode is restored after.
+    """
+    def scorer(u: Tensor, j: Tensor) -> Tensor:
+        modes = (user_encoder.training, item_encoder.training)
+        user_encoder.eval()
+        item_encoder.eval()
+        try:
+            with torch.no_grad():
+                distinct, index = distinct_items(j, item_encoder.n)  # encode each pooled item once
+                return similarity.pairwise(user_encoder(u), item_encoder(distinct)).gather(1, index)  # [B, C]
+        finally:
+            user_encoder.train(modes[0])
+            item_encoder.train(modes[1])
+    return scorer
+
+
 def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Similarity,
                     sampler: NegativeSampler, train: Interactions, config: TrainingConfig,
                     validate: Callable[[], float] | None = None,
@@ -154,11 +174,7 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                                  similarity.faiss_metric, step)
 
     if hasattr(sampler, "bind"):
-        def scorer(u: Tensor, j: Tensor) -> Tensor:
-            with torch.no_grad():
-                distinct, index = distinct_items(j, item_encoder.n)  # encode each pooled item once
-                return similarity.pairwise(user_encoder(u), item_encoder(distinct)).gather(1, index)  # [B, C]
-        sampler.bind(scorer)
+        sampler.bind(pool_scorer(user_encoder, item_encoder, similarity))
     refresh_every = getattr(sampler, "refresh_every", None)
 
     n_batches = math.ceil(n_local / config.batch_size)

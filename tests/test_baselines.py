@@ -40,6 +40,26 @@ def test_popularity_ranks_by_count_with_stable_ties():
     assert recs["score"].tolist() == [2.0, 2.0, 1.0]
 
 
+def test_popularity_ties_stay_ordered_at_large_counts():
+    """Issue 15.7: with counts near 1,000 a float32 tie-break of count − index/(10 n) rounded away."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n_users, n_items = 1200, 2000
+    counts = np.full(n_items, 1000)  # every item seen by 1,000 users: one big tie
+    counts[1500] = 1001
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.choice(n_users, c, replace=False) for c in counts])
+    cols = np.repeat(np.arange(n_items), counts)
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    data = contrec.Interactions(matrix, contrec.data.IdMap([f"u{u}" for u in range(n_users)]),
+                                contrec.data.IdMap([f"i{i}" for i in range(n_items)]))
+    model = contrec.PopularityRecommender().fit(data)
+    ids, scores = model.top_k(np.array([0]), 50)
+    assert ids[0, 0] == 1500 and np.all(np.diff(ids[0, 1:]) > 0)  # then the tie, in index order
+    assert scores[0, 0] == 1001 and np.all(scores[0, 1:] == 1000)
+
+
 class TestItemKNN(RecommenderContract):
     def make_model(self):
         return contrec.ItemKNN(neighbours=20, threads=1)

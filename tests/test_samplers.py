@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+from scipy import stats
 import pandas as pd
 import pytest
 import torch
@@ -66,7 +67,25 @@ class TestInBatch(SamplerContract):
         return InBatchSampler()
 
     def test_frequencies_follow_declared_q(self):
-        pass  # draws come from the batch itself; the marginal over batches is tested below
+        """Over random batches of training positives, draws follow the declared q(j) = p(j) (chi-square)."""
+        sampler, train = self.fitted()
+        gen = torch.Generator().manual_seed(1)
+        rows, items = torch.from_numpy(train.row_codes()), torch.from_numpy(train.matrix.indices.astype(np.int64))
+        observed = np.zeros(train.n_items, dtype=np.int64)
+        # a batch is a uniform sample of positives, as the trainer's shuffle makes it; one draw per batch keeps
+        # the draws independent (draws from one batch share its items), as the chi-square test assumes
+        for _ in range(6000):
+            pick = torch.randint(0, len(items), (32,), generator=gen)
+            draws = sampler.sample(rows[pick], items[pick], 1, gen)
+            assert bool(torch.isin(draws.items, items[pick]).all())  # only the batch's own positives
+            observed += np.bincount(draws.items.numpy(), minlength=train.n_items)
+        q = sampler.log_prob(rows[:1], torch.arange(train.n_items)).exp().double().numpy().reshape(-1)
+        assert abs(q.sum() - 1) < 1e-6
+        expected = q * observed.sum()
+        keep = expected > 0
+        assert observed[~keep].sum() == 0
+        _, p_value = stats.chisquare(observed[keep], expected[keep])
+        assert p_value > 1e-3, p_value
 
 
 class TestMixed(SamplerContract):
@@ -359,3 +378,12 @@ def test_rule_on_a_user_supplied_attribute_with_missing_values():
     neg = sampler.sample(torch.tensor([0]), torch.tensor([star_wars]), 200, torch.Generator().manual_seed(0))
     drawn = set(train.items.ids[neg.items[0].numpy()])
     assert drawn == {"1214", "1"}  # never the other Star Wars film (or itself); missing is allowed
+
+
+def test_an_unfitted_domain_rule_sampler_says_so():
+    """Issue 15.7: contrec's not-fitted error, not an AttributeError from inside."""
+    from contrec.errors import NotFittedError
+
+    with pytest.raises(NotFittedError, match="DomainRuleSampler used before fit"):
+        DomainRuleSampler("disjoint(genres)").sample(torch.tensor([0]), torch.tensor([1]), 4,
+                                                      torch.Generator().manual_seed(0))

@@ -33,6 +33,10 @@ def test_pairwise_equals_rowwise_and_faiss_matches_brute_force(name):
     ids, _ = index.search(sim.prepare(users.numpy()), k)
     # same items in the same order (continuous random data: no exact ties)
     np.testing.assert_array_equal(ids, brute)
+    # and what the index returned, turned into the kernel's score, is s(u, v) itself (issue 15.7)
+    _, values = index.search(sim.prepare(users.numpy()), k)
+    np.testing.assert_allclose(sim.from_index(values), np.take_along_axis(pair.numpy(), brute, 1), rtol=1e-4,
+                               atol=1e-3)
 
 
 def test_distance_kernels_by_hand():
@@ -146,3 +150,16 @@ def test_a_trained_kernel_mixture_is_served_exactly(board):
     ids, _ = model.top_k(np.arange(board.n_users), k)  # k candidates from exact L2, no re-scoring
     np.testing.assert_allclose(np.take_along_axis(scores, ids, 1), -np.sort(-scores, axis=1)[:, :k], rtol=1e-4,
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["laplacian", "kernel-mixture"])
+def test_recommendation_scores_are_the_kernel_score(board, name):
+    """Issue 15.7: the score column of a Laplacian or mixture model is s(u, v), not FAISS's squared L2."""
+    model = contrec.ContrastiveRecommender(dim=8, epochs=2, batch_size=64, n_negatives=16, similarity=name,
+                                           temperature=1.0, verbose=False, seed=0).fit(board)
+    recs = model.recommend(["u0", "u1"], k=5)
+    users = model.users_.index(recs["user"].to_numpy())
+    items = model.items_.index(recs["item"].to_numpy())
+    expected = model.similarity_.rowwise(torch.from_numpy(model.user_vectors_[users]),
+                                         torch.from_numpy(model.item_vectors_[items])[:, None, :]).numpy()[:, 0]
+    np.testing.assert_allclose(recs["score"].to_numpy(), expected, rtol=1e-4, atol=1e-4)

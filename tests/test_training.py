@@ -1,6 +1,7 @@
 """Training with every sampler: it runs, reports false negatives and sampler cost, and learns."""
 
 import numpy as np
+import torch
 import pytest
 
 import contrec
@@ -105,3 +106,27 @@ def test_mask_in_batch_masks_every_negative_the_rule_forbids(monkeypatch, draw):
                 assert not mine & genres[int(batch[c])]
                 checked += 1
     assert checked > 0
+
+
+def test_dynamic_hard_pool_is_scored_without_dropout_noise():
+    """Issue 15.7: the pool is ranked by the model, not by its dropout noise; the towers' mode is restored."""
+    import scipy.sparse as sp
+
+    from contrec.encoders import HistoryEncoder, IdEncoder
+    from contrec.similarity import Cosine
+    from contrec.training import pool_scorer
+
+    gen = torch.Generator().manual_seed(0)
+    history = sp.random(6, 20, density=0.4, format="csr", random_state=0)
+    history.data[:] = 1.0
+    users = HistoryEncoder(history, 8, dropout=0.5, generator=gen, seed=0)
+    items = IdEncoder(20, 8, generator=gen)
+    users.train(), items.train()
+    score = pool_scorer(users, items, Cosine())
+    u, pool = torch.arange(6), torch.randint(0, 20, (6, 10), generator=gen)
+    first, second = score(u, pool), score(u, pool)
+    assert users.training and items.training
+    users.eval()
+    with torch.no_grad():
+        clean = Cosine().pairwise(users(u), items(torch.arange(20))).gather(1, pool)
+    assert torch.equal(first, second) and torch.allclose(first, clean)

@@ -475,6 +475,7 @@ class DomainRuleSampler(BaseSampler):
         return picked  # [B, n]
 
     def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
+        self._check_fitted()
         groups, sizes = self._rows(positives)
         empty = sizes == 0
         self.stats_["fallback_rows"] += float(empty.sum())
