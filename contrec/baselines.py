@@ -159,23 +159,23 @@ class ImplicitBPR(_ImplicitModel):
                                            random_state=self.seed, num_threads=self.threads or 0)
 
 
-# Dense item-item weights take n_items² floats; past this the two item-item baselines refuse
-# with a clear message instead of exhausting memory (ml-1m: 3.7k items → 55 MB).
-MAX_ITEM_ITEM_ITEMS = 30_000
+def _check_item_item(train: Interactions, name: str, matrices: float) -> None:
+    """Refuse before fitting when ``matrices`` dense float32 item × item matrices (plus the users' rows the
+    model is served from) do not fit in the memory that is free (`contrec.memory`)."""
+    from contrec.memory import check_memory
 
-
-def _check_item_item(train: Interactions, name: str) -> None:
-    if train.n_items > MAX_ITEM_ITEM_ITEMS:
-        gb = train.n_items ** 2 * 8 / 1e9
-        raise ConfigError(f"{name} needs a dense {train.n_items}×{train.n_items} item-item matrix (~{gb:.0f} GB); "
-                          f"it is limited to {MAX_ITEM_ITEM_ITEMS:,} items — filter rare items first")
+    n = train.n_items
+    need = int(matrices * n * n * 4 + train.n_users * n * 4)
+    check_memory(need, f"{name} on {n:,} items ({matrices:g} dense {n:,} × {n:,} float32 matrices)",
+                 "filter rare items first (Interactions.filter(min_item_interactions=…)) or use ALS")
 
 
 class _ItemItemModel(_ParamsModel):
     """Scores ``X W``: user vector = training row of X, item vector = column of W."""
 
-    def _set_item_item(self, train: Interactions, x: sp.csr_matrix, weights: np.ndarray) -> None:
-        self._set_state(train, x.toarray().astype(np.float32), np.ascontiguousarray(weights.T, dtype=np.float32))
+    def _set_item_item(self, train: Interactions, x: sp.csr_matrix, item_vectors: np.ndarray) -> None:
+        """``item_vectors[j]`` is column j of the item–item weight matrix W (so ``x_u · item_vectors[j]`` is the score)."""
+        self._set_state(train, x.toarray().astype(np.float32), np.ascontiguousarray(item_vectors, dtype=np.float32))
 
 
 class ItemKNN(_ItemItemModel):
@@ -196,7 +196,7 @@ class ItemKNN(_ItemItemModel):
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "ItemKNN":
         _check_train(train)
-        _check_item_item(train, "item-kNN")
+        _check_item_item(train, "item-kNN", 3.0)  # similarity, its dense copy, the index's copy
         if not isinstance(self.neighbours, (int, np.integer)) or self.neighbours < 1:
             raise ConfigError(f"neighbours must be a positive integer (got {self.neighbours!r})")
         from implicit.nearest_neighbours import CosineRecommender
@@ -208,14 +208,18 @@ class ItemKNN(_ItemItemModel):
             warnings.filterwarnings("ignore", message="Method expects CSR input")
             model.fit(x, show_progress=False)
         # implicit stores similarity[i, j] for j among i's neighbours; score(u, j) = Σ_i x_ui sim[i, j].
-        self._set_item_item(train, x, model.similarity.toarray())
+        self._set_item_item(train, x, model.similarity.T.toarray())
         return self
 
 
 class EASE(_ItemItemModel):
     """EASE (Steck 2019): a closed-form item-item model with a zero diagonal.
 
-    ``B = I − P·diag(1/diag(P))`` with ``P = (XᵀX + λI)⁻¹``, solved by Cholesky in float64.
+    ``B = I − P·diag(1/diag(P))`` with ``P = (XᵀX + λI)⁻¹``. Solved in float32 and in place:
+    the Gram matrix is overwritten by its Cholesky factor (LAPACK ``spotrf``), then by the
+    inverse (``spotri``), then by the item vectors — one dense n × n matrix at a time, plus
+    the FAISS index's copy of it (20k items: 1.6 GB each; the float64 solve with copies
+    peaked near 10 GB). Before solving, the fit checks that this fits in free memory.
 
     Example:
         >>> ease = EASE(l2=250.0).fit(train)  # doctest: +SKIP
@@ -228,20 +232,58 @@ class EASE(_ItemItemModel):
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "EASE":
         _check_train(train)
-        _check_item_item(train, "EASE")
         if not isinstance(self.l2, (int, float)) or not np.isfinite(self.l2) or self.l2 <= 0:
             raise ConfigError(f"l2 must be a positive number (got {self.l2!r})")
-        import scipy.linalg
-
+        _check_item_item(train, "EASE", 2.0)  # the solve's matrix and the index's copy
         x = _binary_matrix(train.matrix)
-        gram = (x.T @ x).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += float(self.l2)
-        precision = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, check_finite=False),
-                                           np.eye(len(gram)), check_finite=False)
-        weights = -precision / np.diag(precision)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self._set_item_item(train, x, weights)
+        self._set_item_item(train, x, ease_item_vectors(x, float(self.l2)))
         return self
+
+
+def ease_item_vectors(x: sp.csr_matrix, l2: float) -> np.ndarray:
+    """EASE's weight columns as rows, ``[n_items, n_items]`` float32, computed in one buffer.
+
+    Row j is column j of B: ``B[i, j] = −P[i, j] / P[j, j]`` (i ≠ j) and P is symmetric, so
+    row j of P divided by −P[j, j], with a zero diagonal.
+    """
+    import scipy.linalg.lapack as lapack
+
+    from contrec.blas import safe_blas_threads
+
+    n = x.shape[1]
+    gram = (x.T @ x).astype(np.float32).toarray()  # sparse product: no dense BLAS call
+    gram[np.diag_indices(n)] += np.float32(l2)
+    # LAPACK wants column-major data: the transpose of a symmetric C-ordered matrix is that, with no copy
+    buffer = gram.T
+    with safe_blas_threads(gram.nbytes):
+        factor, info = lapack.spotrf(buffer, lower=1, overwrite_a=1, clean=0)
+        if info != 0:
+            raise ConfigError(f"EASE: XᵀX + λI is not positive definite in float32 (LAPACK info {info}); "
+                              f"raise l2 (got {l2:g})")
+        inverse, info = lapack.spotri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise ConfigError(f"EASE: the inverse of XᵀX + λI failed (LAPACK info {info}); raise l2 (got {l2:g})")
+    p = inverse.T  # row-major again: the same buffer as gram when LAPACK worked in place (it does here)
+    del gram, buffer, factor
+    # spotri wrote one triangle (the lower one of the column-major view = the upper one here): mirror it
+    _mirror_upper(p)
+    diagonal = np.diag(p).copy()
+    p /= -diagonal[:, None]
+    p[np.diag_indices(n)] = 0.0
+    return p
+
+
+def _mirror_upper(matrix: np.ndarray, block: int = 2048) -> None:
+    """Copy the upper triangle onto the lower one, in place, block by block (no second n × n buffer)."""
+    n = len(matrix)
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            if j == i:
+                tile = matrix[i:i + block, i:i + block]
+                lower = np.tril_indices(len(tile), -1)
+                tile[lower] = tile.T[lower]
+            else:
+                matrix[j:j + block, i:i + block] = matrix[i:i + block, j:j + block].T
 
 
 def _binary_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -29,9 +29,24 @@ _MAX_PAIRS_SIDE = 4096
 _CHUNK = 262_144  # positives per alignment chunk  # uniformity uses every pair up to this many vectors, a seeded sample beyond
 
 
+_CHUNK_FLOATS = 4_000_000  # float64 values per gathered block (32 MB): wide item-item "vectors" stay bounded
+_SVD_MAX_FLOATS = 50_000_000  # a full SVD up to this many entries (400 MB in float64)
+_GRAM_MAX_SIDE = 4096  # beyond the full SVD: singular values from the smaller Gram matrix up to this side
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """‖x_i‖ per row in float64, a block of rows at a time (no full-size temporary)."""
+    out = np.empty(len(x), dtype=np.float64)
+    step = max(1, _CHUNK_FLOATS // max(x.shape[1], 1))
+    for s in range(0, len(x), step):
+        block = np.asarray(x[s:s + step], dtype=np.float64)
+        out[s:s + step] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
 
 
 def alignment(user_vectors: np.ndarray, item_vectors: np.ndarray, positives: sp.csr_matrix) -> float:
@@ -39,22 +54,27 @@ def alignment(user_vectors: np.ndarray, item_vectors: np.ndarray, positives: sp.
     positives = sp.csr_matrix(positives)
     if positives.nnz == 0:
         return float("nan")
-    u, v = _unit(user_vectors), _unit(item_vectors)
+    u_norm = np.maximum(_row_norms(user_vectors), 1e-12)
+    v_norm = np.maximum(_row_norms(item_vectors), 1e-12)
     rows = np.repeat(np.arange(positives.shape[0]), np.diff(positives.indptr))
     cols = positives.indices
     total = 0.0
-    # in chunks: gathering one [nnz, d] float64 block per side would take gigabytes at 25M positives
-    for s in range(0, len(rows), _CHUNK):
-        diff = u[rows[s:s + _CHUNK]] - v[cols[s:s + _CHUNK]]
+    # in blocks of bounded size: one [nnz, d] float64 gather per side would take gigabytes at 25M positives,
+    # or for item-item models whose vectors are as wide as the catalogue
+    step = max(1, min(_CHUNK, _CHUNK_FLOATS // max(item_vectors.shape[1], 1)))
+    for s in range(0, len(rows), step):
+        r, c = rows[s:s + step], cols[s:s + step]
+        diff = (np.asarray(user_vectors[r], dtype=np.float64) / u_norm[r, None]
+                - np.asarray(item_vectors[c], dtype=np.float64) / v_norm[c, None])
         total += float(np.einsum("ij,ij->", diff, diff))
     return total / len(rows)
 
 
 def uniformity(vectors: np.ndarray, t: float = 2.0, seed: int = 0) -> float:
     """log of the mean Gaussian potential exp(−t‖x̂ − ŷ‖²) over distinct pairs."""
+    if len(vectors) > _MAX_PAIRS_SIDE:  # sample before normalising: no full-size copy
+        vectors = vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), _MAX_PAIRS_SIDE, replace=False))]
     x = _unit(vectors)
-    if len(x) > _MAX_PAIRS_SIDE:
-        x = x[np.random.default_rng(seed).choice(len(x), _MAX_PAIRS_SIDE, replace=False)]
     n = len(x)
     if n < 2:
         return float("nan")
@@ -67,8 +87,28 @@ def uniformity(vectors: np.ndarray, t: float = 2.0, seed: int = 0) -> float:
 
 
 def effective_rank(vectors: np.ndarray) -> float:
-    """exp(entropy) of the singular values normalised to sum 1."""
-    s = np.linalg.svd(np.asarray(vectors, dtype=np.float64), compute_uv=False)
+    """exp(entropy) of the singular values normalised to sum 1.
+
+    NaN when the matrix is too large to decompose within a small memory budget: wider and
+    taller than 4,096 (item–item models on large catalogues, whose "vectors" are as wide as
+    the catalogue). Up to 50M entries a full SVD; beyond that, singular values from the
+    eigenvalues of the smaller Gram matrix.
+    """
+    n, d = vectors.shape
+    if n * d <= _SVD_MAX_FLOATS:
+        s = np.linalg.svd(np.asarray(vectors, dtype=np.float64), compute_uv=False)
+    elif min(n, d) <= _GRAM_MAX_SIDE:
+        # XᵀX (or XXᵀ when rows are fewer) summed over blocks: never the whole matrix in float64
+        wide = vectors.T if d > n else vectors
+        side = wide.shape[1]
+        gram = np.zeros((side, side), dtype=np.float64)
+        step = max(1, _CHUNK_FLOATS // side)
+        for start in range(0, len(wide), step):
+            block = np.asarray(wide[start:start + step], dtype=np.float64)
+            gram += block.T @ block
+        s = np.sqrt(np.maximum(np.linalg.eigvalsh(gram), 0.0))
+    else:
+        return float("nan")
     total = s.sum()
     if total <= 0:
         return 0.0
@@ -102,7 +142,7 @@ def vector_diagnostics(users: np.ndarray, items: np.ndarray, seen: sp.csr_matrix
                        norms: np.ndarray | None = None, seed: int = 0) -> dict[str, float]:
     """The diagnostics of raw user / item vectors and the training positives (see `embedding_diagnostics`)."""
     if norms is None:
-        norms = np.linalg.norm(items, axis=1)
+        norms = _row_norms(items)
     counts = np.asarray(seen.sum(axis=0)).ravel()
     return {
         "alignment": alignment(users, items, seen),

@@ -134,3 +134,34 @@ def test_make_baseline_by_name_and_bad_names():
         make_baseline("ease", lambda_=3)
     with pytest.raises(contrec.ConfigError, match="l2 must be a positive"):
         contrec.EASE(l2=-1).fit(_random_data())
+
+
+def test_ease_refuses_in_one_line_when_memory_is_short(monkeypatch):
+    """Issue 15.8: the memory guard estimates EASE's peak and names it with the machine's free memory."""
+    import pandas as pd
+    import pytest
+
+    import contrec.memory
+
+    df = pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "z"]})
+    data = contrec.Interactions.from_frame(df)
+    monkeypatch.setattr(contrec.memory, "available_memory", lambda: 50)
+    with pytest.raises(contrec.ConfigError, match=r"EASE on 3 items .* needs about .* only 50 B is free"):
+        contrec.EASE().fit(data)
+
+
+def test_ease_in_float32_in_place_matches_the_float64_closed_form():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from contrec.baselines import ease_item_vectors
+
+    rng = np.random.default_rng(0)
+    x = sp.csr_matrix((rng.random((300, 2600)) < 0.01).astype(np.float32))  # spans two 2048-blocks
+    g = (x.T @ x).toarray().astype(np.float64) + 30.0 * np.eye(2600)
+    p = np.linalg.inv(g)
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    got = ease_item_vectors(x, 30.0)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_allclose(got, b.T, atol=2e-5)

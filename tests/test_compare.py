@@ -410,3 +410,23 @@ def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
     assert "Student t over 1 seeds" not in md and "One seed: each value is that seed's test split" in md
     assert "ratings ≥" not in md and "every row is a positive" in md
     assert "weights from column `plays` are ALS's" in md
+
+
+def test_a_contestant_that_crashes_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    """Issue 15.8: a failing fit is recorded with its reason; the comparison and its report still complete."""
+    config = _tiny_config(tmp_path, trials=1)
+    config["contestants"] = [{"baseline": "popularity"}, {"baseline": "ease"}, {"baseline": "als"}]
+    real = runner_module._run_test_cell
+
+    def crashing(contestant, *args, **kwargs):
+        if contestant.name == "ease":
+            raise MemoryError()
+        return real(contestant, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "_run_test_cell", crashing)
+    result = compare(config, out=tmp_path / "out", progress=False)
+    assert result.failed == {"ease": "seed 0: out of memory"}
+    assert set(result.results["contestant"]) == {"popularity", "als"}
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Failed contestants" in md and "| ease | seed 0: out of memory |" in md
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["config"]["contestants"][1]["name"] == "ease"

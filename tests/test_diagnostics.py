@@ -59,10 +59,11 @@ def test_fitted_model_reports_diagnostics_and_keeps_them_through_save(board, tmp
 def test_cli_evaluate_prints_diagnostics(board, tmp_path, capsys):
     from contrec.cli import main
 
-    model = contrec.ContrastiveRecommender(dim=8, epochs=3, batch_size=64, n_negatives=16, verbose=False).fit(board)
+    train, held_out = contrec.split_random(board, test_size=0.2, seed=0)
+    model = contrec.ContrastiveRecommender(dim=8, epochs=3, batch_size=64, n_negatives=16, verbose=False).fit(train)
     path = model.save(tmp_path / "m.contrec")
     test = tmp_path / "test.csv"
-    board.to_frame().head(20).to_csv(test, index=False)
+    held_out.to_frame().head(20).to_csv(test, index=False)  # held-out pairs: train pairs would be refused
     assert main(["evaluate", str(path), str(test), "--diagnostics", "-q"]) == 0
     out = capsys.readouterr().out
     assert "alignment" in out and "effective_rank" in out and "norm_popularity_spearman" in out
@@ -76,3 +77,34 @@ def test_diagnostics_per_epoch_when_asked(board):
     # training pulls positives together: alignment falls from the first epoch to the last
     assert per_epoch[-1]["alignment"] < per_epoch[0]["alignment"]
     assert per_epoch[-1] == pytest.approx(model.diagnostics_, nan_ok=True)
+
+
+def test_effective_rank_paths_agree_and_wide_item_item_vectors_are_skipped(monkeypatch):
+    """Issue 15.8: the Gram path equals the SVD; vectors too large to decompose cheaply give NaN, not 10 GB."""
+    import contrec.diagnostics as diag
+
+    rng = np.random.default_rng(0)
+    tall = rng.normal(size=(3000, 12)) @ np.diag(np.linspace(1, 5, 12))
+    wide = tall.T.copy()
+    full = diag.effective_rank(tall)
+    monkeypatch.setattr(diag, "_SVD_MAX_FLOATS", 100)  # force the Gram path
+    assert diag.effective_rank(tall) == pytest.approx(full, rel=1e-9)
+    assert diag.effective_rank(wide) == pytest.approx(full, rel=1e-9)
+    monkeypatch.setattr(diag, "_GRAM_MAX_SIDE", 10)
+    assert np.isnan(diag.effective_rank(tall))
+
+
+def test_alignment_in_bounded_blocks_equals_the_direct_formula(monkeypatch):
+    import scipy.sparse as sp
+
+    import contrec.diagnostics as diag
+
+    rng = np.random.default_rng(1)
+    users, items = rng.normal(size=(30, 500)), rng.normal(size=(500, 500))
+    positives = sp.random(30, 500, density=0.1, format="csr", random_state=2)
+    u = users / np.linalg.norm(users, axis=1, keepdims=True)
+    v = items / np.linalg.norm(items, axis=1, keepdims=True)
+    rows, cols = positives.nonzero()
+    expected = float(((u[rows] - v[cols]) ** 2).sum(1).mean())
+    monkeypatch.setattr(diag, "_CHUNK_FLOATS", 5_000)  # 10 positives per block
+    assert diag.alignment(users, items, positives) == pytest.approx(expected, rel=1e-12)

@@ -179,6 +179,16 @@ def _tuning_table(result: ComparisonResult) -> str:
     return "\n".join(lines)
 
 
+def _failed_section(result: ComparisonResult) -> list[str]:
+    """What could not finish, and why: the tables above leave these contestants out."""
+    if not result.failed:
+        return []
+    lines = ["## Failed contestants", "", "These contestants could not finish; every table and plot leaves them "
+             "out, and the others ran as planned.", "", "| contestant | reason |", "|---|---|"]
+    lines += [f"| {name} | {why.replace('|', '/')} |" for name, why in result.failed.items()]
+    return lines + [""]
+
+
 def _audit_table(result: ComparisonResult) -> str:
     lines = ["| split | check | status | detail |", "|---|---|---|---|"]
     for row in result.audit.itertuples(index=False):
@@ -352,6 +362,7 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"{max(proto.k)}; false-neg. rate is the share of sampled negatives that were known positives (masked).", "",
         results_table(result), "",
         "![metric by contestant](metric_ci.png)", "",
+        *_failed_section(result),
         f"## Significance against the best ({result.best})", "",
         f"Each user's {_label(metric, k)} averaged over seeds; differences are contestant − best over "
         f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
@@ -375,7 +386,9 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
                   "item uniformity = log E exp(−2‖vᵢ − vⱼ‖²) (lower: items spread more evenly, Wang & Isola "
                   "2020), effective rank of the item matrix (exp of the singular values' entropy), and the "
                   "Spearman correlation of item vector norms with item popularity (1: the norm encodes "
-                  "popularity).", "", embeddings, ""]
+                  "popularity). Each is computed in bounded memory; the effective rank is left out (–) for "
+                  "vectors too large to decompose cheaply (item–item models on catalogues over 4,096 items, "
+                  "whose vectors are as wide as the catalogue).", "", embeddings, ""]
     lines += [
         "## Leak audit", "", "Run on every split before fitting; a `fail` stops the comparison.", "",
         _audit_table(result), "",

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -82,6 +83,8 @@ class ComparisonResult:
         curves: per contrec contestant, the per-epoch history of its chosen tuning trial (first seed)
             (validation score, elapsed seconds, false-negative rate …).
         audit: the leak audit lines.
+        failed: contestants that could not finish, with the reason (a crash in a fit, not enough
+            memory …); ``config`` holds the others, the manifest the whole experiment.
         manifest: versions, seeds, data digests, config and its hash, machine, wall times.
     """
 
@@ -98,6 +101,7 @@ class ComparisonResult:
     best: str
     reference_popularity: float = float("nan")
     histories: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """Wide table: one row per contestant, "mean ± ci" strings per metric@k."""
@@ -580,6 +584,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             trial_rows: list[dict[str, Any]] = []
             chosen: dict[str, dict[int, dict[str, Any]]] = {}
             curves: dict[str, list[dict[str, Any]]] = {}
+            failed: dict[str, str] = {}  # contestant -> why; the others finish, the report says what failed
             tune_t0 = time.perf_counter()
             for c in cfg.contestants:
                 chosen[c.name] = {}
@@ -596,15 +601,24 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
                         if hit is not None:
                             record, n_cached = hit[0], n_cached + 1
                         else:
-                            record = _run_tuning_trial(c, params, fit, validation, cfg, bar)
-                            cells.put(key, record, None)
+                            try:
+                                record = _run_tuning_trial(c, params, fit, validation, cfg, bar)
+                                cells.put(key, record, None)
+                            except _CELL_ERRORS as err:  # one setting failing is no reason to stop the study
+                                record = {"params": params, "score": float("nan"), "fit_s": float("nan"),
+                                          "history": [], "best_epoch": None, "error": _reason(err)}
+                                say(f"{c.name} seed {seed} trial {n} failed: {record['error']}")
                         records.append(record)
                         trial_rows.append({"contestant": c.name, "seed": seed, "trial": n,
                                            "params": json.dumps(params, sort_keys=True),
                                            "validation": record["score"], "best_epoch": record["best_epoch"],
                                            "fit_seconds": record["fit_s"], "cached": hit is not None})
                         bar.update(1)
-                    best = max(range(len(records)), key=lambda i: (records[i]["score"], -i))
+                    scored = [i for i, r in enumerate(records) if np.isfinite(r["score"])]
+                    if not scored:
+                        failed[c.name] = f"every tuning trial failed (seed {seed}): {records[0]['error']}"
+                        break
+                    best = max(scored, key=lambda i: (records[i]["score"], -i))
                     params = copy.deepcopy(records[best]["params"])
                     if c.is_contrec and records[best]["best_epoch"]:
                         params["epochs"] = int(records[best]["best_epoch"])
@@ -620,6 +634,9 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             per_user: dict[tuple[str, int], pd.DataFrame] = {}
             histories: dict[tuple[str, int], list[dict[str, Any]]] = {}
             for c in cfg.contestants:
+                if c.name in failed:
+                    bar.update(len(cfg.seeds))
+                    continue
                 for seed in cfg.seeds:
                     bar.set_postfix_str(f"{c.name} seed {seed}")
                     train, test = prepared.splits[seed]
@@ -629,7 +646,13 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
                         record, arrays = hit
                         n_cached += 1
                     else:
-                        record, arrays = _run_test_cell(c, chosen[c.name][seed], seed, train, test, cfg, bar)
+                        try:
+                            record, arrays = _run_test_cell(c, chosen[c.name][seed], seed, train, test, cfg, bar)
+                        except _CELL_ERRORS as err:
+                            failed[c.name] = f"seed {seed}: {_reason(err)}"
+                            say(f"{c.name} seed {seed} failed: {_reason(err)}")
+                            bar.update(len(cfg.seeds) - cfg.seeds.index(seed))
+                            break
                         cells.put(key, record, arrays)
                     model_name = "contrec" if c.is_contrec else c.model
                     for r in record["rows"]:
@@ -648,6 +671,15 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         finally:
             bar.close()
 
+        full_config = cfg
+        if failed:
+            rows = [r for r in rows if r["contestant"] not in failed]
+            per_user = {key: frame for key, frame in per_user.items() if key[0] not in failed}
+            histories = {key: h for key, h in histories.items() if key[0] not in failed}
+            survivors = tuple(c for c in cfg.contestants if c.name not in failed)
+            if not survivors:
+                raise DataError("every contestant failed: " + "; ".join(f"{n}: {why}" for n, why in failed.items()))
+            cfg = dataclasses.replace(cfg, contestants=survivors)
         results = pd.DataFrame(rows)
         results["k"] = results["k"].astype("Int64")
         summary = _summarise(results)
@@ -655,19 +687,32 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         reference = float(np.mean([_test_popularity(*prepared.splits[s]) for s in cfg.seeds]))
 
     total_s = time.perf_counter() - started
-    manifest = _manifest(cfg, prepared, started_at, command, {
+    manifest = _manifest(full_config, prepared, started_at, command, {
         "prepare": prepare_s, "tuning": tune_s, "test": test_s, "total": total_s}, n_cached, n_tasks)
     result = ComparisonResult(
         config=cfg, results=results, summary=summary, tests=tests, per_user=per_user,
         tuning=pd.DataFrame(trial_rows, columns=["contestant", "seed", "trial", "params", "validation",
                                                  "best_epoch", "fit_seconds", "cached"]),
         chosen=chosen, curves=curves, audit=pd.DataFrame([c.as_dict() for c in prepared.audit]),
-        manifest=manifest, best=best, reference_popularity=reference, histories=histories)
+        manifest=manifest, best=best, reference_popularity=reference, histories=histories, failed=failed)
     if out_dir is not None:
         from contrec.experiments.report import write_report
 
         write_report(result, out_dir)
     return result
+
+
+# What a contestant's fit may raise without the comparison stopping: contrec's own refusals (e.g. not
+# enough memory for a dense item-item model), an allocation that failed, a numerical failure. A segmentation
+# fault cannot be caught in-process; contrec.blas keeps the dense solves clear of the ones seen here.
+_CELL_ERRORS = (ContrecError, MemoryError, np.linalg.LinAlgError, RuntimeError, FloatingPointError)
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if isinstance(err, MemoryError):
+        return f"out of memory{': ' + text if text else ''}"
+    return text if isinstance(err, ContrecError) and text else f"{type(err).__name__}: {text or 'no message'}"
 
 
 def _short(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
