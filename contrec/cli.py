@@ -36,6 +36,10 @@ _WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS u
                 "contrec's contrastive model treats every positive alike for now (it says so when weights are given)")
 
 
+_THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use, less any that other "
+                 "processes keep busy; see docs/performance.md)")
+
+
 # ---------------------------------------------------------------------------- helpers
 def _read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the interaction file")
@@ -52,6 +56,7 @@ def _read_options(p: argparse.ArgumentParser) -> None:
                    help="policy for repeated (user, item) rows (default: last)")
     g.add_argument("--item-attributes", help="CSV of item attributes (e.g. movies.csv with genres) for domain rules")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
+    g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")
 
 
 def _read(args: argparse.Namespace, path: str, **extra: Any) -> Any:
@@ -62,7 +67,7 @@ def _read(args: argparse.Namespace, path: str, **extra: Any) -> Any:
         from contrec.data.readers import read_item_attributes
 
         extra["item_attributes"] = read_item_attributes(args.item_attributes, args.item_attributes_id or args.item,
-                                                        "name it with --item-attributes-id")
+                                                        "name it with --item-attributes-id", sep=args.attributes_sep)
     return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
                              timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
                              names=args.names.split(",") if args.names else None, encoding=args.encoding,
@@ -420,7 +425,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raw["data"] = {k: v for k, v in {
             "path": args.data, "user": args.user, "item": args.item, "rating": args.rating,
             "timestamp": args.timestamp, "sep": args.sep, "item_attributes": args.item_attributes,
-            "item_attributes_id": args.item_attributes_id, "weight": args.weight,
+            "item_attributes_id": args.item_attributes_id, "attributes_sep": args.attributes_sep,
+            "weight": args.weight,
             "names": args.names}.items() if v is not None}
     elif args.dataset is not None or "data" not in raw:
         raw.pop("data", None)
@@ -448,16 +454,58 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with contrec's errors: one line, then where to read more (exit code 2)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"contrec: error: {message}\ncontrec: see '{self.prog} --help'\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default (when it has one worth saying)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text and not any(default is v for v in (None, False))
+                and default != argparse.SUPPRESS and not isinstance(action, argparse._HelpAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _model_default(name: str) -> Any:
+    """A ContrastiveRecommender constructor default: the CLI's defaults are the model's, never retyped."""
+    import inspect
+
+    from contrec.model import ContrastiveRecommender
+
+    return inspect.signature(ContrastiveRecommender).parameters[name].default
+
+
+def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
+    """Tower and loss flags default to None (a preset or the model decides): their help names the model's default."""
+    import inspect
+
+    from contrec.model import ContrastiveRecommender
+
+    params = inspect.signature(ContrastiveRecommender).parameters
+    for action in parser._actions:
+        if (action.dest in params and action.default is None and params[action.dest].default is not None
+                and "default" not in (action.help or "")):
+            action.help = f"{action.help or ''} (default: {params[action.dest].default})".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from contrec import __version__
 
-    parser = argparse.ArgumentParser(prog="contrec", description="Contrastive recommendation from implicit feedback.")
+    parser = _Parser(prog="contrec", description="Contrastive recommendation from implicit feedback.",
+                     formatter_class=_Help)
     parser.add_argument("--version", action="version", version=f"contrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, formatter_class=_Help)
         p.set_defaults(func=func)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         return p
@@ -467,20 +515,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model file to write")
     _read_options(p)
     g = p.add_argument_group("model")
-    g.add_argument("--dim", type=int, default=64)
-    g.add_argument("--similarity", default="cosine")
-    g.add_argument("--temperature", type=float, default=0.2)
-    g.add_argument("--sampler", default="uniform",
+    g.add_argument("--dim", type=int, default=_model_default("dim"), help="embedding size of both towers")
+    g.add_argument("--similarity", default=_model_default("similarity"),
+                   help="similarity kernel: cosine, dot, gaussian, laplacian, kernel-mixture, or a *-normalized form")
+    g.add_argument("--temperature", type=float, default=_model_default("temperature"),
+                   help="τ: logits are similarity / τ")
+    g.add_argument("--sampler", default=_model_default("sampler"),
                    help="negative sampler: uniform, popularity, hard, dynamic-hard, domain-rule, mixed, in-batch")
     g.add_argument("--sampler-params", help="sampler parameters as JSON, e.g. '{\"alpha\": 0.5}'")
     g.add_argument("--rule", help="domain rule (string or JSON/YAML file) for --sampler domain-rule, "
                                   "e.g. 'disjoint(genres) and never_same(franchise)'")
     g.add_argument("--exclude-positives", action="store_true", help="samplers draw no known positives")
-    g.add_argument("--n-negatives", type=int, default=1024)
+    g.add_argument("--n-negatives", type=int, default=_model_default("n_negatives"),
+                   help="sampled negatives per step, shared by the batch (0 = in-batch negatives only)")
     g.add_argument("--no-logq", action="store_true", help="turn off the log q correction (ablations)")
     g.add_argument("--no-in-batch", action="store_true", help="do not use the batch's positives as negatives")
-    g.add_argument("--debias-prior", type=float, default=0.0, help="τ⁺ of the debiased contrastive loss")
-    g.add_argument("--hardness", type=float, default=0.0, help="β of hardness-weighted negatives")
+    g.add_argument("--debias-prior", type=float, default=_model_default("debias_prior"),
+                   help="τ⁺ of the debiased contrastive loss (0 = off)")
+    g.add_argument("--hardness", type=float, default=_model_default("hardness"),
+                   help="β of hardness-weighted negatives (0 = off)")
     g = p.add_argument_group("towers and loss")
     g.add_argument("--encoder", help="tower preset: id, features, history, history-attention, history-features, "
                                      "history-ssl, projection (the flags below override it)")
@@ -488,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "kernel-mixture")
     g.add_argument("--user-tower", choices=["id", "history"], help="history: users are pooled item vectors "
                    "(enables recommend --history for new users)")
-    g.add_argument("--pooling", choices=["mean", "attention"])
+    g.add_argument("--pooling", choices=["mean", "attention"], help="how the history tower pools a user's items")
     g.add_argument("--history-dropout", type=float, help="share of history items dropped per training step")
     g.add_argument("--history-user-id", action="store_true", help="add a user ID vector to the history tower")
     g.add_argument("--item-tower", choices=["id", "features"], help="features: ID + attribute tokens (cold items)")
@@ -497,25 +550,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--id-dropout", type=float, help="share of rows whose item ID vector the feature tower drops")
     g.add_argument("--projection", type=int, help="hidden size of an MLP projection head (0 = none)")
     g.add_argument("--serve-from", choices=["head", "tower"], help="retrieve with the head or the tower output")
-    g.add_argument("--objective", choices=["infonce", "bpr", "triplet"])
+    g.add_argument("--objective", choices=["infonce", "bpr", "triplet"],
+                   help="the loss over the same candidates: sampled-softmax InfoNCE or a pairwise loss")
     g.add_argument("--margin", type=float, help="triplet margin")
     g.add_argument("--ssl-weight", type=float, help="weight of the history-view SSL loss (history tower)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=20)
-    g.add_argument("--batch-size", type=int, default=1024)
-    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--epochs", type=int, default=_model_default("epochs"),
+                   help="passes over the training positives (the most, with --validation-size)")
+    g.add_argument("--batch-size", type=int, default=_model_default("batch_size"), help="positives per step")
+    g.add_argument("--lr", type=float, default=_model_default("lr"), help="Adam learning rate")
     g.add_argument("--optimizer", choices=["adam", "sparse-adam"],
                    help="adam (default) or sparse-adam: lazy row-wise updates of the embedding tables, "
                         "faster for 100k+ users/items")
-    g.add_argument("--patience", type=int, default=3)
+    g.add_argument("--patience", type=int, default=_model_default("patience"),
+                   help="with --validation-size: stop after this many epochs without a better validation NDCG")
     g.add_argument("--validation-size", type=float, default=0.0,
                    help="hold out this share of each user's positives for early stopping (default: none); "
                         "the saved model is then refitted on every positive for the best number of epochs")
     g.add_argument("--no-refit", dest="refit", action="store_false",
                    help="with --validation-size, save the early-stopped model instead of refitting on every "
                         "positive (its validation positives stay known: never recommended)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int)
+    g.add_argument("--seed", type=int, default=_model_default("seed"),
+                   help="random seed: the same seed, data and threads give the same model on CPU")
+    g.add_argument("--threads", type=int, help=_THREADS_HELP)
     g.add_argument("--checkpoint", help="write a training checkpoint here at every epoch end (atomic; no pickle)")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also checkpoint every this many steps (default: epoch ends only)")
@@ -526,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(`torchrun --nproc-per-node N -m contrec fit ...`) the processes are torchrun's")
     g.add_argument("--nproc-per-node", type=int, default=2, metavar="N",
                    help="processes for --distributed (default 2); --batch-size and --n-negatives are per process")
+
+    _say_model_defaults(p)
 
     p = command("recommend", _cmd_recommend, "top-k recommendations from a saved model")
     p.add_argument("model", help="model file written by contrec fit")
@@ -557,26 +616,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also print alignment, uniformity, effective rank, norm-popularity correlation")
 
     p = command("split", _cmd_split, "split an interaction file per user into train and test CSVs")
-    p.add_argument("data")
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
     _read_options(p)
-    p.add_argument("--test-size", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-size", type=float, default=0.2, help="share of each user's positives held out")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the per-user split")
     p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
-    p.add_argument("--train-out", required=True)
-    p.add_argument("--test-out", required=True)
+    p.add_argument("--train-out", required=True, help="CSV to write the training part to")
+    p.add_argument("--test-out", required=True, help="CSV to write the held-out part to")
 
     p = command("datasets", _cmd_datasets, "list or download known datasets (MovieLens)")
-    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("action", choices=["list", "fetch"], help="list the known datasets, or fetch (download and verify) some")
     p.add_argument("name", nargs="*", help="dataset names for fetch")
     p.add_argument("--data-dir", help="folder holding <name>/ (default: $CONTREC_DATA, then the cache)")
     p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
 
     p = command("demo", _cmd_demo, "fit ml-100k, compare with popularity, show recommendations with titles")
-    p.add_argument("--dataset", default="ml-100k")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="ml-100k", help="a known dataset (contrec datasets list)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and the model")
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
-    p.add_argument("--show-users", type=int, default=3)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--show-users", type=int, default=3, help="users whose recommendations are shown")
+    p.add_argument("--threads", type=int, help=_THREADS_HELP)
 
     p = command("compare", _cmd_compare, "compare negative samplers and baselines: tuned, several seeds, "
                 "significance tests, report with plots")
@@ -585,8 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--dataset", help="a known dataset (default: ml-100k): " + ", ".join(_dataset_names()))
     src.add_argument("--data", help="your own interaction file instead of a dataset")
     g = p.add_argument_group("your own file (--data)")
-    g.add_argument("--user")
-    g.add_argument("--item")
+    g.add_argument("--user", help="user id column (default: user)")
+    g.add_argument("--item", help="item id column (default: item)")
     g.add_argument("--rating", help="rating column; ratings ≥ --min-rating are positives")
     g.add_argument("--timestamp", help="time column (needed for --split temporal)")
     g.add_argument("--weight", help=_WEIGHT_HELP)
@@ -594,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sep", help="delimiter (default: detected)")
     g.add_argument("--item-attributes", help="CSV of item attributes for domain-rule samplers")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
+    g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")
     g = p.add_argument_group("contestants and protocol")
     g.add_argument("--samplers", help="contrec contestants by sampler, comma-separated: uniform,popularity,hard,"
                    "dynamic-hard,domain-rule,mixed")
@@ -611,7 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (default 4)")
     g.add_argument("-k", type=_int_list, help="cutoffs, comma-separated (default: 10,20)")
     g.add_argument("--primary", help="metric@k that ranks contestants and picks tuning trials (default ndcg@20)")
-    g.add_argument("--threads", type=int, help="threads for every fit (default 2)")
+    g.add_argument("--threads", type=int, help="torch, FAISS and BLAS threads for every fit, the same for every "
+                   "contestant (default 2)")
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
     p.add_argument("--out", required=True, help="report folder; finished fits are cached there and reused")
     return parser
@@ -657,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(args.func(args))
         except ContrecError as err:
-            _report(str(err))
+            _report(err.cli_message)
             return 1
         except KeyboardInterrupt:
             if not _under_launcher():

@@ -25,7 +25,27 @@ __all__ = [
 
 
 class ContrecError(Exception):
-    """Base class of every error contrec raises on purpose."""
+    """Base class of every error contrec raises on purpose.
+
+    ``cli`` is the same message as the command line says it, where the fix is a flag rather
+    than a keyword argument (``--skip-unknown`` instead of ``unknown='skip'``): each face
+    names its own way out.
+
+    Example:
+        >>> err = DataError("user id 'u9' is unknown; pass unknown='skip'", cli="user id 'u9' is unknown; "
+        ...                 "add --skip-unknown")
+        >>> str(err), err.cli_message
+        ("user id 'u9' is unknown; pass unknown='skip'", "user id 'u9' is unknown; add --skip-unknown")
+    """
+
+    def __init__(self, *args: object, cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli = cli
+
+    @property
+    def cli_message(self) -> str:
+        """What the command line prints: its own wording when one was given."""
+        return self.cli if self.cli is not None else str(self)
 
 
 class DataError(ContrecError, ValueError):

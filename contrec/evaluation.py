@@ -106,9 +106,10 @@ def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, 
     n_overlap = int(shared.nnz)
     if n_overlap:
         if overlap == "error":
-            raise DataError(f"{n_overlap} test (user, item) pairs are also known to the model (in train or its "
-                            "validation data); they can never be recommended, so they are refused: evaluate on "
-                            "held-out pairs, or drop them with overlap='drop' (--drop-overlap)")
+            what = (f"{n_overlap} test (user, item) pairs are also known to the model (in train or its validation "
+                    "data); they can never be recommended, so they are refused: evaluate on held-out pairs, or drop "
+                    "them with")
+            raise DataError(f"{what} overlap='drop'", cli=f"{what} --drop-overlap")
         pad = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=relevant.shape)
         relevant = (_binary(relevant) - _binary(pad)).tocsr()
         relevant.eliminate_zeros()

@@ -113,8 +113,9 @@ class FactorRecommender:
             if unknown == "raise":
                 bad = str(raw[np.argmax(missing)])
                 more = f" and {int(missing.sum()) - 1} more" if missing.sum() > 1 else ""
-                raise DataError(f"user id {bad!r}{more} is not in the training data ({len(self.users_)} known users); "
-                                "skip unknown users with unknown='skip' (--skip-unknown)")
+                what = f"user id {bad!r}{more} is not in the training data ({len(self.users_)} known users)"
+                raise DataError(f"{what}; skip unknown users with unknown='skip'",
+                                cli=f"{what}; skip unknown users with --skip-unknown")
             if unknown != "skip":
                 raise ConfigError(f"unknown={unknown!r} is not valid; choose 'raise' or 'skip'")
         return idx[~missing], raw[~missing]

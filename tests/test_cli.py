@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,7 +76,7 @@ def bad_cases(tmp: Path, model: Path) -> list[tuple[str, list[str], str]]:
         ("negative weight", [_file(tmp, "w.csv", b"user,item,w\na,b,-1\n"), "--weight", "w"], "negative weight"),
         ("non-utf8", [_file(tmp, "enc.csv", b"user,item\na,\xff\n")], "not valid utf-8"),
         ("wrong delimiter", [_file(tmp, "semi.csv", b"user;item\na;b\n"), "--sep", ","], "seems to be ';'"),
-        ("min-rating without rating", [str(SAMPLE_CSV), "--min-rating", "4"], "min_rating needs a rating column"),
+        ("min-rating without rating", [str(SAMPLE_CSV), "--min-rating", "4"], "--min-rating needs a rating column: pass --rating"),
         ("no such file", [str(csv)], "no such file"),
     ]
 
@@ -281,3 +283,36 @@ def test_weight_column_is_announced_by_fit_and_help(tmp_path, capsys):
     assert len(warned) == 1, err
     assert main(["fit", "--help"]) == 0
     assert "treats every positive alike" in " ".join(capsys.readouterr().out.split())
+
+
+def test_every_option_says_what_it_does_and_model_defaults_come_from_the_signature(capsys):
+    """Issue 15.13: no option without help text; fit's defaults are the model's, never retyped."""
+    import argparse
+    import inspect
+
+    from contrec.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+    signature = inspect.signature(contrec.ContrastiveRecommender).parameters
+    fit = commands["fit"]
+    for action in fit._actions:
+        if action.dest in signature and action.default is not None:
+            assert action.default == signature[action.dest].default, action.dest
+    assert main(["fit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, value in (("--dim DIM", 64), ("--epochs EPOCHS", 20), ("--lr LR", 0.01), ("--temperature", 0.2),
+                        ("--n-negatives N_NEGATIVES", 1024), ("--pooling", "mean")):
+        start = text.rindex(flag)  # the options list, after the usage line
+        assert re.search(r"\(default: ([^)]*)\)", text[start:]).group(1) == str(value), flag
+    assert isinstance(parser, argparse.ArgumentParser)
+
+
+def test_a_malformed_command_line_is_one_line_and_exit_2(capsys):
+    """Issue 15.12: `-k ten` is one error line (and a hint), not the usage block."""
+    assert main(["recommend", "m.contrec", "--all-users", "-k", "ten"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["contrec: error: argument -k: invalid int value: 'ten'", "contrec: see 'contrec recommend --help'"]

@@ -96,7 +96,8 @@ def read_interactions(
     if unknown_items not in (None, "error", "drop", "extend"):
         raise ConfigError(f"unknown_items={unknown_items!r} is not valid; choose 'error', 'drop' or 'extend'")
     if min_rating is not None and rating is None:
-        raise ConfigError("min_rating needs a rating column: pass rating='<column>' (--rating in the CLI)")
+        raise ConfigError("min_rating needs a rating column: pass rating='<column>'",
+                          cli="--min-rating needs a rating column: pass --rating <column>")
     columns = {"user": user, "item": item, "rating": rating, "weight": weight, "timestamp": timestamp}
     wanted = [c for c in columns.values() if c is not None]
     if len(set(wanted)) != len(wanted):
@@ -169,10 +170,24 @@ def _read_file(path: Path, wanted: list[str], sep: str | None, names: Sequence[s
     frame = frame.dropna(how="all")  # blank lines, keeping the original line numbers in the index
     if frame.empty:
         raise DataError(f"{name}: has a header but no data rows")
+    _check_one_column_holds_the_line(frame, name, sep)
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise DataError(_missing_columns_message(name, missing, list(frame.columns), sep))
+        raise _missing_columns(name, missing, list(frame.columns), sep, headerless=names is None)
     return frame, _RowNamer(name, 0 if names is not None else 1)
+
+
+def _check_one_column_holds_the_line(frame: pd.DataFrame, name: str, sep: str) -> None:
+    """With the wrong delimiter (and names given) the first column swallows each line and the others are empty:
+    name the delimiter instead of reporting an empty column."""
+    if len(frame.columns) < 2 or not frame.iloc[:, 1:].isna().all().all():
+        return
+    first = frame.iloc[:, 0].dropna().astype(str)
+    others = [d for d in _SNIFF_DELIMITERS + ["::"] if d != sep and len(first) and first.str.contains(d, regex=False).all()]
+    if others:
+        what = (f"{name}: every line is one field ({first.iloc[0]!r}): the file seems to be "
+                f"'{_show_sep(others[0])}'-separated, not '{_show_sep(sep)}'; pass")
+        raise DataError(f"{what} sep='{_show_sep(others[0])}'", cli=f"{what} --sep '{_show_sep(others[0])}'")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -200,17 +215,36 @@ def _show_sep(sep: str) -> str:
     return {"\t": "\\t", "\x1f": "::"}.get(sep, sep)
 
 
-def _missing_columns_message(name: str, missing: list[str], found: list[Any], sep: str) -> str:
+def _missing_columns(name: str, missing: list[str], found: list[Any], sep: str, headerless: bool = True
+                     ) -> DataError:
+    """The error for columns that are not there, with the likely reason: a wrong delimiter, a file without a
+    header line, or a wrong column name (in Python's and the command line's words)."""
     found_s = [str(c) for c in found]
     if len(found_s) == 1:
         others = [d for d in _SNIFF_DELIMITERS + ["::"] if d != sep and d in found_s[0]]
         if others:
-            return (f"{name}: found a single column {found_s[0]!r}: the file seems to be "
-                    f"'{_show_sep(others[0])}'-separated, not '{_show_sep(sep)}'; pass sep='{_show_sep(others[0])}' "
-                    f"(--sep in the CLI)")
+            what = (f"{name}: found a single column {found_s[0]!r}: the file seems to be "
+                    f"'{_show_sep(others[0])}'-separated, not '{_show_sep(sep)}'; pass")
+            return DataError(f"{what} sep='{_show_sep(others[0])}'", cli=f"{what} --sep '{_show_sep(others[0])}'")
+    if headerless and found_s and all(_looks_like_a_value(c) for c in found_s):
+        example = ",".join((["user", "item", "weight", "timestamp"] + [f"col{i}" for i in range(5, 99)])
+                           [:len(found_s)])
+        what = (f"{name}: the first line looks like data, not a header (found: {', '.join(found_s)}); "
+                "name the columns of a file without a header with")
+        return DataError(f"{what} names=[...], e.g. names={example.split(',')}",
+                         cli=f"{what} --names, e.g. --names {example}")
     col = "column" if len(missing) == 1 else "columns"
-    return (f"{name}: missing {col} {', '.join(repr(m) for m in missing)} "
-            f"(found: {', '.join(found_s)}); name the right ones with user=/item=/rating=… (--user/--item/--rating)")
+    what = f"{name}: missing {col} {', '.join(repr(m) for m in missing)} (found: {', '.join(found_s)}); name the right ones with"
+    return DataError(f"{what} user=/item=/rating=…", cli=f"{what} --user/--item/--rating")
+
+
+def _looks_like_a_value(text: str) -> bool:
+    """A header field that is a number (an id, a count, a time) was probably the first data row."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _decode_error_message(name: str, raw: bytes, err: UnicodeDecodeError, sep: str | None,
@@ -251,7 +285,7 @@ def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[
     name = where.name
     missing = [c for c in columns.values() if c is not None and c not in frame.columns]
     if missing:
-        raise DataError(_missing_columns_message(name, missing, list(frame.columns), ","))
+        raise _missing_columns(name, missing, list(frame.columns), ",", headerless=False)
     if len(frame) == 0:
         raise DataError(f"{name}: has no rows")
     user_ids = _id_column(frame[columns["user"]], columns["user"], where)
@@ -282,8 +316,8 @@ def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[
         ratings = data["rating"]
         data = data[ratings >= min_rating]
         if data.empty:
-            raise DataError(f"{name}: no row has {columns['rating']!r} ≥ {min_rating:g} "
-                            f"(largest is {ratings.max():g}); lower min_rating (--min-rating)")
+            what = f"{name}: no row has {columns['rating']!r} ≥ {min_rating:g} (largest is {ratings.max():g}); lower"
+            raise DataError(f"{what} min_rating", cli=f"{what} --min-rating")
 
     user_map = users if users is not None else IdMap(pd.unique(data["user"].to_numpy()))
     item_map = items if items is not None else IdMap(pd.unique(data["item"].to_numpy()))
@@ -300,9 +334,10 @@ def _frame_to_interactions(frame: pd.DataFrame, where: _RowNamer, columns: dict[
                                                   ("item", bad_item, unknown_items, "item", len(item_map))):
             if bad.any() and policy == "error":
                 k = int(np.argmax(bad))
-                flag = "unknown='drop' (--drop-unknown)" if kind == "user" else "unknown_items='drop'"
-                raise DataError(f"{where.at(data.index[k])}: {kind} id {data[raw_col].iloc[k]!r} is not in the "
-                                f"training data ({known} known {kind}s); drop such rows with {flag}")
+                what = (f"{where.at(data.index[k])}: {kind} id {data[raw_col].iloc[k]!r} is not in the training "
+                        f"data ({known} known {kind}s); drop such rows with")
+                raise DataError(f"{what} {'unknown' if kind == 'user' else 'unknown_items'}='drop'",
+                                cli=f"{what} --drop-unknown")
         bad = bad_user | bad_item
         if bad.any():
             warnings.warn(f"{name}: dropped {int(bad.sum())} rows whose user or item is not in the training data "
@@ -385,10 +420,14 @@ def _resolve_duplicates(data: pd.DataFrame, policy: str, where: _RowNamer,
     return data.sort_values("_line").drop(columns="_line")
 
 
-def read_item_attributes(path: "str | Path", id_column: str, hint: str = "") -> pd.DataFrame:
-    """A CSV of item attributes (e.g. MovieLens movies.csv), indexed by its item id column.
+def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep: str | None = None,
+                         encoding: str = "utf-8") -> pd.DataFrame:
+    """A file of item attributes (e.g. MovieLens movies.csv), indexed by its item id column.
 
-    Every value is read as text, so ids keep their spelling ("007" stays "007").
+    Every value is read as text, so ids keep their spelling ("007" stays "007"). The
+    delimiter is detected from the header line like the interaction reader's (``,``, tab,
+    ``;``, ``|``, ``::``) unless ``sep`` is given; a ``|`` inside a field of a comma file
+    (genres such as ``Action|Comedy``) does not confuse it.
 
     Example:
         >>> attrs = read_item_attributes("movies.csv", "movieId")  # doctest: +SKIP
@@ -397,10 +436,25 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "") -> 
     if not file.is_file():
         raise DataError(f"{path}: no such item attributes file")
     try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{file.name}: cannot read item attributes ({str(err).strip().splitlines()[0]})") from None
+        text = file.read_bytes().decode(encoding)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{file.name}: item attributes have bytes that are not valid {encoding} at byte "
+                        f"{err.start}; re-save the file as {encoding}") from None
+    text = text[1:] if text.startswith("\ufeff") else text
+    if not text.strip():
+        raise DataError(f"{file.name}: the item attributes file is empty")
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep or "", sep) or _detect_separator(text.split("\n", 1)[0],
+                                                                          file.suffix.lower())
+    if sep == "::":
+        text, sep = text.replace("::", "\x1f"), "\x1f"
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{file.name}: cannot read item attributes as a '{_show_sep(sep)}'-separated file "
+                        f"({str(err).strip().splitlines()[0]}); pass sep=…",
+                        cli=f"{file.name}: cannot read item attributes as a '{_show_sep(sep)}'-separated file "
+                            f"({str(err).strip().splitlines()[0]}); pass --attributes-sep") from None
     if id_column not in frame.columns:
-        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(frame.columns)})"
+        raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(map(str, frame.columns))})"
                         + (f"; {hint}" if hint else ""))
     return frame.set_index(id_column)

@@ -119,6 +119,7 @@ class DataSpec:
     sep: str | None = None
     item_attributes: str | None = None
     item_attributes_id: str | None = None
+    attributes_sep: str | None = None
     weight: str | None = None
     names: list[str] | None = None
 

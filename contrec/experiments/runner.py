@@ -196,7 +196,7 @@ def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[s
             if spec.item_attributes:
                 extra["item_attributes"] = read_item_attributes(spec.item_attributes,
                                                                 spec.item_attributes_id or spec.item,
-                                                                "set data: item_attributes_id")
+                                                                "set data: item_attributes_id", sep=spec.attributes_sep)
             data = read_interactions(path, user=spec.user, item=spec.item, rating=spec.rating,
                                      weight=spec.weight, timestamp=spec.timestamp, names=spec.names,
                                      min_rating=protocol.min_rating if spec.rating else None,
