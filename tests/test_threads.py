@@ -1,0 +1,36 @@
+"""The default thread policy: the usable CPUs less those other processes keep busy (issue 15.17)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from contrec.threads import busy_cpus, default_threads, torch_threads, usable_cpus
+
+
+def test_usable_cpus_follow_the_affinity_mask():
+    assert usable_cpus() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs two CPUs")
+def test_a_busy_neighbour_takes_one_thread_away():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        assert busy_cpus(0.3) >= 0.7
+        assert default_threads() == usable_cpus() - 1
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_torch_threads_restores_what_was_set():
+    import faiss
+    import torch
+
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1 and faiss.omp_get_max_threads() == 1
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == before
