@@ -33,7 +33,7 @@ from contrec.protocol import Protocol, protocol_split  # noqa: E402
 
 ALS_GRID = {
     "factors": [32, 64, 128, 256],
-    "regularization": [0.01, 0.1, 1.0, 10.0],
+    "regularization": [0.01, 0.1, 1.0, 10.0, 30.0, 100.0],  # as wide as compare's ALS space (to 100)
     "alpha": [1.0, 5.0, 20.0, 50.0],
     "iterations": [15, 30],
 }

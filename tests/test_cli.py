@@ -316,3 +316,23 @@ def test_a_malformed_command_line_is_one_line_and_exit_2(capsys):
     assert main(["recommend", "m.contrec", "--all-users", "-k", "ten"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["contrec: error: argument -k: invalid int value: 'ten'", "contrec: see 'contrec recommend --help'"]
+
+
+def test_progress_in_a_log_is_one_line_per_epoch_not_a_redrawn_bar(tmp_path, capsys):
+    """Issue 15.14: stderr that is not a terminal gets epoch lines, no carriage returns."""
+    assert main(["fit", str(SAMPLE_CSV), *READ, "--epochs", "3", "--dim", "8", "--n-negatives", "16",
+                 "--batch-size", "64", "-o", str(tmp_path / "m.contrec")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert sum(line.startswith("contrec: epoch ") for line in err.splitlines()) == 3
+
+
+def test_each_face_names_its_own_fix_for_an_unknown_user(model_file, capsys):
+    """Issue 15.16: the CLI says --skip-unknown, Python says unknown='skip'; neither mixes the two."""
+    assert main(["recommend", str(model_file), "--users", "nobody"]) == 1
+    line = one_error_line(capsys)
+    assert "--skip-unknown" in line and "unknown='skip'" not in line
+    model = contrec.ContrastiveRecommender.load(model_file)
+    with pytest.raises(contrec.DataError) as info:
+        model.recommend(["nobody"])
+    assert "unknown='skip'" in str(info.value) and "--skip-unknown" not in str(info.value)

@@ -140,3 +140,46 @@ def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):
     # pandas would read 'a,b,c,d' under 'user,item,r' as index 'a', user 'b', item 'c' — silently wrong
     with pytest.raises(DataError, match=r"x.csv: line 1 has 3 column names but the rows have more fields"):
         read_interactions(write(tmp_path, "user,item,r\na,b,c,d\nx,y,z,w\n", "x.csv"))
+
+
+def test_a_headerless_file_is_named_as_such_with_a_names_suggestion(tmp_path):
+    """Issue 15.9: a first row of numbers is data, not a header: say so and suggest names= / --names."""
+    path = tmp_path / "user_artists.dat"
+    path.write_bytes(b"2\t51\t13883\r\n2\t52\t11690\r\n3\t51\t200\r\n")
+    with pytest.raises(DataError) as info:
+        read_interactions(path, user="userID", item="artistID")
+    assert str(info.value) == ("user_artists.dat: the first line looks like data, not a header (found: 2, 51, 13883); "
+                               "name the columns of a file without a header with names=[...], e.g. "
+                               "names=['user', 'item', 'weight']")
+    assert info.value.cli_message.endswith("with --names, e.g. --names user,item,weight")
+    data = read_interactions(path, names=["user", "item", "weight"], weight="weight")
+    assert len(data) == 3 and data.matrix.data.max() == 13883
+
+
+def test_a_wrong_delimiter_that_leaves_one_field_per_line_is_named(tmp_path):
+    """Issue 15.11: --sep ',' on a tab file with --names: the delimiter, not "column 'artistID' is empty"."""
+    path = tmp_path / "plays.tsv"
+    path.write_text("2\t51\t13883\n2\t52\t11690\n")
+    with pytest.raises(DataError, match=r"every line is one field .*'\\t'-separated, not ','; pass sep='\\t'"):
+        read_interactions(path, user="userID", item="artistID", names=["userID", "artistID", "weight"], sep=",")
+
+
+@pytest.mark.parametrize("sep, suffix", [("\t", ".tsv"), ("::", ".dat"), ("|", ".txt"), (";", ".csv")])
+def test_item_attributes_detect_their_delimiter(tmp_path, sep, suffix):
+    """Issue 15.10: attribute files are read like interaction files, not with commas only."""
+    from contrec.data.readers import read_item_attributes
+
+    path = tmp_path / f"items{suffix}"
+    genres = "Action/Comedy" if sep == "|" else "Action|Comedy"
+    path.write_text(sep.join(["artistID", "name", "genres"]) + "\n" + sep.join(["51", "A, B", genres]) + "\n")
+    frame = read_item_attributes(path, "artistID")
+    assert list(frame.columns) == ["name", "genres"] and frame.loc["51", "genres"] == genres
+    assert read_item_attributes(path, "artistID", sep=sep).equals(frame)
+
+
+def test_pipes_inside_a_comma_attribute_file_do_not_fool_detection(tmp_path):
+    from contrec.data.readers import read_item_attributes
+
+    path = tmp_path / "movies.csv"
+    path.write_text('movieId,title,genres\n1,"Toy Story (1995)",Adventure|Animation|Children\n')
+    assert read_item_attributes(path, "movieId").loc["1", "genres"] == "Adventure|Animation|Children"
