@@ -20,7 +20,7 @@ from contrec.data.interactions import IdMap, Interactions
 from contrec.errors import ConfigError, DataError
 from contrec.index import FaissIndex
 from contrec.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
-from contrec.recommender import FactorRecommender, ensure_same_space
+from contrec.recommender import FactorRecommender, _binary, ensure_same_space
 
 __all__ = ["evaluate", "ranking_metrics", "item_popularity", "vectors_ndcg"]
 
@@ -135,11 +135,6 @@ def _extends(items: IdMap, base: IdMap) -> bool:
     n = len(base)
     return len(items) > n and bool(np.array_equal(items.ids[:n], base.ids))
 
-
-def _binary(matrix: sp.spmatrix) -> sp.csr_matrix:
-    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-    out.data[:] = 1.0
-    return out
 
 
 def vectors_ndcg(user_vectors: np.ndarray, item_vectors: np.ndarray, metric: str, train: Interactions,

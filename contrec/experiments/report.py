@@ -364,7 +364,9 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         "![metric by contestant](metric_ci.png)", "",
         *_failed_section(result),
         f"## Significance against the best ({result.best})", "",
-        f"Each user's {_label(metric, k)} averaged over seeds; differences are contestant − best over "
+        (f"Each user's {_label(metric, k)} averaged over seeds" if len(cfg.seeds) > 1 else
+         f"Each user's {_label(metric, k)} on seed {cfg.seeds[0]}'s test split")
+        + "; differences are contestant − best over "
         f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
         _tests_table(result), "",
         "## Tuning", "", tuning, "",
