@@ -28,7 +28,7 @@ from contrec.evaluation import evaluate
 from contrec.experiments import ExperimentConfig, compare, load_config
 from contrec.index import FaissIndex
 from contrec.losses import info_nce
-from contrec.model import ContrastiveRecommender
+from contrec.model import ContrastiveRecommender, IgnoredWeightsWarning
 from contrec.recommender import Recommender
 from contrec.samplers import NegativeSampler, Negatives, UniformSampler, get_sampler
 from contrec.similarity import Cosine, Dot, Similarity, get_similarity
@@ -36,7 +36,7 @@ from contrec.similarity import Cosine, Dot, Similarity, get_similarity
 __all__ = [
     "__version__",
     "Interactions", "IdMap", "read_interactions", "load_movielens", "fetch_movielens", "dataset_names",
-    "split_random", "split_temporal", "DuplicateRowsWarning", "DroppedRowsWarning",
+    "split_random", "split_temporal", "DuplicateRowsWarning", "DroppedRowsWarning", "IgnoredWeightsWarning",
     "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",

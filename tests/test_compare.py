@@ -430,3 +430,37 @@ def test_a_contestant_that_crashes_is_reported_and_the_others_finish(tmp_path, m
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Failed contestants" in md and "| ease | seed 0: out of memory |" in md
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["config"]["contestants"][1]["name"] == "ease"
+
+
+def test_a_long_fit_shows_its_epochs_in_the_comparison_bar():
+    """Issue 15.14: compare's bar shows the running fit's epoch; nothing else of the fit's log gets through."""
+    import logging
+
+    from contrec.experiments.runner import _quiet_fit
+
+    class Bar:
+        disable = False
+        postfix = ""
+
+        def set_postfix_str(self, text):
+            self.postfix = text
+
+    logger = logging.getLogger("contrec")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        bar = Bar()
+        with _quiet_fit(bar, "contrec-uniform seed 1"):
+            logger.info("epoch 3/20: loss 5.1234, 1.0s, 40,000 interactions/s")
+            logger.warning("something worth saying")
+        assert bar.postfix == "contrec-uniform seed 1: epoch 3/20: loss 5.1234"
+        assert seen == ["something worth saying"]
+        logger.info("after")
+        assert seen[-1] == "after" and logger.level == logging.INFO and len(logger.handlers) >= 1
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
