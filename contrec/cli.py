@@ -204,8 +204,9 @@ def _fit(args: argparse.Namespace, save: bool = True) -> int:
         best = model.best_epoch_ or model.epochs
         log.info("best epoch on validation: %d; refitting on all %d positives for %d epochs (--no-refit keeps "
                  "the early-stopped model)", best, len(data) + len(validation), best)
+        t1 = time.perf_counter()
         model = type(model)(**{**model.get_params(), "epochs": best}).fit(full)
-        log.info("refitted in %.1fs", time.perf_counter() - t0)
+        log.info("refitted in %.1fs", time.perf_counter() - t1)
     if save:
         model.save(args.output)
         log.info("saved %s", args.output)

@@ -464,3 +464,13 @@ def test_a_long_fit_shows_its_epochs_in_the_comparison_bar():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(before)
+
+
+def test_a_temporal_split_tunes_once_for_every_seed(tmp_path):
+    """Every seed has the same temporal carve: its tuning trials run once and are reused (keyed by the carve)."""
+    config = _tiny_config(tmp_path, trials=2)
+    config["protocol"] = {"split": "temporal"}
+    config["contestants"] = [{"baseline": "ease", "space": {"l2": [1.0, 10.0]}}]
+    result = compare(config, out=tmp_path / "out", progress=False)
+    assert result.manifest["cells"]["from_cache"] == 2  # seed 1's two trials
+    assert result.chosen["ease"][0] == result.chosen["ease"][1]

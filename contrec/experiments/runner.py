@@ -593,10 +593,13 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
                         chosen[c.name][seed] = copy.deepcopy(c.params)
                         continue
                     fit, validation = prepared.carves[seed]
+                    # keyed by the carve, not the seed: a temporal split gives every seed the same carve,
+                    # and its trials then run once and are reused from the cell cache
+                    carve_id = [fit.fingerprint(), validation.fingerprint()]
                     records = []
                     for n, params in enumerate(plans[c.name], 1):
                         bar.set_postfix_str(f"tuning {c.name} seed {seed} {n}/{len(plans[c.name])}")
-                        key = _key("tune", base_key, cfg.tuning.__dict__, seed, c.model, params)
+                        key = _key("tune", base_key, cfg.tuning.__dict__, carve_id, c.model, params)
                         hit = cells.get(key)
                         if hit is not None:
                             record, n_cached = hit[0], n_cached + 1
