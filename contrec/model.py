@@ -255,6 +255,11 @@ class ContrastiveRecommender(FactorRecommender):
             resume: "str | os.PathLike[str] | None" = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
 
+        The validation positives become known to the model like the training ones: they are
+        never recommended back (``filter_seen=True``) and `evaluate` leaves them out. The model
+        does not train on them; to use them too, refit on ``train`` ∪ ``validation`` with
+        ``epochs=model.best_epoch_`` (``contrec fit --validation-size`` does so by default).
+
         Args:
             checkpoint: write a training checkpoint here at every epoch end and, with
                 ``checkpoint_every`` > 0, every that many steps (atomic, no pickle).
