@@ -638,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-users", type=int, default=3, help="users whose recommendations are shown")
     p.add_argument("--threads", type=int, help=_THREADS_HELP)
 
+    from contrec.experiments import config as spec  # compare's defaults are its config's, never retyped
+
     p = command("compare", _cmd_compare, "compare negative samplers and baselines: tuned, several seeds, "
                 "significance tests, report with plots")
     p.add_argument("--config", help="experiment file (YAML or TOML, see docs/compare.md); flags override it")
@@ -664,16 +666,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "history-attention,history-features,history-ssl,projection")
     g.add_argument("--objectives", help="contrec contestants by loss, comma-separated: infonce,bpr,triplet")
     g.add_argument("--baselines", help="baselines, comma-separated: popularity,itemknn,als,bpr,ease")
-    g.add_argument("--seeds", type=_seeds, help="number of seeds (3) or a list (0,1,2); default 3")
+    g.add_argument("--seeds", type=_seeds, help="number of seeds (3) or a list (0,1,2); default "
+                   f"{len(spec.ExperimentConfig.__dataclass_fields__['seeds'].default)}")
     g.add_argument("--no-tune", action="store_true", help="skip tuning: every contestant runs its defaults")
-    g.add_argument("--trials", type=int, help="tuning budget: settings tried per contestant (default 6)")
-    g.add_argument("--split", choices=["random", "temporal"], help="per-user split (default: random)")
-    g.add_argument("--test-size", type=float, help="held-out share per user (default 0.2)")
-    g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (default 4)")
-    g.add_argument("-k", type=_int_list, help="cutoffs, comma-separated (default: 10,20)")
-    g.add_argument("--primary", help="metric@k that ranks contestants and picks tuning trials (default ndcg@20)")
+    g.add_argument("--trials", type=int, help="tuning budget: settings tried per contestant and seed "
+                   f"(default {spec.TuningSpec().trials})")
+    protocol = spec.ProtocolSpec()
+    g.add_argument("--split", choices=["random", "temporal"], help=f"per-user split (default: {protocol.split})")
+    g.add_argument("--test-size", type=float, help=f"held-out share per user (default {protocol.test_size:g})")
+    g.add_argument("--min-rating", type=float, help=f"ratings ≥ this are positives (default {protocol.min_rating:g})")
+    g.add_argument("-k", type=_int_list, help=f"cutoffs, comma-separated (default: {','.join(map(str, protocol.k))})")
+    g.add_argument("--primary", help="metric@k that ranks contestants and picks tuning trials "
+                   f"(default {spec.ExperimentConfig.__dataclass_fields__['primary'].default})")
     g.add_argument("--threads", type=int, help="torch, FAISS and BLAS threads for every fit, the same for every "
-                   "contestant (default 2)")
+                   f"contestant (default {spec.ExperimentConfig.__dataclass_fields__['threads'].default})")
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
     p.add_argument("--out", required=True, help="report folder; finished fits are cached there and reused")
     return parser
