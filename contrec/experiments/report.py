@@ -317,11 +317,13 @@ def plot_false_negatives(result: ComparisonResult, path: Path) -> bool:
 
 
 def _save(fig: Any, path: Path) -> None:
+    from contrec.artifact import atomic_write
+
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    _pyplot().close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
+    finally:
+        _pyplot().close(fig)
 
 
 # ---------------------------------------------------------------------------- markdown and HTML
@@ -482,29 +484,27 @@ def html_report(markdown: str, folder: Path) -> str:
 
 # ---------------------------------------------------------------------------- files
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from contrec.artifact import atomic_write
+
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def write_report(result: ComparisonResult, folder: "str | os.PathLike[str]") -> Path:
     """Write every report file into ``folder``; returns the path of report.md."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    result.results.to_csv(out / "results.csv", index=False)
-    result.summary.to_csv(out / "summary.csv", index=False)
-    result.tests.to_csv(out / "tests.csv")
-    result.tuning.to_csv(out / "tuning.csv", index=False)
-    result.audit.to_csv(out / "audit.csv", index=False)
+    for name, frame, index in (("results", result.results, False), ("summary", result.summary, False),
+                               ("tests", result.tests, True), ("tuning", result.tuning, False),
+                               ("audit", result.audit, False)):
+        _write_text(out / f"{name}.csv", frame.to_csv(index=index))
     arrays: dict[str, np.ndarray] = {}
     for (name, seed), frame in result.per_user.items():
         arrays[f"{name}/seed{seed}/users"] = np.asarray(frame.index.astype(str), dtype=str)
         for column in frame.columns:
             arrays[f"{name}/seed{seed}/{column}"] = frame[column].to_numpy(np.float64)
-    tmp = out / ".per_user.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, out / "per_user.npz")
+    from contrec.artifact import atomic_write
+
+    atomic_write(out / "per_user.npz", lambda fh: np.savez_compressed(fh, **arrays))
     plot_metric_ci(result, out / "metric_ci.png")
     plot_popularity(result, out / "popularity.png")
     plots = {"curves": plot_curves(result, out / "curves.png"),

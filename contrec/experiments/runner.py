@@ -436,14 +436,13 @@ class _Cells:
         if self.folder is None:
             return
         record = {**record, "version": _CELL_VERSION, "key": key, "has_arrays": arrays is not None}
+        from contrec.artifact import atomic_write
+
         if arrays is not None:
-            tmp = self.folder / f".{key}.npz.tmp"
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, self.folder / f"{key}.npz")
-        tmp = self.folder / f".{key}.json.tmp"
-        tmp.write_text(json.dumps(record, default=_json_default))
-        os.replace(tmp, self.folder / f"{key}.json")  # the JSON last: its presence means the cell is complete
+            atomic_write(self.folder / f"{key}.npz", lambda fh: np.savez(fh, **arrays))
+        text = json.dumps(record, default=_json_default).encode("utf-8")
+        # the JSON last: its presence means the cell is complete
+        atomic_write(self.folder / f"{key}.json", lambda fh: fh.write(text))
 
 
 def _json_default(value: Any) -> Any:
