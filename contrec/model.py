@@ -1,4 +1,5 @@
-"""`ContrastiveRecommender`: two ID towers trained with sampled-softmax InfoNCE, served by FAISS."""
+"""`ContrastiveRecommender`: a user tower and an item tower (ID, feature or history towers, optionally
+with a projection head) trained with sampled-softmax InfoNCE, served by FAISS."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ class ContrastiveRecommender(FactorRecommender):
     """Two-tower recommender trained with sampled-softmax InfoNCE.
 
     Each training step contrasts a user's positive item against the batch's other
-    positives and ``n_negatives`` items from a negative sampler shared by the batch. Every
+    positives and ``n_negatives`` items from a negative sampler (shared by the batch, or
+    drawn per row by per-row samplers such as hard negatives or exclusion). Every
     candidate j gets the logit ``s(u, j)/τ − log q(j)``, with q(j) the expected number of
     times the candidate set contains j (batch frequency for in-batch items, the sampler's
     probability for sampled ones); known positives of the user other than the target are
@@ -65,7 +67,9 @@ class ContrastiveRecommender(FactorRecommender):
             ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
         temperature: τ; logits are s/τ.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
-        n_negatives: sampled negatives per batch, shared by all rows (0 = in-batch only).
+        n_negatives: sampled negatives per step: one draw shared by the batch for most samplers,
+            that many per row for per-row samplers (hard, dynamic-hard, per-row domain rules,
+            ``exclude_positives``); 0 = in-batch negatives only.
         in_batch: use the batch's other positives as negatives too.
         logq: subtract log q (sampling-bias correction). Off only for ablations.
         epochs: maximum passes over the training positives.
