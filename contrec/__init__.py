@@ -8,7 +8,7 @@ Example:
     >>> contrec.evaluate(model, train, test, k=(10, 20))                    # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from contrec._version import __version__
 
 from contrec.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, PopularityRecommender
 from contrec.data import (

@@ -497,7 +497,7 @@ def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from contrec import __version__
+    from contrec._version import __version__
 
     parser = _Parser(prog="contrec", description="Contrastive recommendation from implicit feedback.",
                      formatter_class=_Help)

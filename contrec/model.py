@@ -439,7 +439,7 @@ class ContrastiveRecommender(FactorRecommender):
         self._check_fitted()
         import faiss
 
-        from contrec import __version__
+        from contrec._version import __version__
 
         params = self.get_params()
         params["similarity"] = self.similarity_.name
