@@ -6,6 +6,7 @@ CRLF line ends — the shape of ``user_artists.dat`` — then runs, as a user wo
 
 1. ``contrec fit`` without ``--names`` (the one-line error that says the file has no header),
 2. ``contrec fit`` with ``--names`` and ``--weight`` (the warning that the weights are ignored),
+   then ``contrec recommend --all-users`` (and a count of recommended pairs already in the log: 0),
 3. ``contrec split`` + ``contrec evaluate``,
 4. ``contrec compare --data … --baselines als,ease`` with contrec's uniform sampler: EASE on a
    17.6k-item catalogue, which used to crash the process.
@@ -39,6 +40,15 @@ def write_log(path: Path, seed: int = 0) -> int:
     return len(log)
 
 
+def _seen_pairs(log: Path, recs: Path) -> int:
+    """How many recommended (user, item) pairs were already in the log (must be 0)."""
+    import pandas as pd
+
+    given = pd.read_csv(log, sep="\t", header=None, names=["user", "item", "weight"], dtype=str)
+    got = pd.read_csv(recs, dtype=str)
+    return int(got.merge(given, on=["user", "item"]).shape[0])
+
+
 def run(step: str, args: list[str]) -> dict:
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "contrec", *args], capture_output=True, text=True)
@@ -65,6 +75,9 @@ def main() -> None:
         rows.append(run("fit, no --names", ["fit", str(plays), "--user", "userID", "--item", "artistID", "-o", model,
                                             "-q"]))
         rows.append(run("fit", ["fit", str(plays), *names, "--weight", "weight", "-o", model, "-q"]))
+        recs = str(Path(tmp) / "recs.csv")
+        rows.append(run("recommend", ["recommend", model, "--all-users", "-k", "20", "-o", recs, "-q"]))
+        rows[-1]["recommended_pairs_already_in_the_log"] = _seen_pairs(plays, Path(recs))
         train, test = str(Path(tmp) / "train.csv"), str(Path(tmp) / "test.csv")
         rows.append(run("split", ["split", str(plays), *names, "--train-out", train, "--test-out", test, "-q"]))
         rows.append(run("fit train", ["fit", train, "-o", model, "-q"]))
