@@ -309,7 +309,7 @@ class ContrastiveRecommender(FactorRecommender):
         self._metric = similarity.faiss_metric
         self._threads = self.threads
         self._index_options = self._index_settings()
-        # the default follows the CPUs that are free now (contrec.threads): a busy neighbour costs 1.5×, not 4.5×
+        # the default follows the CPUs that are free now (contrec.threads): beside a busy process 1.3× slower, not 3.2×
         self.threads_ = self.threads if self.threads is not None else default_threads()
         if self.threads is None and self.verbose and (world is None or world.main):
             logger.info("fit: %d thread%s (%d of %d usable CPUs free; set threads= / --threads to fix it)",

@@ -41,8 +41,6 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from contrec.progress import interactive
-
 from contrec import distributed
 from contrec.checkpoint import (generator_arrays, generators_of, load_checkpoint, load_generator_arrays,
                                 load_module_arrays, load_optimizer_arrays, module_arrays, optimizer_arrays,
@@ -53,6 +51,7 @@ from contrec.encoders import Encoder
 from contrec.errors import ConfigError
 from contrec.losses import info_nce, pairwise_loss
 from contrec.positives import PositiveLookup, distinct_items
+from contrec.progress import interactive
 from contrec.samplers.base import ModelSnapshot, NegativeSampler
 from contrec.similarity import Similarity
 

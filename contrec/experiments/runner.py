@@ -50,9 +50,9 @@ import pandas as pd
 from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, ContrecError, DataError
 from contrec.evaluation import evaluate, item_popularity
-from contrec.progress import interactive
 from contrec.experiments.audit import Check, audit_carve, audit_split, raise_on_failures
 from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, ProtocolSpec, load_config
+from contrec.progress import interactive
 from contrec.stats import compare_to_best, mean_ci
 
 __all__ = ["compare", "ComparisonResult", "build_config"]
