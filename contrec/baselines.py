@@ -52,21 +52,12 @@ class PopularityRecommender(FactorRecommender):
         self.counts_ = counts
         return self
 
-    def top_k(self, user_indices: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-        ids, _ = super().top_k(user_indices, k, exclude)
-        # Report the plain counts as scores, not the tie-broken values the index ranked by.
-        scores = np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
-        return ids, scores
+    def _scores_from_index(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        # the plain counts, not the rank positions the index ranked by
+        return np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
 
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         return np.ones((history.shape[0], 1), np.float32)  # everyone gets the same list
-
-    def top_k_for_histories(self, history: sp.csr_matrix, k: int, filter_seen: bool = True
-                            ) -> tuple[np.ndarray, np.ndarray]:
-        ids, _ = super().top_k_for_histories(history, k, filter_seen)
-        scores = np.where(ids >= 0, self.counts_[np.maximum(ids, 0)], -np.inf).astype(np.float32)
-        return ids, scores
 
     def __repr__(self) -> str:
         return "PopularityRecommender()"

@@ -7,10 +7,10 @@ import datetime as _dt
 import json
 import logging
 import os
+import contextlib
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -422,7 +422,7 @@ class ContrastiveRecommender(FactorRecommender):
         encoder = self.user_encoder_
         tower = history_tower(encoder)
         assert tower is not None
-        with _threads(self.threads):
+        with torch_threads(self.threads) if self.threads is not None else contextlib.nullcontext():
             vectors = tower.encode_histories(history)
             if isinstance(encoder, Projected) and self.serve_from == "head":
                 with torch.no_grad():
@@ -555,19 +555,6 @@ def _json_safe(value: Any) -> bool:
 def _str_array(values: np.ndarray) -> np.ndarray:
     """Ids as a fixed-width unicode array (no pickle needed to store it)."""
     return np.asarray(values, dtype=str) if len(values) else np.zeros(0, dtype="<U1")
-
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _jsonable(value: Any) -> Any:
