@@ -1,7 +1,7 @@
 """Which dense BLAS/LAPACK calls survive on this machine, by size, precision and thread count.
 
 The OpenBLAS that numpy and scipy ship crashed the process (SIGSEGV) in multi-threaded
-level-3 calls on large float64 matrices here; `contrec.blas.SAFE_THREADED_BYTES` is set
+level-3 calls on large float64 matrices here; `contrec.runtime.blas.SAFE_THREADED_BYTES` is set
 from this table. Each case runs in its own process, so a crash is a row (exit code −11),
 not the end of the benchmark.
 

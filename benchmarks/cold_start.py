@@ -47,7 +47,7 @@ from _common import parser as common_parser  # noqa: E402
 import contrec  # noqa: E402
 from contrec.evaluation import item_popularity, ranking_metrics  # noqa: E402
 from contrec.experiments.config import BASELINE_DEFAULTS  # noqa: E402
-from contrec.protocol import Protocol  # noqa: E402
+from contrec.evaluation.protocol import EvaluationProtocol  # noqa: E402
 
 K = 20
 USER_SHARE, ITEM_SHARE = 0.10, 0.05
@@ -58,7 +58,7 @@ HISTORY_MODELS = {
 
 
 def load(dataset: str) -> contrec.Interactions:
-    p = Protocol()
+    p = EvaluationProtocol()
     return contrec.load_movielens(dataset, min_rating=p.min_rating).filter(min_user_interactions=p.min_user_positives)
 
 

@@ -28,7 +28,7 @@ def split(dataset: str, synthetic: int | None = None) -> tuple[Any, Any]:
     """(train, test): the protocol split of ``dataset``, or a seeded synthetic log of ``synthetic``
     interactions split 80/20 at random — the data every contestant of benchmarks/distributed.py sees."""
     import contrec
-    from contrec.protocol import protocol_split
+    from contrec.evaluation.protocol import protocol_split
 
     if not synthetic:
         return protocol_split(dataset, seed=0)
@@ -57,8 +57,8 @@ def main() -> None:
     args = p.parse_args()
 
     import contrec
-    import contrec.training as training
-    from contrec import distributed
+    import contrec.training.checkpoint as training
+    from contrec.training import distributed
     world = distributed.init() if distributed.launched_by_torchrun() else None
     size, main_rank = (world.size, world.main) if world else (1, True)
     out = Path(args.out)

@@ -53,7 +53,7 @@ def contrec_run(dataset: str, seed: int, processes: int, threads: int, epochs: i
 
 def als_run(dataset: str, seed: int, threads: int, synthetic: int | None) -> dict[str, Any]:
     import contrec
-    from contrec.baselines import make_baseline
+    from contrec.models.baselines import make_baseline
     from contrec.experiments.config import BASELINE_DEFAULTS
 
     pin_threads(threads)

@@ -1,6 +1,6 @@
 """Projection head: what the head costs or buys, and which output retrieval should use.
 
-Three models on the standard protocol (contrec.protocol: ratings ≥ 4, users with ≥ 5
+Three models on the standard protocol (contrec.evaluation.protocol: ratings ≥ 4, users with ≥ 5
 positives, per-user random 80/20 split per seed, full ranking, train items excluded):
 
 - ``no head`` — the default model (ID towers, cosine, τ 0.2);
@@ -27,9 +27,9 @@ from _common import environment, mean_std, pin_threads, write  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
-from contrec.protocol import Protocol, protocol_split  # noqa: E402
+from contrec.evaluation.protocol import EvaluationProtocol, protocol_split  # noqa: E402
 
-K = Protocol().k
+K = EvaluationProtocol().headline_k
 VARIANTS = {
     "no head": {},
     "head, serve head": {"projection": 128, "serve_from": "head"},

@@ -1,6 +1,6 @@
 """Quality benchmark: contrec defaults vs tuned implicit ALS vs popularity, same splits, same run.
 
-Protocol (contrec.protocol): MovieLens ratings ≥ 4 are positives, users with ≥ 5 positives,
+Protocol (contrec.evaluation.protocol): MovieLens ratings ≥ 4 are positives, users with ≥ 5 positives,
 per-user random 80/20 split, full ranking over the catalogue excluding train items, k = 20,
 one row per split seed.
 
@@ -17,6 +17,7 @@ Writes ``benchmarks/results/quality_<dataset>.json`` and ``.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import time
@@ -29,7 +30,7 @@ from _common import environment, mean_std, pin_threads, pyplot, save_figure, wri
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
-from contrec.protocol import Protocol, protocol_split  # noqa: E402
+from contrec.evaluation.protocol import EvaluationProtocol, protocol_split  # noqa: E402
 
 ALS_GRID = {
     "factors": [32, 64, 128, 256],
@@ -37,7 +38,7 @@ ALS_GRID = {
     "alpha": [1.0, 5.0, 20.0, 50.0],
     "iterations": [15, 30],
 }
-K = Protocol().k
+K = EvaluationProtocol().headline_k
 
 
 def ndcg(model, train, test) -> dict[str, float]:
@@ -85,7 +86,7 @@ def run(dataset: str, seeds: list[int], threads: int) -> dict:
         for r in rows[-3:]:
             print(f"  {r['model']:<22} NDCG@{K} {r[f'ndcg@{K}']:.4f}  Recall@{K} {r[f'recall@{K}']:.4f}  "
                   f"fit {r['fit_s']:.1f}s", flush=True)
-    return {"benchmark": "quality", "dataset": dataset, "seeds": seeds, "k": K, "protocol": Protocol().__dict__,
+    return {"benchmark": "quality", "dataset": dataset, "seeds": seeds, "k": K, "protocol": dataclasses.asdict(EvaluationProtocol()),
             "als_grid": ALS_GRID, **environment(threads), "rows": rows}
 
 

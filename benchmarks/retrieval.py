@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import environment, pin_threads, write  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
-from contrec.index import FaissIndex  # noqa: E402
+from contrec.serving.index import FaissIndex  # noqa: E402
 
 K = 20
 DIM = 64
@@ -66,7 +66,7 @@ def catalogue(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, sp.csr_matr
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     if name == "ml-100k":
         import contrec
-        from contrec.protocol import protocol_split
+        from contrec.evaluation.protocol import protocol_split
 
         train, _ = protocol_split("ml-100k", seed)
         model = contrec.ContrastiveRecommender(seed=seed, verbose=False, threads=2).fit(train)

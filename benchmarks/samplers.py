@@ -1,6 +1,6 @@
 """Negative samplers compared on one budget: quality, false negatives, popularity bias, cost.
 
-Protocol (contrec.protocol): MovieLens ratings ≥ 4 are positives, users with ≥ 5 positives,
+Protocol (contrec.evaluation.protocol): MovieLens ratings ≥ 4 are positives, users with ≥ 5 positives,
 per-user random 80/20 split per seed, full ranking excluding train items, k = 20.
 
 Every row trains ``ContrastiveRecommender`` with the default settings (dim 64, cosine,
@@ -16,6 +16,7 @@ each refresh.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,9 +28,9 @@ from _common import environment, mean_std, pin_threads, pyplot, save_figure, wri
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
-from contrec.protocol import Protocol, protocol_split  # noqa: E402
+from contrec.evaluation.protocol import EvaluationProtocol, protocol_split  # noqa: E402
 
-K = Protocol().k
+K = EvaluationProtocol().headline_k
 SAMPLERS = {
     "uniform": {"sampler": "uniform"},
     "popularity α=0.75": {"sampler": "popularity", "sampler_params": {"alpha": 0.75}},
@@ -137,7 +138,7 @@ def main() -> None:
             print(f"[seed {seed}] {name:<38} NDCG@{K} {row[f'ndcg@{K}']:.4f}  FN {row['false_negative_rate']:.4f}  "
                   f"fit {row['fit_s']:.1f}s  sampler {100 * row['sampler_share']:.1f}%", flush=True)
     result = {"benchmark": "samplers", "dataset": args.dataset, "seeds": args.seeds, "k": K,
-              "protocol": Protocol().__dict__, **environment(args.threads), "rows": rows}
+              "protocol": dataclasses.asdict(EvaluationProtocol()), **environment(args.threads), "rows": rows}
     out = Path(args.out)
     write(f"samplers_{args.dataset}", result, markdown(result), out)
     plot(result, out / f"samplers_{args.dataset}.png")

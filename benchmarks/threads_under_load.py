@@ -2,7 +2,7 @@
 
 Each fit runs `contrec fit` in its own process (the README's protocol data, default
 settings); the busy neighbour is a second Python process spinning on one core. Rows:
-threads 1, 2 and the default (the free CPUs, `contrec.threads.default_threads`).
+threads 1, 2 and the default (the free CPUs, `contrec.runtime.threads.default_threads`).
 
     CONTREC_DATA=../shared/datasets python benchmarks/threads_under_load.py
 """
@@ -33,7 +33,7 @@ def fit_seconds(train_csv: Path, threads: int | None, out: Path) -> float:
 
 
 def main() -> None:
-    from contrec.protocol import protocol_split
+    from contrec.evaluation.protocol import protocol_split
 
     data_dir = os.environ.get("CONTREC_DATA")
     train, _ = protocol_split("ml-100k", 0, data_dir)

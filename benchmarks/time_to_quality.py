@@ -31,9 +31,9 @@ from _common import environment, pin_threads, pyplot, save_figure, write  # noqa
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
-from contrec.evaluation import vectors_ndcg  # noqa: E402
+from contrec.training.validation import vectors_ndcg  # noqa: E402
 from contrec.experiments.config import BASELINE_DEFAULTS  # noqa: E402
-from contrec.protocol import protocol_split  # noqa: E402
+from contrec.evaluation.protocol import protocol_split  # noqa: E402
 
 K = 20
 

@@ -8,9 +8,9 @@ Example:
     >>> contrec.evaluate(model, train, test, k=(10, 20))                    # doctest: +SKIP
 """
 
-from contrec._version import __version__
+from typing import Any
 
-from contrec.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, PopularityRecommender
+from contrec._version import __version__
 from contrec.data import (
     DroppedRowsWarning,
     DuplicateRowsWarning,
@@ -25,13 +25,27 @@ from contrec.data import (
 )
 from contrec.errors import ConfigError, ContrecError, DataError, DatasetError, ModelFileError, NotFittedError
 from contrec.evaluation import evaluate
-from contrec.experiments import ExperimentConfig, compare, load_config
-from contrec.index import FaissIndex
-from contrec.losses import info_nce
-from contrec.model import ContrastiveRecommender, IgnoredWeightsWarning
-from contrec.recommender import Recommender
+from contrec.models.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, PopularityRecommender
+from contrec.models.contrastive import ContrastiveRecommender, IgnoredWeightsWarning
+from contrec.nn.losses import info_nce
+from contrec.nn.similarity import Cosine, Dot, Similarity, get_similarity
 from contrec.samplers import NegativeSampler, Negatives, UniformSampler, get_sampler
-from contrec.similarity import Cosine, Dot, Similarity, get_similarity
+from contrec.serving.index import FaissIndex
+from contrec.serving.recommender import Recommender
+from contrec.training import distributed
+
+# The experiments layer sits above everything else; it is loaded on first use so that importing
+# any core module (which runs this file) never imports it.
+_EXPERIMENTS = ("compare", "ExperimentConfig", "load_config")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPERIMENTS:
+        import contrec.experiments as experiments
+
+        return getattr(experiments, name)
+    raise AttributeError(f"module 'contrec' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -40,6 +54,6 @@ __all__ = [
     "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",
-    "FaissIndex", "evaluate", "compare", "ExperimentConfig", "load_config",
+    "FaissIndex", "distributed", "evaluate", "compare", "ExperimentConfig", "load_config",
     "ContrecError", "DataError", "ConfigError", "NotFittedError", "ModelFileError", "DatasetError",
 ]

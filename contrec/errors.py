@@ -14,6 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
+from typing import Any
+
 __all__ = [
     "ContrecError",
     "DataError",
@@ -21,6 +25,9 @@ __all__ = [
     "NotFittedError",
     "ModelFileError",
     "DatasetError",
+    "check_int",
+    "check_number",
+    "check_choice",
 ]
 
 
@@ -66,3 +73,29 @@ class ModelFileError(ContrecError):
 
 class DatasetError(ContrecError):
     """A known dataset cannot be found, downloaded, verified or extracted."""
+
+
+# Checks of a setting, shared by every config so that their messages read alike.
+def check_int(name: str, value: Any, minimum: int = 1) -> None:
+    """An integer ≥ ``minimum`` (bools are not integers here)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an integer ≥ {minimum} (got {value!r})")
+
+
+def check_number(name: str, value: Any, low: float = 0.0, *, positive: bool = False, below: float | None = None,
+                 ) -> None:
+    """A finite number ≥ ``low`` (> 0 with ``positive``; < ``below`` when given), with the message users see."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if positive:
+        if not number or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a positive number (got {value!r})")
+    elif below is not None:
+        if not number or not low <= value < below:
+            raise ConfigError(f"{name} must be in [{low:g}, {below:g}) (got {value!r})")
+    elif not number or not math.isfinite(value) or value < low:
+        raise ConfigError(f"{name} must be ≥ {low:g} (got {value!r})")
+
+
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")

@@ -55,6 +55,6 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ml100k_split(data_dir: Path) -> tuple[contrec.Interactions, contrec.Interactions]:
-    from contrec.protocol import protocol_split
+    from contrec.evaluation.protocol import protocol_split
 
     return protocol_split("ml-100k", seed=0, data_dir=data_dir)

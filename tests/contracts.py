@@ -79,14 +79,13 @@ class SamplerContract:
         sampler, train = self.fitted()
         users, items = self.batch(train)
         neg = sampler.sample(users, items, 30, torch_generator)
-        log_prob = sampler.log_prob(users, neg.items, items)
+        log_prob = sampler.log_prob(users, neg.items, items, 30)
         if neg.valid is not None and neg.valid.shape != neg.items.shape:
             # shared draws under a row mask: each row's valid draws carry the declared log q ...
             valid = neg.valid
             assert torch.allclose(log_prob.expand_as(valid)[valid], neg.log_q.expand_as(valid)[valid], atol=1e-6)
-            forbidden = getattr(sampler, "forbidden", None)
-            if forbidden is not None:  # ... and a row may use exactly the draws its rule allows
-                assert torch.equal(valid, ~forbidden(users, items, neg.items))
+            if sampler.forbids:  # ... and a row may use exactly the draws its rule allows
+                assert torch.equal(valid, ~sampler.forbidden(users, items, neg.items))
         else:
             assert torch.allclose(log_prob, neg.log_q, atol=1e-6)
 
@@ -103,13 +102,12 @@ class SamplerContract:
                 kept = kept[draws.valid]  # what the loss sees: the row's valid draws
             observed = np.bincount(kept.reshape(-1).numpy(), minlength=train.n_items)
             catalogue = torch.arange(train.n_items)
-            q = sampler.log_prob(users, catalogue, items).exp().double().numpy().reshape(-1)
+            q = sampler.log_prob(users, catalogue, items, 40_000).exp().double().numpy().reshape(-1)
             masked = draws.valid is not None and not bool(draws.valid.all())
             # a proposal sums to 1; a mixture with a rule part keeps only the row's allowed mass
             assert (q.sum() <= 1 + 1e-4) if masked else abs(q.sum() - 1) < 1e-4, q.sum()
-            forbidden = getattr(sampler, "forbidden", None)
-            if forbidden is not None:  # the valid draws follow q restricted to what the row's rule allows
-                q = q * ~forbidden(users, items, catalogue).numpy().reshape(-1)
+            if sampler.forbids:  # the valid draws follow q restricted to what the row's rule allows
+                q = q * ~sampler.forbidden(users, items, catalogue).numpy().reshape(-1)
             expected = q / q.sum() * observed.sum()
             keep = expected > 0
             assert observed[~keep].sum() == 0  # never draws an item of zero probability

@@ -124,7 +124,7 @@ def test_itemknn_ranks_like_implicit_cosine_recommender():
 def test_make_baseline_by_name_and_bad_names():
     import pytest
 
-    from contrec.baselines import make_baseline
+    from contrec.models.baselines import make_baseline
 
     assert isinstance(make_baseline("item-knn", neighbours=5), contrec.ItemKNN)
     assert isinstance(make_baseline("ALS", factors=4), contrec.ImplicitALS)
@@ -141,11 +141,11 @@ def test_ease_refuses_in_one_line_when_memory_is_short(monkeypatch):
     import pandas as pd
     import pytest
 
-    import contrec.memory
+    import contrec.runtime.memory
 
     df = pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "z"]})
     data = contrec.Interactions.from_frame(df)
-    monkeypatch.setattr(contrec.memory, "available_memory", lambda: 50)
+    monkeypatch.setattr(contrec.runtime.memory, "available_memory", lambda: 50)
     with pytest.raises(contrec.ConfigError, match=r"EASE on 3 items .* needs about .* only 50 B is free"):
         contrec.EASE().fit(data)
 
@@ -154,7 +154,7 @@ def test_ease_in_float32_in_place_matches_the_float64_closed_form():
     import numpy as np
     import scipy.sparse as sp
 
-    from contrec.baselines import ease_item_vectors
+    from contrec.models.baselines import ease_item_vectors
 
     rng = np.random.default_rng(0)
     x = sp.csr_matrix((rng.random((300, 2600)) < 0.01).astype(np.float32))  # spans two 2048-blocks

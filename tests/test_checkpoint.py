@@ -15,7 +15,7 @@ import pytest
 
 import contrec
 from contrec import ContrastiveRecommender, split_random
-from contrec.checkpoint import load_checkpoint
+from contrec.training.checkpoint import load_checkpoint
 from contrec.cli import main
 from contrec.errors import ConfigError, ModelFileError
 
@@ -41,7 +41,7 @@ def test_resuming_any_checkpoint_gives_the_uninterrupted_model(tmp_path, monkeyp
     data = skewed_interactions(n_users=40, n_items=20)
     train, valid = split_random(data, 0.25, seed=0) if with_validation else (data, None)
     kept: list[Path] = []
-    import contrec.training as training
+    import contrec.training.checkpoint as training
 
     real_save = training.save_checkpoint
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import contrec
-from contrec.diagnostics import (
+from contrec.nn.diagnostics import (
     alignment,
     effective_rank,
     embedding_diagnostics,
@@ -81,7 +81,7 @@ def test_diagnostics_per_epoch_when_asked(board):
 
 def test_effective_rank_paths_agree_and_wide_item_item_vectors_are_skipped(monkeypatch):
     """Issue 15.8: the Gram path equals the SVD; vectors too large to decompose cheaply give NaN, not 10 GB."""
-    import contrec.diagnostics as diag
+    import contrec.nn.diagnostics as diag
 
     rng = np.random.default_rng(0)
     tall = rng.normal(size=(3000, 12)) @ np.diag(np.linspace(1, 5, 12))
@@ -97,7 +97,7 @@ def test_effective_rank_paths_agree_and_wide_item_item_vectors_are_skipped(monke
 def test_alignment_in_bounded_blocks_equals_the_direct_formula(monkeypatch):
     import scipy.sparse as sp
 
-    import contrec.diagnostics as diag
+    import contrec.nn.diagnostics as diag
 
     rng = np.random.default_rng(1)
     users, items = rng.normal(size=(30, 500)), rng.normal(size=(500, 500))

@@ -12,11 +12,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from contrec.encoders import IdEncoder
-from contrec.losses import info_nce
-from contrec.positives import PositiveLookup
+from contrec.nn.encoders import IdEncoder
+from contrec.nn.losses import info_nce
+from contrec.data.positives import PositiveLookup
 from contrec.samplers import get_sampler
-from contrec.similarity import get_similarity
+from contrec.nn.similarity import get_similarity
 
 from .contracts import skewed_interactions
 
@@ -42,8 +42,11 @@ def _setup(name: str):
 
 
 def _rank(rank: int, folder: str, name: str) -> None:
-    import contrec.training as training
-    from contrec import distributed
+    import contrec.training.step as training
+    from contrec.training.candidates import StepStats
+    from contrec.training.config import TrainingConfig
+    from contrec.training.sharing import rank_seed
+    from contrec.training import distributed
 
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=W)
     try:
@@ -67,14 +70,14 @@ def _rank(rank: int, folder: str, name: str) -> None:
         training.info_nce, sampler.sample = loss_spy, sample_spy
         if "sparse" in name:  # what optimizer="sparse-adam" does to the tables: DDP all-reduces sparse gradients
             user_enc.embedding.sparse = item_enc.embedding.sparse = True
-        config = training.TrainingConfig(1, B, 0.01, 0.0, N_NEG, TEMPERATURE, True, True, 1, 0, False)
-        towers = distributed.wrap(training._Towers(user_enc, item_enc))
+        config = TrainingConfig(epochs=1, batch_size=B, lr=0.01, n_negatives=N_NEG, temperature=TEMPERATURE, patience=1)
+        towers = distributed.wrap(training.Towers(user_enc, item_enc))
         counts = torch.from_numpy(train.item_counts()).double()
         log_p = torch.log(counts / len(train)).float()
         mine = slice(rank * B, (rank + 1) * B)
-        loss = training._step(users[mine], items[mine], towers, get_similarity("cosine"), sampler,
+        loss = training.step_loss(users[mine], items[mine], towers, get_similarity("cosine"), sampler,
                               PositiveLookup(train.matrix), log_p, config,
-                              torch.Generator().manual_seed(training._rank_seed(0, rank)), training._EpochStats(),
+                              torch.Generator().manual_seed(rank_seed(0, rank)), StepStats(),
                               distributed.World(rank, W, "gloo"))
         loss.backward()  # DDP averages the gradients over the ranks
         out = {k: v.numpy() for k, v in seen.items()}
@@ -142,7 +145,7 @@ def test_each_rank_sees_every_ranks_candidates_and_the_step_is_one_process_over_
 
 
 def test_init_outside_torchrun_and_nccl_say_what_to_do(monkeypatch):
-    from contrec import distributed
+    from contrec.training import distributed
     from contrec.errors import ConfigError
 
     assert distributed.current() is None  # no process group: training stays single-process
@@ -157,12 +160,12 @@ def test_init_outside_torchrun_and_nccl_say_what_to_do(monkeypatch):
 
 
 def test_more_processes_than_positives_is_refused_before_any_collective(board):
-    from contrec.distributed import World
+    from contrec.training.distributed import World
     from contrec.errors import ConfigError
     from contrec.training import TrainingConfig, train_two_tower
 
     towers = [IdEncoder(board.n_users, DIM), IdEncoder(board.n_items, DIM)]
-    config = TrainingConfig(1, B, 0.01, 0.0, N_NEG, TEMPERATURE, True, True, 1, 0, False)
+    config = TrainingConfig(epochs=1, batch_size=B, lr=0.01, n_negatives=N_NEG, temperature=TEMPERATURE, patience=1)
     with pytest.raises(ConfigError, match="cannot be shared by 1000000 processes"):
         train_two_tower(*towers, get_similarity("cosine"), get_sampler("uniform").fit(board), board, config,
                         world=World(0, 10**6, "gloo"))

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 
 import contrec
-from contrec.encoders import (
+from contrec.nn.encoders import (
     ENCODER_PRESETS,
     FeatureEncoder,
     HistoryEncoder,
@@ -15,7 +15,7 @@ from contrec.encoders import (
     Projected,
     segment_gather,
 )
-from contrec.features import FeatureTokens, item_feature_tokens
+from contrec.nn.features import FeatureTokens, item_feature_tokens
 
 HISTORY = sp.csr_matrix(np.array([[1, 1, 0, 0, 1], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 1, 0]],
                                  dtype=np.float32))

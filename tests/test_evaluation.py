@@ -6,7 +6,7 @@ import pytest
 
 import contrec
 from contrec.errors import DataError
-from contrec.recommender import FactorRecommender
+from contrec.serving.recommender import FactorRecommender
 
 
 class Fixed(FactorRecommender):

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 import contrec
 from contrec.errors import ConfigError, NotFittedError
-from contrec.index import FaissIndex
+from contrec.serving.index import FaissIndex
 
 
 def brute_force(queries, items, k, exclude, metric="ip"):

@@ -7,9 +7,9 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from contrec.losses import bpr_loss, info_nce, info_nce_logits, weighted_info_nce
-from contrec.similarity import Cosine, Dot
-from contrec.positives import PositiveLookup
+from contrec.nn.losses import bpr_loss, info_nce, info_nce_logits, weighted_info_nce
+from contrec.nn.similarity import Cosine, Dot
+from contrec.data.positives import PositiveLookup
 
 
 def test_two_by_three_by_hand():

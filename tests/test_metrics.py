@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contrec.errors import ConfigError
-from contrec.metrics import (coverage, hit_rate_at_k, map_at_k, mean_popularity, mrr_at_k, ndcg_at_k,
+from contrec.evaluation.metrics import (coverage, hit_rate_at_k, map_at_k, mean_popularity, mrr_at_k, ndcg_at_k,
                              precision_at_k, recall_at_k)
 
 

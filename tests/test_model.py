@@ -9,7 +9,7 @@ import pytest
 
 import contrec
 from contrec import ContrastiveRecommender, split_random
-from contrec.artifact import read_artifact, write_artifact
+from contrec.runtime.artifact import read_artifact, write_artifact
 from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError
 
 from .conftest import checkerboard
@@ -123,8 +123,9 @@ def test_dot_similarity_and_no_logq_train(board):
 def test_sparse_adam_learns_updates_only_touched_rows_and_restores_dense_tables(board):
     import torch
 
-    from contrec.encoders import IdEncoder
-    from contrec.training import TrainingConfig, _Optimizer
+    from contrec.nn.encoders import IdEncoder
+    from contrec.training.config import TrainingConfig
+    from contrec.training.optimizer import Optimizer
 
     train, test = split_random(board, test_size=0.3, seed=0)
     model = ContrastiveRecommender(**{**FAST, "optimizer": "sparse-adam"}).fit(train)
@@ -135,8 +136,8 @@ def test_sparse_adam_learns_updates_only_touched_rows_and_restores_dense_tables(
     assert np.array_equal(model.item_vectors_, again.item_vectors_)  # same seed, same model
     # lazy updates: a step changes exactly the rows the batch used, and the tables are dense again after
     users, items = IdEncoder(10, 4, generator=torch.Generator().manual_seed(0)), IdEncoder(12, 4)
-    config = TrainingConfig(1, 4, 0.1, 0.0, 0, 0.2, True, True, 1, 0, False, optimizer="sparse-adam")
-    opt = _Optimizer(users, items, config)
+    config = TrainingConfig(epochs=1, batch_size=4, lr=0.1, n_negatives=0, optimizer="sparse-adam")
+    opt = Optimizer(users, items, config)
     before = users.embedding.weight.detach().clone()
     (users(torch.tensor([1, 3])) ** 2).sum().backward()
     assert users.embedding.weight.grad.is_sparse
@@ -258,7 +259,7 @@ def test_weights_given_to_the_contrastive_model_are_announced_once():
     """Issue 15.5: weights are not silently dropped: the model says once that it ignores them."""
     import warnings
 
-    from contrec.model import IgnoredWeightsWarning
+    from contrec.models.contrastive import IgnoredWeightsWarning
 
     frame = checkerboard().to_frame()
     frame["plays"] = np.arange(len(frame)) % 7 + 1.0

@@ -22,7 +22,7 @@ from contrec import split_random, split_temporal
 from contrec.data.interactions import Interactions
 from contrec.data.readers import read_interactions
 from contrec.errors import ContrecError
-from contrec.metrics import hit_rate_at_k, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k
+from contrec.evaluation.metrics import hit_rate_at_k, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

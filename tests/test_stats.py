@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from contrec.stats import compare_to_best, holm, mean_ci, paired_tests
+from contrec.evaluation.stats import compare_to_best, holm, mean_ci, paired_tests
 
 
 def test_mean_ci_by_hand():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from contrec.threads import busy_cpus, default_threads, torch_threads, usable_cpus
+from contrec.runtime.threads import busy_cpus, default_threads, torch_threads, usable_cpus
 
 
 def test_usable_cpus_follow_the_affinity_mask():

@@ -72,7 +72,7 @@ def test_mask_in_batch_masks_every_negative_the_rule_forbids(monkeypatch, draw):
     # with mask_in_batch, whatever a candidate's source, the loss never sees a negative the rule forbids
     import torch
 
-    import contrec.training as training
+    import contrec.training.step as training
     from contrec.samplers import DomainRuleSampler
 
     train = skewed_interactions(n_users=60, n_items=30)
@@ -112,8 +112,8 @@ def test_dynamic_hard_pool_is_scored_without_dropout_noise():
     """Issue 15.7: the pool is ranked by the model, not by its dropout noise; the towers' mode is restored."""
     import scipy.sparse as sp
 
-    from contrec.encoders import HistoryEncoder, IdEncoder
-    from contrec.similarity import Cosine
+    from contrec.nn.encoders import HistoryEncoder, IdEncoder
+    from contrec.nn.similarity import Cosine
     from contrec.training import pool_scorer
 
     gen = torch.Generator().manual_seed(0)

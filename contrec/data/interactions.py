@@ -21,7 +21,7 @@ from contrec.errors import DataError
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-__all__ = ["IdMap", "Interactions"]
+__all__ = ["IdMap", "Interactions", "binary_matrix"]
 
 
 class IdMap:
@@ -269,6 +269,13 @@ class Interactions:
             new_user[self.row_codes()], new_item[self.matrix.indices],
             IdMap(self.users.ids[user_idx]), IdMap(self.items.ids[item_idx]),
             self.matrix.data, self.timestamps, attrs)
+
+
+def binary_matrix(matrix: sp.csr_matrix, dtype: Any = np.float32) -> sp.csr_matrix:
+    """The positives of ``matrix`` with every weight set to 1 (sorted indices, its own arrays)."""
+    out = sp.csr_matrix((np.ones(matrix.nnz, dtype), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+    out.sort_indices()
+    return out
 
 
 def _align_attributes(attributes: pd.DataFrame | None, items: IdMap) -> pd.DataFrame | None:

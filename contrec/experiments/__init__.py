@@ -6,8 +6,8 @@ Example:
     ...                  baselines=["ease"], seeds=3, out="reports/ml-100k")     # doctest: +SKIP
 """
 
-from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, ProtocolSpec, TuningSpec, load_config
+from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, EvaluationProtocol, TuningSpec, load_config
 from contrec.experiments.runner import ComparisonResult, build_config, compare
 
-__all__ = ["compare", "ComparisonResult", "ExperimentConfig", "DataSpec", "ProtocolSpec", "TuningSpec",
+__all__ = ["compare", "ComparisonResult", "ExperimentConfig", "DataSpec", "EvaluationProtocol", "TuningSpec",
            "Contestant", "load_config", "build_config"]

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from contrec.errors import ConfigError
+from contrec.evaluation.protocol import EvaluationProtocol
+from contrec.models.baselines import BASELINES
 
-__all__ = ["DataSpec", "ProtocolSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config",
-           "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_NAMES", "BASELINE_DEFAULTS", "VARIANT_SPACES",
+__all__ = ["DataSpec", "EvaluationProtocol", "TuningSpec", "Contestant", "ExperimentConfig", "load_config",
+           "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_DEFAULTS", "VARIANT_SPACES",
            "variant_contestant"]
 
 # Sampler settings a contestant named only by its sampler gets (the ones docs/samplers.md measures).
@@ -57,7 +59,6 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
     "itemknn": {"neighbours": [10, 20, 50, 100, 200, 400]},
     "ease": {"l2": [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
 }
-BASELINE_NAMES = ("popularity", "itemknn", "als", "bpr", "ease")
 
 # Kernels, towers and objectives are compared like samplers: contrec with the uniform sampler
 # and one setting changed. A wider temperature range for the kernels: distance kernels on
@@ -139,27 +140,6 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class ProtocolSpec:
-    """The evaluation protocol, identical for every contestant (see docs/compare.md)."""
-
-    min_rating: float | None = 4.0
-    min_user_positives: int = 5
-    test_size: float = 0.2
-    split: str = "random"
-    k: tuple[int, ...] = (10, 20)
-
-    def __post_init__(self) -> None:
-        if self.split not in ("random", "temporal"):
-            raise ConfigError(f"protocol.split must be 'random' or 'temporal' (got {self.split!r})")
-        if not 0 < float(self.test_size) < 1:
-            raise ConfigError(f"protocol.test_size must be a fraction in (0, 1) (got {self.test_size!r})")
-        if not isinstance(self.min_user_positives, int) or self.min_user_positives < 2:
-            raise ConfigError("protocol.min_user_positives must be an integer ≥ 2 (one to train on, one to test)")
-        if not self.k or any(not isinstance(k, int) or k < 1 for k in self.k):
-            raise ConfigError(f"protocol.k must be a list of positive integers (got {list(self.k)!r})")
-
-
-@dataclass(frozen=True)
 class TuningSpec:
     """The validation budget every contestant gets: ``trials`` settings tried on a carve of train."""
 
@@ -203,8 +183,7 @@ def contrec_contestant(sampler: str, name: str | None = None, params: Mapping[st
     """contrec with ``sampler`` and the comparison's default settings for it."""
     from contrec.samplers import SAMPLERS
 
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    SAMPLERS.key(sampler)
     merged: dict[str, Any] = {"sampler": sampler, "sampler_params": copy.deepcopy(SAMPLER_DEFAULTS.get(sampler, {}))}
     for key, value in (params or {}).items():
         if key == "sampler_params" and isinstance(value, Mapping):
@@ -221,12 +200,11 @@ def contrec_contestant(sampler: str, name: str | None = None, params: Mapping[st
 def variant_contestant(kind: str, value: str, name: str | None = None, params: Mapping[str, Any] | None = None,
                        space: Mapping[str, list[Any]] | None = None) -> Contestant:
     """contrec (uniform sampler) with one similarity, encoder preset or objective, named ``contrec-<value>``."""
-    from contrec.encoders import ENCODER_PRESETS
-    from contrec.losses import OBJECTIVES
-    from contrec.similarity import SIMILARITIES, _NORMALIZED
+    from contrec.nn.encoders import ENCODER_PRESETS
+    from contrec.nn.losses import OBJECTIVES
+    from contrec.nn.similarity import SIMILARITIES
 
-    choices = {"similarity": [*SIMILARITIES, *_NORMALIZED], "encoder": list(ENCODER_PRESETS),
-               "objective": list(OBJECTIVES)}[kind]
+    choices = {"similarity": list(SIMILARITIES), "encoder": list(ENCODER_PRESETS), "objective": list(OBJECTIVES)}[kind]
     if value not in choices:
         raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
     setting = dict(ENCODER_PRESETS[value]) if kind == "encoder" else {kind: value}
@@ -239,9 +217,7 @@ def variant_contestant(kind: str, value: str, name: str | None = None, params: M
 def baseline_contestant(baseline: str, name: str | None = None, params: Mapping[str, Any] | None = None,
                         space: Mapping[str, list[Any]] | None = None) -> Contestant:
     """A baseline (popularity, itemknn, als, bpr, ease) with its default space."""
-    key = baseline.lower().replace("-", "").replace("_", "")
-    if key not in BASELINE_NAMES:
-        raise ConfigError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINE_NAMES)}")
+    key = BASELINES.key(baseline)
     chosen_space = SEARCH_SPACES[key] if space is None else space
     merged = {**copy.deepcopy(BASELINE_DEFAULTS.get(key, {})), **copy.deepcopy(dict(params or {}))}
     return Contestant(name or key, key, merged, _check_space(dict(chosen_space), name or key))
@@ -261,7 +237,7 @@ class ExperimentConfig:
     data: DataSpec
     contestants: tuple[Contestant, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
-    protocol: ProtocolSpec = ProtocolSpec()
+    protocol: EvaluationProtocol = EvaluationProtocol()
     tuning: TuningSpec = TuningSpec()
     primary: str = "ndcg@20"
     threads: int | None = 2
@@ -276,7 +252,7 @@ class ExperimentConfig:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct integers (got {list(self.seeds)!r})")
         metric, _, k = self.primary.partition("@")
-        from contrec.metrics import METRICS
+        from contrec.evaluation.metrics import METRICS
 
         if metric not in METRICS or not k.isdigit() or int(k) not in self.protocol.k:
             raise ConfigError(f"primary must be a metric@k with k in protocol.k {list(self.protocol.k)} "
@@ -332,11 +308,11 @@ class ExperimentConfig:
             seeds = tuple(seeds_raw)
         else:
             raise _fail(where, f"seeds must be a count or a list of integers (got {seeds_raw!r})")
-        proto_raw = _take(top.get("protocol", {}), set(ProtocolSpec.__dataclass_fields__), f"{where}: protocol")
+        proto_raw = _take(top.get("protocol", {}), set(EvaluationProtocol.__dataclass_fields__), f"{where}: protocol")
         if "k" in proto_raw:
             ks = proto_raw["k"]
             proto_raw["k"] = tuple(ks) if isinstance(ks, (list, tuple)) else (ks,)
-        protocol = ProtocolSpec(**proto_raw)
+        protocol = EvaluationProtocol(**proto_raw)
         tuning = TuningSpec(**_take(top.get("tuning", {}), set(TuningSpec.__dataclass_fields__), f"{where}: tuning"))
         contestants_raw = top.get("contestants")
         if not isinstance(contestants_raw, list) or not contestants_raw:
@@ -345,7 +321,7 @@ class ExperimentConfig:
         for n, entry in enumerate(contestants_raw, 1):
             here = f"{where}: contestants[{n}]"
             if isinstance(entry, str):
-                entry = {"baseline": entry} if entry.lower().replace("-", "") in BASELINE_NAMES else {"sampler": entry}
+                entry = {"baseline": entry} if BASELINES.knows(entry) else {"sampler": entry}
             spec = _take(entry, {"name", "sampler", "baseline", "params", "space", *VARIANT_KINDS}, here)
             kinds = [k for k in ("sampler", "baseline", *VARIANT_KINDS) if k in spec]
             if len(kinds) != 1:

@@ -317,7 +317,7 @@ def plot_false_negatives(result: ComparisonResult, path: Path) -> bool:
 
 
 def _save(fig: Any, path: Path) -> None:
-    from contrec.artifact import atomic_write
+    from contrec.runtime.artifact import atomic_write
 
     fig.tight_layout()
     try:
@@ -385,7 +385,7 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
     embeddings = diagnostics_table(result)
     if embeddings:
         lines += ["## Embeddings", "",
-                  "Geometry of the learned vectors on the training data (`contrec.diagnostics`, mean over seeds): "
+                  "Geometry of the learned vectors on the training data (`contrec.nn.diagnostics`, mean over seeds): "
                   "alignment = mean ‖u − v‖² over training pairs of unit vectors (lower: positives closer), "
                   "item uniformity = log E exp(−2‖vᵢ − vⱼ‖²) (lower: items spread more evenly, Wang & Isola "
                   "2020), effective rank of the item matrix (exp of the singular values' entropy), and the "
@@ -484,7 +484,7 @@ def html_report(markdown: str, folder: Path) -> str:
 
 # ---------------------------------------------------------------------------- files
 def _write_text(path: Path, text: str) -> None:
-    from contrec.artifact import atomic_write
+    from contrec.runtime.artifact import atomic_write
 
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
@@ -502,7 +502,7 @@ def write_report(result: ComparisonResult, folder: "str | os.PathLike[str]") -> 
         arrays[f"{name}/seed{seed}/users"] = np.asarray(frame.index.astype(str), dtype=str)
         for column in frame.columns:
             arrays[f"{name}/seed{seed}/{column}"] = frame[column].to_numpy(np.float64)
-    from contrec.artifact import atomic_write
+    from contrec.runtime.artifact import atomic_write
 
     atomic_write(out / "per_user.npz", lambda fh: np.savez_compressed(fh, **arrays))
     plot_metric_ci(result, out / "metric_ci.png")

@@ -51,9 +51,9 @@ from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, ContrecError, DataError
 from contrec.evaluation import evaluate, item_popularity
 from contrec.experiments.audit import Check, audit_carve, audit_split, raise_on_failures
-from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, ProtocolSpec, load_config
-from contrec.progress import interactive
-from contrec.stats import compare_to_best, mean_ci
+from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, EvaluationProtocol, load_config
+from contrec.runtime.progress import interactive
+from contrec.evaluation.stats import compare_to_best, mean_ci
 
 __all__ = ["compare", "ComparisonResult", "build_config"]
 
@@ -74,7 +74,7 @@ class ComparisonResult:
         summary: per contestant and metric: mean, ci95 (half-width of the Student-t
             interval over seeds), std, n_seeds.
         tests: paired per-user tests of every contestant against the best on the primary
-            metric (see `contrec.stats.compare_to_best`).
+            metric (see `contrec.evaluation.stats.compare_to_best`).
         per_user: ``{(contestant, seed): DataFrame}`` indexed by raw user id, one column per
             metric@k.
         tuning: one row per trial (contestant, seed, trial, params, validation score, fit seconds).
@@ -172,7 +172,7 @@ class _Prepared:
     duplicates: int
 
 
-def _load(spec: DataSpec, protocol: ProtocolSpec, data_dir: "str | os.PathLike[str] | None"
+def _load(spec: DataSpec, protocol: EvaluationProtocol, data_dir: "str | os.PathLike[str] | None"
           ) -> tuple[Interactions, dict[str, str], int]:
     from contrec.data import DuplicateRowsWarning
 
@@ -228,21 +228,15 @@ def _prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None"
     protocol = config.protocol
     raw, files, duplicates = _load(config.data, protocol, data_dir)
     if config.data.weight and any(c.is_contrec for c in config.contestants):
-        from contrec.model import WEIGHTS_IGNORED, IgnoredWeightsWarning
+        from contrec.models.contrastive import WEIGHTS_IGNORED, IgnoredWeightsWarning
 
         warnings.warn(f"{config.data.label}: {WEIGHTS_IGNORED}", IgnoredWeightsWarning, stacklevel=3)
-    data = raw.filter(min_user_interactions=protocol.min_user_positives)
-    if len(data) == 0:
-        raise DataError(f"{config.data.label}: no user has ≥ {protocol.min_user_positives} positives; "
-                        "lower protocol.min_user_positives")
+    data = protocol.eligible(raw, config.data.label)
     temporal = protocol.split == "temporal"
-    if temporal and data.timestamps is None:
-        raise DataError(f"{config.data.label}: a temporal split needs a timestamp column (data: timestamp: …)")
     splits: dict[int, tuple[Interactions, Interactions]] = {}
     checks: list[Check] = []
     for seed in config.seeds:
-        train, test = split_temporal(data, protocol.test_size) if temporal else split_random(
-            data, protocol.test_size, seed)
+        train, test = protocol.split_data(data, seed)
         splits[seed] = (train, test)
         checks += audit_split(train, test, f"seed {seed}", temporal, duplicates)
     carves: dict[int, tuple[Interactions, Interactions]] = {}
@@ -276,13 +270,13 @@ def _with_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
 
 def _make_model(contestant: Contestant, params: Mapping[str, Any], seed: int, threads: int | None) -> Any:
     if contestant.is_contrec:
-        from contrec.model import ContrastiveRecommender
+        from contrec.models.contrastive import ContrastiveRecommender
 
         try:
             return ContrastiveRecommender(**{**params, "seed": seed, "threads": threads, "verbose": False})
         except TypeError as err:
             raise ConfigError(f"contestant {contestant.name!r}: {err}") from None
-    from contrec.baselines import make_baseline
+    from contrec.models.baselines import make_baseline
 
     extra: dict[str, Any] = {}
     if contestant.model in ("als", "bpr"):
@@ -300,10 +294,10 @@ def _make_model(contestant: Contestant, params: Mapping[str, Any], seed: int, th
 
 def _constructor_defaults(contestant: Contestant) -> dict[str, Any]:
     if contestant.is_contrec:
-        from contrec.model import ContrastiveRecommender
+        from contrec.models.contrastive import ContrastiveRecommender
 
         return ContrastiveRecommender().get_params()
-    from contrec.baselines import make_baseline
+    from contrec.models.baselines import make_baseline
 
     model = make_baseline(contestant.model)
     return model.get_params() if hasattr(model, "get_params") else {}
@@ -369,7 +363,7 @@ def _quiet_fit(bar: Any = None, label: str = "") -> Iterator[None]:
         logger.setLevel(max(before, logging.WARNING))
     try:
         with warnings.catch_warnings():
-            from contrec.model import IgnoredWeightsWarning
+            from contrec.models.contrastive import IgnoredWeightsWarning
 
             warnings.simplefilter("ignore", IgnoredWeightsWarning)  # said once by compare, and in the report
             yield
@@ -436,7 +430,7 @@ class _Cells:
         if self.folder is None:
             return
         record = {**record, "version": _CELL_VERSION, "key": key, "has_arrays": arrays is not None}
-        from contrec.artifact import atomic_write
+        from contrec.runtime.artifact import atomic_write
 
         if arrays is not None:
             atomic_write(self.folder / f"{key}.npz", lambda fh: np.savez(fh, **arrays))
@@ -508,7 +502,7 @@ def _run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, tr
         rows.append({"metric": "false_negative_rate", "k": None, "value": _fn_rate(history)})
     rows.append({"metric": "fit_seconds", "k": None, "value": fit_s})
     if contestant.model != "popularity":  # a 1-d "embedding" has no geometry to diagnose
-        from contrec.diagnostics import embedding_diagnostics
+        from contrec.nn.diagnostics import embedding_diagnostics
 
         diagnostics = getattr(model, "diagnostics_", None) or embedding_diagnostics(model, seed=seed)
         rows += [{"metric": name, "k": None, "value": float(value)} for name, value in diagnostics.items()]
@@ -557,7 +551,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
     started_at = _dt.datetime.now(_dt.timezone.utc)
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        from contrec.artifact import check_writable
+        from contrec.runtime.artifact import check_writable
 
         out_dir.mkdir(parents=True, exist_ok=True)
         check_writable(out_dir / "report.md")
@@ -706,7 +700,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
 
 # What a contestant's fit may raise without the comparison stopping: contrec's own refusals (e.g. not
 # enough memory for a dense item-item model), an allocation that failed, a numerical failure. A segmentation
-# fault cannot be caught in-process; contrec.blas keeps the dense solves clear of the ones seen here.
+# fault cannot be caught in-process; contrec.runtime.blas keeps the dense solves clear of the ones seen here.
 _CELL_ERRORS = (ContrecError, MemoryError, np.linalg.LinAlgError, RuntimeError, FloatingPointError)
 
 
@@ -728,12 +722,9 @@ def _preflight(config: ExperimentConfig, prepared: _Prepared) -> None:
     for c in config.contestants:
         model = _make_model(c, c.params, 0, config.threads)
         if c.is_contrec:
-            from contrec.samplers import get_sampler
-
-            model._check_params()
+            model.check()
             try:
-                get_sampler(model.sampler, **(model.sampler_params or {})).fit(train)
-                model._check_setup(train)
+                model.check(train)
             except ContrecError as err:
                 raise ConfigError(f"contestant {c.name!r}: {err}") from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from contrec.errors import ConfigError
+from contrec.registry import Registry
 from contrec.samplers.base import BaseSampler, ModelSnapshot, NegativeSampler, Negatives
 from contrec.samplers.hard import DynamicHardSampler, HardNegativeSampler
 from contrec.samplers.inbatch import InBatchSampler
@@ -24,9 +25,9 @@ __all__ = ["NegativeSampler", "Negatives", "ModelSnapshot", "BaseSampler", "Unif
            "HardNegativeSampler", "DynamicHardSampler", "DomainRuleSampler", "MixedSampler", "InBatchSampler",
            "Rule", "parse_rule", "load_rule", "SAMPLERS", "get_sampler"]
 
-SAMPLERS: dict[str, type] = {cls.name: cls for cls in (UniformSampler, PopularitySampler, HardNegativeSampler,
-                                                       DynamicHardSampler, DomainRuleSampler, MixedSampler,
-                                                       InBatchSampler)}
+SAMPLERS: Registry[NegativeSampler] = Registry("sampler", {
+    cls.name: cls for cls in (UniformSampler, PopularitySampler, HardNegativeSampler, DynamicHardSampler,
+                              DomainRuleSampler, MixedSampler, InBatchSampler)})
 
 
 def get_sampler(name: "str | NegativeSampler", **params: Any) -> NegativeSampler:
@@ -40,9 +41,4 @@ def get_sampler(name: "str | NegativeSampler", **params: Any) -> NegativeSampler
                 raise ConfigError("sampler parameters go to the sampler's constructor when passing an instance")
             return name
         raise ConfigError(f"sampler must be a name or a NegativeSampler (got {type(name).__name__})")
-    if name not in SAMPLERS:
-        raise ConfigError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
-    try:
-        return SAMPLERS[name](**params)
-    except TypeError as err:
-        raise ConfigError(f"sampler {name!r}: {err}") from None
+    return SAMPLERS.create(name, **params)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from contrec.errors import NotFittedError
-from contrec.positives import PositiveLookup
+from contrec.data.positives import PositiveLookup
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
@@ -72,10 +72,17 @@ class ModelSnapshot:
 
 @runtime_checkable
 class NegativeSampler(Protocol):
-    """Chooses negatives; registered by ``name`` in `contrec.samplers.SAMPLERS`."""
+    """Chooses negatives; registered by ``name`` in `contrec.samplers.SAMPLERS`.
+
+    Everything the trainer (and `MixedSampler`) may call is declared here; `BaseSampler`
+    gives each optional capability a documented no-op default, so a new sampler subclasses
+    it and overrides only what it has. Nothing is probed with ``hasattr``.
+    """
 
     name: ClassVar[str]
     refresh_every: int | None  # steps between `update` calls; None = never
+    forbids: bool  # whether `forbidden` can forbid anything (domain rules): the proposal then depends on the row
+    mask_in_batch: bool  # whether the trainer masks the in-batch candidates `forbidden` names, too
 
     def fit(self, train: "Interactions") -> "Self":
         """Learn what sampling needs (catalogue size, popularity tables …); returns self."""
@@ -85,17 +92,40 @@ class NegativeSampler(Protocol):
         """Draw ``n`` negatives for a batch of ``users`` ``[B]`` with ``positives`` ``[B]``."""
         ...
 
-    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None) -> Tensor:
+    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None,
+                 n_draws: int | None = None) -> Tensor:
         """Per-draw log proposal probability of ``items`` (``[M]`` or ``[B, M]``) for ``users`` ``[B]``.
 
         The trainer needs it for candidates the sampler did not draw (the batch's own
         positives) to compute each candidate's expected count in the candidate set.
-        Samplers whose proposal depends on the row's positive (domain rules) use ``positives``.
+        Samplers whose proposal depends on the row's positive (domain rules) use ``positives``;
+        ``n_draws`` is the number of draws the proposal is used for (a stratified mixture's
+        shares depend on it; None = the limit of many draws).
         """
         ...
 
     def update(self, snapshot: ModelSnapshot) -> None:
         """See the model's current vectors (hard-negative samplers refresh on them)."""
+        ...
+
+    def bind(self, scorer: Scorer) -> None:
+        """Receive a scorer of the live model (samplers that rank a pool of candidates)."""
+        ...
+
+    def forbidden(self, users: Tensor, positives: Tensor, items: Tensor) -> Tensor:
+        """``[B, M]`` bool: the candidates (``[M]`` or ``[B, M]``) a rule forbids as negatives of each row."""
+        ...
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a training checkpoint must keep beyond ``fit``, as plain arrays."""
+        ...
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore `state` (after ``fit`` on the same data)."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters, for repr and saved model files."""
         ...
 
 
@@ -110,7 +140,9 @@ class BaseSampler:
     """
 
     name: ClassVar[str] = "base"
-    refresh_every: int | None = None
+    refresh_every: int | None = None  # never refreshed on the model's vectors
+    forbids: bool = False  # no rule: `forbidden` forbids nothing
+    mask_in_batch: bool = False
     max_rounds: int = 64
 
     def __init__(self, exclude_positives: bool = False) -> None:
@@ -182,9 +214,11 @@ class BaseSampler:
             return self._draw(users, positives, len(users), generator)
         return self._draw(users, positives, 1, generator)[:, 0]
 
-    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None) -> Tensor:
+    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None,
+                 n_draws: int | None = None) -> Tensor:
         """Log q of ``items`` ``[M]`` (shared) or ``[B, M]``; shape ``[M]`` only for a shared,
-        row-independent proposal, else ``[B, M]``. float32."""
+        row-independent proposal, else ``[B, M]``. float32. One draw's q does not depend on
+        how many are drawn, so ``n_draws`` is not used here."""
         self._check_fitted()
         shared_rows = items.dim() == 1 and self._item_log_q() is not None and not self.exclude_positives
         if shared_rows:
@@ -198,7 +232,17 @@ class BaseSampler:
         return log_q.float()
 
     def update(self, snapshot: ModelSnapshot) -> None:
+        """No-op: the proposal does not follow the model (``refresh_every`` is None)."""
         return None
+
+    def bind(self, scorer: Scorer) -> None:
+        """No-op: the proposal does not score candidates with the live model."""
+        return None
+
+    def forbidden(self, users: Tensor, positives: Tensor, items: Tensor) -> Tensor:
+        """Nothing is forbidden (``forbids`` is False): ``[B, M]`` all False."""
+        cols = items.shape[-1]
+        return torch.zeros((len(users), cols), dtype=torch.bool)
 
     def state(self) -> dict[str, np.ndarray]:
         """What a training checkpoint must keep beyond ``fit``: the statistics (and, in

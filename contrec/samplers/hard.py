@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from contrec.errors import ConfigError, NotFittedError
-from contrec.positives import RowSets
+from contrec.data.positives import RowSets
 from contrec.samplers.base import BaseSampler, ModelSnapshot, Scorer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +82,7 @@ class HardNegativeSampler(BaseSampler):
 
     def update(self, snapshot: ModelSnapshot) -> None:
         """Recompute every user's top-M non-positive items with FAISS (exact)."""
-        from contrec.index import FaissIndex
+        from contrec.serving.index import FaissIndex
 
         self._check_fitted()
         t0 = time.perf_counter()

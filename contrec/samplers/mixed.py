@@ -67,11 +67,11 @@ class MixedSampler(BaseSampler):
             raise ConfigError("mixed sampler: components cannot be mixed samplers themselves")
         self.components = [s for s, _ in pairs]
         self.weights = weights / weights.sum()
-        refresh = [s.refresh_every for s in self.components if getattr(s, "refresh_every", None)]
+        refresh = [s.refresh_every for s in self.components if s.refresh_every]
         self.refresh_every = min(refresh) if refresh else None
 
     def params(self) -> dict[str, Any]:
-        return {getattr(s, "name", type(s).__name__): round(float(w), 6) for s, w in zip(self.components, self.weights)}
+        return {s.name: round(float(w), 6) for s, w in zip(self.components, self.weights)}
 
     def __repr__(self) -> str:
         return f"MixedSampler({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
@@ -84,13 +84,12 @@ class MixedSampler(BaseSampler):
 
     def bind(self, scorer: Scorer) -> None:
         for sampler in self.components:
-            if hasattr(sampler, "bind"):
-                sampler.bind(scorer)
+            sampler.bind(scorer)
 
     def update(self, snapshot: ModelSnapshot) -> None:
         # The trainer calls this every `refresh_every` (the smallest component's) steps and at epoch ends.
         for sampler in self.components:
-            if getattr(sampler, "refresh_every", None):
+            if sampler.refresh_every:
                 sampler.update(snapshot)
 
     def counts(self, n: int) -> np.ndarray:
@@ -111,7 +110,7 @@ class MixedSampler(BaseSampler):
             parts.append(neg.items)
             valids.append(neg.valid)
             # a rule component's proposal reaches a row only where the rule allows: q is per row
-            per_row |= neg.items.dim() == 2 or hasattr(sampler, "forbidden")
+            per_row |= neg.items.dim() == 2 or sampler.forbids
         if per_row:
             parts = [p.expand(len(users), -1) if p.dim() == 1 else p for p in parts]
             valids = [None if v is None else (v.expand(len(users), -1) if v.dim() == 1 else v) for v in valids]
@@ -120,23 +119,23 @@ class MixedSampler(BaseSampler):
         if any(v is not None for v in valids):
             valid = torch.cat([torch.ones(p.shape, dtype=torch.bool) if v is None else v
                                for p, v in zip(parts, valids)], dim=-1)
-        self._last_n = n
-        return Negatives(items, self.log_prob(users if per_row else users[:1], items, positives), valid)
+        return Negatives(items, self.log_prob(users if per_row else users[:1], items, positives, n), valid)
 
-    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None) -> Tensor:
+    def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None,
+                 n_draws: int | None = None) -> Tensor:
+        """The mixture's per-draw log q: ``log Σ_k (n_k / n) q_k``, with the stratified counts n_k of
+        ``n_draws`` draws (the weights themselves when ``n_draws`` is None)."""
         self._check_fitted()
-        n = getattr(self, "_last_n", None)
-        shares = self.weights if n is None else self.counts(n) / n
+        shares = self.weights if not n_draws else self.counts(n_draws) / n_draws
         terms = []
         for sampler, share in zip(self.components, shares):
             if share == 0:
                 continue
             lp = sampler.log_prob(users, items, positives).double()
-            forbidden = getattr(sampler, "forbidden", None)
-            if forbidden is not None and positives is not None:
+            if sampler.forbids and positives is not None:
                 # draws the rule forbids are masked for the row, so they never reach its candidates
                 lp = lp.expand(len(positives), -1) if lp.dim() == 1 else lp
-                lp = lp.masked_fill(forbidden(users, positives, items), -math.inf)
+                lp = lp.masked_fill(sampler.forbidden(users, positives, items), -math.inf)
             terms.append(math.log(share) + lp)
         if any(t.dim() == 2 for t in terms):
             rows = max(t.shape[0] for t in terms if t.dim() == 2)

@@ -62,7 +62,7 @@ import torch
 from torch import Tensor
 
 from contrec.errors import ConfigError, DataError
-from contrec.positives import RowSets
+from contrec.data.positives import RowSets
 from contrec.samplers.base import BaseSampler, Negatives
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -389,6 +389,7 @@ class DomainRuleSampler(BaseSampler):
     """
 
     name: ClassVar[str] = "domain-rule"
+    forbids: bool = True
 
     def __init__(self, rule: "str | Mapping[str, Any] | Rule" = "disjoint(genres)", fallback: str = "uniform",
                  attributes: pd.DataFrame | None = None, separator: str = "|",

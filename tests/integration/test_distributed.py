@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from contrec import ContrastiveRecommender
-from contrec.checkpoint import load_checkpoint
+from contrec.training.checkpoint import load_checkpoint
 
 from ..conftest import SAMPLE_CSV
 

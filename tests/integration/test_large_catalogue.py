@@ -15,7 +15,7 @@ _FIT = r"""
 import json, resource, time
 import contrec
 from contrec.data.synthetic import synthetic_play_log
-from contrec.diagnostics import embedding_diagnostics
+from contrec.nn.diagnostics import embedding_diagnostics
 log = synthetic_play_log(seed=0)
 data = contrec.Interactions.from_frame(log.astype(str), user="userID", item="artistID")
 train, test = contrec.split_random(data, test_size=0.2, seed=0)

@@ -7,7 +7,7 @@ import pytest
 
 import contrec
 from contrec.cli import main
-from contrec.demo import run_demo
+from contrec.cli.demo import run_demo
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """`contrec demo`: the main job on real data in one command.
 
-Loads MovieLens (ml-100k by default) under the standard protocol (contrec.protocol), fits
+Loads MovieLens (ml-100k by default) under the standard protocol (contrec.evaluation.protocol), fits
 contrec with its default settings and a popularity baseline on the same split, prints
 their full-ranking metrics side by side, and shows a few users' recommendations with
 movie titles next to movies they liked. Same seed → the same numbers as
@@ -17,10 +17,10 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from contrec.baselines import PopularityRecommender
+from contrec.models.baselines import PopularityRecommender
 from contrec.evaluation import evaluate
-from contrec.model import ContrastiveRecommender
-from contrec.protocol import Protocol, protocol_split
+from contrec.models.contrastive import ContrastiveRecommender
+from contrec.evaluation.protocol import EvaluationProtocol, protocol_split
 
 __all__ = ["run_demo"]
 
@@ -33,7 +33,7 @@ def run_demo(dataset: str = "ml-100k", seed: int = 0, data_dir: "str | os.PathLi
              out: TextIO | None = None) -> pd.DataFrame:
     """Run the demo, print its report to ``out`` (stdout) and return the metrics table."""
     out = out or sys.stdout
-    protocol = Protocol()
+    protocol = EvaluationProtocol()
     t_start = time.perf_counter()
     train, test = protocol_split(dataset, seed, data_dir, protocol)
     print(f"{dataset}: {train.n_users} users × {train.n_items} items; ratings ≥ {protocol.min_rating:g} are positives, "

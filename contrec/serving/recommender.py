@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.data.interactions import IdMap, Interactions, as_id_list
+from contrec.data.interactions import binary_matrix, IdMap, Interactions, as_id_list
 from contrec.errors import ConfigError, DataError, NotFittedError
-from contrec.index import FaissIndex
+from contrec.serving.index import FaissIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
@@ -51,7 +51,7 @@ class FactorRecommender:
     # ------------------------------------------------------------------ set-up by subclasses
     def _set_state(self, train: Interactions, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
         self.users_, self.items_ = train.users, train.items
-        self.seen_ = _binary(train.matrix)
+        self.seen_ = binary_matrix(train.matrix)
         self.item_attributes_ = train.item_attributes
         self._set_vectors(user_vectors, item_vectors)
 
@@ -234,13 +234,6 @@ class FactorRecommender:
             raise ConfigError(f"k must be a positive integer (got {k!r})")
         if k > n:
             raise ConfigError(f"k={k} is larger than the catalogue ({n} items); ask for at most {n}")
-
-
-def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    out = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices.copy(), matrix.indptr.copy()),
-                        shape=matrix.shape)
-    out.sort_indices()
-    return out
 
 
 def _frame(raw_keys: np.ndarray, ids: np.ndarray, scores: np.ndarray, items: IdMap, key: str,

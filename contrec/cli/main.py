@@ -85,7 +85,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def _write_csv(frame: pd.DataFrame, path: str | None) -> None:
-    from contrec.artifact import atomic_write
+    from contrec.runtime.artifact import atomic_write
 
     if path is None or path == "-":
         frame.to_csv(sys.stdout, index=False)
@@ -96,7 +96,7 @@ def _write_csv(frame: pd.DataFrame, path: str | None) -> None:
 
 def _check_output(path: str | None) -> None:
     """Fail before any work when the output could not be written anyway."""
-    from contrec.artifact import check_writable
+    from contrec.runtime.artifact import check_writable
 
     if path not in (None, "-"):
         check_writable(path)
@@ -104,7 +104,7 @@ def _check_output(path: str | None) -> None:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from contrec import distributed
+    from contrec.training import distributed
 
     world_size = os.environ.get("WORLD_SIZE", "1")
     if not (args.distributed or (world_size.isdigit() and int(world_size) > 1)):
@@ -113,11 +113,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise ConfigError(f"--nproc-per-node must be ≥ 1 (got {args.nproc_per_node})")
     if not distributed.launched_by_torchrun():
         # a mistake in the data, flags or sampler settings is one line here, before any process starts
-        from contrec.samplers import get_sampler
-
         model, data, _, _ = _fit_inputs(args)
-        model._check_setup(data)
-        get_sampler(model.sampler, **(model.sampler_params or {})).fit(data)
+        model.check(data)
         del model, data, _  # the processes read the data themselves; the launcher need not hold a copy
         return _launch(args, args.nproc_per_node)
     world = distributed.init()
@@ -170,7 +167,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """The model, training data, validation data and the whole file ``contrec fit`` was asked for
     (checked, nothing trained)."""
     from contrec.data.splits import split_random
-    from contrec.model import ContrastiveRecommender
+    from contrec.models.contrastive import ContrastiveRecommender
 
     _check_output(args.output)
     data = full = _read(args, args.data)
@@ -183,7 +180,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    **_tower_params(args))
-    model._check_params()
+    model.check()
     validation = None
     if args.validation_size:
         if args.refit and (args.checkpoint or args.resume):
@@ -215,13 +212,11 @@ def _fit(args: argparse.Namespace, save: bool = True) -> int:
 
 def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
     """Similarity parameters, an encoder preset and the tower / loss flags (flags win over the preset)."""
-    from contrec.encoders import ENCODER_PRESETS
+    from contrec.nn.encoders import ENCODER_PRESETS
 
     params: dict[str, Any] = {}
     if args.encoder is not None:
-        if args.encoder not in ENCODER_PRESETS:
-            raise ConfigError(f"unknown --encoder {args.encoder!r}; choose one of: {', '.join(ENCODER_PRESETS)}")
-        params.update(ENCODER_PRESETS[args.encoder])
+        params.update(ENCODER_PRESETS[ENCODER_PRESETS.key(args.encoder)])
     if args.similarity_params:
         params["similarity_params"] = _json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
     for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
@@ -262,7 +257,7 @@ def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _load_model(path: str) -> Any:
-    from contrec.model import ContrastiveRecommender
+    from contrec.models.contrastive import ContrastiveRecommender
 
     return ContrastiveRecommender.load(path)
 
@@ -349,7 +344,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         wide.columns = [f"@{c}" for c in wide.columns]
         print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.diagnostics:
-        from contrec.diagnostics import embedding_diagnostics
+        from contrec.nn.diagnostics import embedding_diagnostics
 
         print("\nembedding diagnostics (training positives):")
         for name, value in embedding_diagnostics(model).items():
@@ -394,7 +389,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from contrec.demo import run_demo
+    from contrec.cli.demo import run_demo
 
     run_demo(dataset=args.dataset, seed=args.seed, data_dir=args.data_dir, n_users=args.show_users,
              threads=args.threads, verbose=not args.quiet)
@@ -478,7 +473,7 @@ def _model_default(name: str) -> Any:
     """A ContrastiveRecommender constructor default: the CLI's defaults are the model's, never retyped."""
     import inspect
 
-    from contrec.model import ContrastiveRecommender
+    from contrec.models.contrastive import ContrastiveRecommender
 
     return inspect.signature(ContrastiveRecommender).parameters[name].default
 
@@ -487,7 +482,7 @@ def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
     """Tower and loss flags default to None (a preset or the model decides): their help names the model's default."""
     import inspect
 
-    from contrec.model import ContrastiveRecommender
+    from contrec.models.contrastive import ContrastiveRecommender
 
     params = inspect.signature(ContrastiveRecommender).parameters
     for action in parser._actions:
@@ -671,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-tune", action="store_true", help="skip tuning: every contestant runs its defaults")
     g.add_argument("--trials", type=int, help="tuning budget: settings tried per contestant and seed "
                    f"(default {spec.TuningSpec().trials})")
-    protocol = spec.ProtocolSpec()
+    protocol = spec.EvaluationProtocol()
     g.add_argument("--split", choices=["random", "temporal"], help=f"per-user split (default: {protocol.split})")
     g.add_argument("--test-size", type=float, help=f"held-out share per user (default {protocol.test_size:g})")
     g.add_argument("--min-rating", type=float, help=f"ratings ≥ this are positives (default {protocol.min_rating:g})")

@@ -19,19 +19,27 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from contrec.artifact import read_artifact, write_artifact
 from contrec.errors import ConfigError, ModelFileError
+from contrec.runtime.artifact import read_artifact, write_artifact
+from contrec.samplers.base import NegativeSampler
+from contrec.training.candidates import StepStats
+from contrec.training.config import Checkpointing
+from contrec.training.optimizer import Optimizer
 
 __all__ = ["CHECKPOINT_KIND", "save_checkpoint", "load_checkpoint", "module_arrays", "load_module_arrays",
-           "optimizer_arrays", "load_optimizer_arrays", "generators_of", "generator_arrays", "load_generator_arrays"]
+           "optimizer_arrays", "load_optimizer_arrays", "generators_of", "generator_arrays", "load_generator_arrays",
+           "RunState", "save_run", "resume_run"]
 
 CHECKPOINT_KIND = "training-checkpoint"
 
@@ -128,3 +136,80 @@ def load_generator_arrays(generators: dict[str, torch.Generator], arrays: dict[s
                               "(the model's towers changed since it was written)")
         g.set_state(torch.from_numpy(np.array(arrays[key])))
     torch.set_rng_state(torch.from_numpy(np.array(arrays["rng.torch-global"])))
+
+
+@dataclass
+class RunState:
+    """Where a run stands between two steps: what a checkpoint stores."""
+
+    step: int = 0
+    epoch: int = 0  # the epoch under way (or the next one when batch = 0)
+    batch: int = 0  # next batch of that epoch
+    done: bool = False  # stopped early (patience); a run that used up its epochs goes on if given more
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_state: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
+    stats: StepStats = field(default_factory=StepStats)
+    epoch_rng: Tensor | None = None  # the trainer's generator at the start of the epoch (replays its shuffle)
+    epoch_seconds: float = 0.0
+    elapsed: float = 0.0
+
+
+def save_run(ckpt: Checkpointing, run: RunState, user_encoder: nn.Module, item_encoder: nn.Module,
+          optimizer: Optimizer, sampler: NegativeSampler, generators: dict[str, torch.Generator],
+          ranks: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Write ``run`` with the towers, optimizer, sampler state and generators to ``ckpt.path``
+    (``ranks``: every process's draws generator and partial-epoch counts, from a DDP run)."""
+    arrays = {**module_arrays("user", user_encoder), **module_arrays("item", item_encoder),
+              **generator_arrays(generators), "epoch_rng": run.epoch_rng.numpy().copy()}
+    if ranks is not None:  # [W, ...] per-rank draws generators and partial-epoch counts
+        arrays["ranks.draws_rng"], arrays["ranks.stats"] = ranks
+    optimizers = []
+    for k, opt in enumerate(optimizer.optimizers):
+        opt_arrays, opt_meta = optimizer_arrays(f"opt{k}", opt)
+        arrays.update(opt_arrays)
+        optimizers.append(opt_meta)
+    arrays.update({f"sampler.{k}": v for k, v in sampler.state().items()})
+    if run.best_state is not None:
+        for prefix, tower in zip(("best.user", "best.item"), run.best_state):
+            arrays.update({f"{prefix}.{k}": v.detach().cpu().numpy().copy() for k, v in tower.items()})
+    meta = {"identity": ckpt.identity, "step": run.step, "epoch": run.epoch, "batch": run.batch, "done": run.done,
+            "history": json.loads(json.dumps(run.history, default=float)),
+            "best_score": run.best_score if math.isfinite(run.best_score) else None, "best_epoch": run.best_epoch,
+            "stats": asdict(run.stats), "epoch_seconds": run.epoch_seconds, "elapsed": run.elapsed,
+            "optimizers": optimizers}
+    save_checkpoint(ckpt.path, arrays, meta)
+
+
+def resume_run(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Module, optimizer: Optimizer,
+            sampler: NegativeSampler, generators: dict[str, torch.Generator], draws: torch.Generator,
+            rank: int) -> RunState:
+    """Load ``ckpt.resume`` into the towers, optimizer, sampler and generators; returns where the run stood."""
+    where = str(ckpt.resume)
+    arrays, meta = load_checkpoint(where)
+    theirs = meta.get("identity", {})
+    differ = sorted(k for k in set(theirs) | set(ckpt.identity) if theirs.get(k) != ckpt.identity.get(k))
+    if differ:
+        raise ConfigError(f"{where}: the checkpoint was written for other settings or data ({', '.join(differ)} "
+                          "differ); resume with the same data and settings, or start afresh")
+    load_module_arrays("user", user_encoder, arrays, where)
+    load_module_arrays("item", item_encoder, arrays, where)
+    if len(meta["optimizers"]) != len(optimizer.optimizers):
+        raise ConfigError(f"{where}: the checkpoint's optimizer does not match this model's")
+    for k, (opt, opt_meta) in enumerate(zip(optimizer.optimizers, meta["optimizers"])):
+        load_optimizer_arrays(f"opt{k}", opt, arrays, opt_meta)
+    sampler.load_state({k[len("sampler."):]: v for k, v in arrays.items() if k.startswith("sampler.")})
+    load_generator_arrays(generators, arrays, where)
+    best_state = None
+    if any(k.startswith("best.user.") for k in arrays):
+        best_state = tuple({k[len(prefix) + 1:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+                            if k.startswith(prefix + ".")} for prefix in ("best.user", "best.item"))
+    best_score = meta["best_score"] if meta["best_score"] is not None else -math.inf
+    stats = StepStats(**meta["stats"])
+    if "ranks.draws_rng" in arrays:  # written by a distributed run (the identity guarantees the same world)
+        draws.set_state(torch.from_numpy(np.array(arrays["ranks.draws_rng"][rank])))
+        stats = StepStats(*np.asarray(arrays["ranks.stats"][rank]).tolist())
+    return RunState(meta["step"], meta["epoch"], meta["batch"], meta["done"], meta["history"], best_score,
+                     meta["best_epoch"], best_state, stats,
+                     torch.from_numpy(np.array(arrays["epoch_rng"])), meta["epoch_seconds"], meta["elapsed"])

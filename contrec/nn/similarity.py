@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,8 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrec.errors import ConfigError
+from contrec.registry import Registry
 
-__all__ = ["Similarity", "Dot", "Cosine", "Gaussian", "Laplacian", "KernelMixture", "SIMILARITIES",
+__all__ = ["Similarity", "BaseSimilarity", "Dot", "Cosine", "Gaussian", "Laplacian", "KernelMixture", "SIMILARITIES",
            "get_similarity"]
 
 
@@ -52,12 +54,30 @@ class Similarity(Protocol):
         product, ``−‖u−v‖²`` for L2 — what a recommendation's ``score`` column shows."""
         ...
 
+    inner_product: ClassVar[bool]  # s(u, v) = embed(u)·embed(v): the loss may fuse s/τ − log q into one matmul
+    components: "tuple[tuple[Similarity, float], ...]"  # a mixture's (kernel, weight) parts; () for one kernel
 
-class Dot:
+    def embed(self, x: Tensor) -> Tensor:
+        """The map φ with s(u, v) = φ(u)·φ(v), for inner-product kernels (``inner_product``)."""
+        ...
+
+
+class BaseSimilarity:
+    """Defaults of the optional parts of `Similarity`: not an inner product, not a mixture."""
+
+    inner_product: ClassVar[bool] = False
+    components: "tuple[tuple[Similarity, float], ...]" = ()
+
+    def embed(self, x: Tensor) -> Tensor:
+        raise ConfigError(f"{type(self).__name__} is not an inner-product kernel; it has no embedding φ")
+
+
+class Dot(BaseSimilarity):
     """Inner product ``u·v``; FAISS inner-product search ranks in the same order."""
 
     name: ClassVar[str] = "dot"
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "ip"
+    inner_product: ClassVar[bool] = True
 
     def embed(self, x: Tensor) -> Tensor:
         """The vectors whose inner product is this similarity (lets the loss fuse matmul and bias)."""
@@ -96,7 +116,7 @@ class Cosine(Dot):
         return "Cosine()"
 
 
-class _DistanceKernel:
+class _DistanceKernel(BaseSimilarity):
     """Shared parts of the distance kernels: a score that falls with ‖u − v‖, served by FAISS L2.
 
     InfoNCE puts ``s/τ`` in the softmax, so ``exp(s/τ)`` is the kernel itself: the Gaussian
@@ -186,7 +206,7 @@ class KernelMixture(_DistanceKernel):
 
     Training minimises ``weight · L_laplacian + (1 − weight) · L_gaussian``, the weighted
     sum of the two kernels' InfoNCE losses on the same vectors (the paper's "simple sum";
-    `contrec.losses.info_nce` reads `components`).
+    `contrec.nn.losses.info_nce` reads `components`).
 
     Serving: the score is ``weight · (−‖u−v‖) + (1 − weight) · (−‖u−v‖²)``. Both terms fall
     with the same distance, so any mixture ranks items exactly in L2 order: exact FAISS L2
@@ -215,10 +235,12 @@ class KernelMixture(_DistanceKernel):
         return f"KernelMixture(weight={self.weight}, normalize={self.normalize})"
 
 
-SIMILARITIES: dict[str, type] = {"dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian,
-                                 "kernel-mixture": KernelMixture}
-_NORMALIZED = {"gaussian-normalized": Gaussian, "laplacian-normalized": Laplacian,
-               "kernel-mixture-normalized": KernelMixture}
+SIMILARITIES: Registry[Similarity] = Registry("similarity", {
+    "dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian, "kernel-mixture": KernelMixture,
+    # the same kernels on L2-normalised vectors (distances on the sphere)
+    "gaussian-normalized": partial(Gaussian, normalize=True), "laplacian-normalized": partial(Laplacian, normalize=True),
+    "kernel-mixture-normalized": partial(KernelMixture, normalize=True),
+})
 
 
 def get_similarity(name: "str | Similarity", **params: Any) -> Similarity:
@@ -234,14 +256,4 @@ def get_similarity(name: "str | Similarity", **params: Any) -> Similarity:
         if isinstance(name, Similarity):
             return name
         raise ConfigError(f"similarity must be a name or a Similarity (got {type(name).__name__})")
-    if name in _NORMALIZED:
-        params = {**params, "normalize": True}
-        cls = _NORMALIZED[name]
-    elif name in SIMILARITIES:
-        cls = SIMILARITIES[name]
-    else:
-        raise ConfigError(f"unknown similarity {name!r}; choose one of: {', '.join([*SIMILARITIES, *_NORMALIZED])}")
-    try:
-        return cls(**params)
-    except TypeError:
-        raise ConfigError(f"similarity {name!r} does not take parameters {sorted(params)}") from None
+    return SIMILARITIES.create(name, **params)

@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.data.interactions import IdMap, Interactions
+from contrec.data.interactions import binary_matrix, IdMap, Interactions
 from contrec.errors import ConfigError, DataError
-from contrec.index import FaissIndex
-from contrec.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
-from contrec.recommender import FactorRecommender, _binary, ensure_same_space
+from contrec.evaluation.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
+from contrec.serving.recommender import FactorRecommender, ensure_same_space
 
-__all__ = ["evaluate", "ranking_metrics", "item_popularity", "vectors_ndcg"]
+__all__ = ["evaluate", "ranking_metrics", "item_popularity"]
 
 
 def _ks(k: "int | Sequence[int]") -> list[int]:
@@ -99,7 +98,7 @@ def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, 
     ensure_same_space(model, train, "the train data")
     if max(ks) > train.n_items:
         raise ConfigError(f"k={max(ks)} is larger than the catalogue ({train.n_items} items)")
-    known = _binary(train.matrix + model.seen_ if exclude == "known" else train.matrix)
+    known = binary_matrix(train.matrix + model.seen_ if exclude == "known" else train.matrix)
     relevant = test.matrix.tocsr()
     n_items = train.n_items
     shared = known.multiply(relevant[:, :n_items] if relevant.shape[1] > n_items else relevant).tocsr()
@@ -111,7 +110,7 @@ def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, 
                     "them with")
             raise DataError(f"{what} overlap='drop'", cli=f"{what} --drop-overlap")
         pad = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=relevant.shape)
-        relevant = (_binary(relevant) - _binary(pad)).tocsr()
+        relevant = (binary_matrix(relevant) - binary_matrix(pad)).tocsr()
         relevant.eliminate_zeros()
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if len(users) == 0:
@@ -134,14 +133,3 @@ def _extends(items: IdMap, base: IdMap) -> bool:
         return True
     n = len(base)
     return len(items) > n and bool(np.array_equal(items.ids[:n], base.ids))
-
-
-
-def vectors_ndcg(user_vectors: np.ndarray, item_vectors: np.ndarray, metric: str, train: Interactions,
-                 validation: Interactions, k: int, users: np.ndarray | None = None) -> float:
-    """Mean NDCG@k of raw vectors (used for early stopping while a model trains)."""
-    if users is None:
-        users = np.flatnonzero(validation.user_counts() > 0)
-    index = FaissIndex(metric).build(item_vectors)  # type: ignore[arg-type]
-    ranked, _ = index.search(user_vectors[users], min(k, train.n_items), train.matrix[users])
-    return float(np.nanmean(ndcg_at_k(ranked, validation.matrix[users], min(k, train.n_items))))

@@ -20,7 +20,7 @@ Example (two processes on one machine)::
 
 From Python, under torchrun::
 
-    >>> from contrec import distributed  # doctest: +SKIP
+    >>> from contrec.training import distributed  # doctest: +SKIP
     >>> world = distributed.init()                       # reads RANK / WORLD_SIZE from torchrun
     >>> model = ContrastiveRecommender().fit(train)      # trains on this rank's shard
     >>> if world.main: model.save("model.contrec")

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrec.similarity import Similarity
+from contrec.nn.similarity import Similarity
 
 __all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss", "pairwise_loss", "OBJECTIVES"]
 
@@ -60,10 +60,9 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
         scores = similarity.pairwise(user, candidates).gather(1, candidate_index)  # [B, M]
         logits = scores / temperature
         return logits if bias is None else logits - bias
-    embed = getattr(similarity, "embed", None)
-    if candidates.dim() == 2 and embed is not None:
+    if candidates.dim() == 2 and similarity.inner_product:
         # Inner-product kernels: s/τ − bias in one fused addmm, so backward is two matmuls.
-        u, v = embed(user), embed(candidates)  # [B, d], [M, d]
+        u, v = similarity.embed(user), similarity.embed(candidates)  # [B, d], [M, d]
         if bias is None:
             return (u @ v.T) * (1.0 / temperature)  # [B, M]
         return torch.addmm(-bias, u, v.T, alpha=1.0 / temperature)  # [B, M]
@@ -102,24 +101,23 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
 
         >>> u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> v = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
-        >>> from contrec.similarity import Dot
+        >>> from contrec.nn.similarity import Dot
         >>> loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(), temperature=1.0)
         >>> # row 0 logits (1, 0, 0): −log(e/(e+2)); row 1 logits (0, 0, 2): −log(e²/(e²+2))
         >>> round(float(loss), 4)
         0.3955
     """
-    components = getattr(similarity, "components", None)
-    if components is not None:
+    if similarity.components:
         # a kernel mixture is trained as the weighted sum of its kernels' losses (Kernel-InfoNCE)
         return sum(weight * info_nce(user, candidates, labels, similarity=kernel, temperature=temperature,
                                      log_q=log_q, mask=mask, debias_prior=debias_prior, hardness=hardness,
                                      candidate_index=candidate_index)
-                   for kernel, weight in components if weight > 0)
+                   for kernel, weight in similarity.components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
-        embed = getattr(similarity, "embed", None)
-        if embed is not None and candidate_index is None and candidates.dim() == 2:
+        if similarity.inner_product and candidate_index is None and candidates.dim() == 2:
             # inner-product kernel over shared candidates: the fused path (same value, fewer passes)
-            return _SharedSoftmaxXent.apply(embed(user), embed(candidates), labels, 1.0 / temperature, log_q, mask)
+            return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
+                                            1.0 / temperature, log_q, mask)
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index)
         return F.cross_entropy(logits, labels)
@@ -237,7 +235,7 @@ def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarit
     is part of what the comparison measures). Masked candidates (accidental hits) are left out.
 
     Example:
-        >>> from contrec.similarity import Dot
+        >>> from contrec.nn.similarity import Dot
         >>> u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> round(float(pairwise_loss(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0,
         ...                           objective="triplet", margin=1.5)), 4)
@@ -245,12 +243,11 @@ def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarit
     """
     if objective not in ("bpr", "triplet"):
         raise ValueError(f"objective must be 'bpr' or 'triplet' (got {objective!r})")
-    components = getattr(similarity, "components", None)
-    if components is not None:
+    if similarity.components:
         return sum(weight * pairwise_loss(user, candidates, labels, similarity=kernel, temperature=temperature,
                                           objective=objective, margin=margin, mask=mask,
                                           candidate_index=candidate_index)
-                   for kernel, weight in components if weight > 0)
+                   for kernel, weight in similarity.components if weight > 0)
     scores = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=1.0,
                              candidate_index=candidate_index)  # [B, M] raw s
     B = scores.shape[0]

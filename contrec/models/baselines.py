@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from contrec.data.interactions import Interactions
+from contrec.data.interactions import binary_matrix, Interactions
 from contrec.errors import ConfigError, DataError
-from contrec.recommender import FactorRecommender
+from contrec.models.params import Params
+from contrec.registry import Registry
+from contrec.serving.recommender import FactorRecommender
 
 __all__ = ["PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE", "BASELINES", "make_baseline"]
 
@@ -33,7 +35,7 @@ def _check_train(train: Interactions) -> None:
         raise DataError("the training data has no positives")
 
 
-class PopularityRecommender(FactorRecommender):
+class PopularityRecommender(Params, FactorRecommender):
     """Recommends the items with the most training positives (ties: lower index first).
 
     Served as a 1-d factor model: user vector [1], item vector [n_items − rank], so
@@ -59,23 +61,7 @@ class PopularityRecommender(FactorRecommender):
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         return np.ones((history.shape[0], 1), np.float32)  # everyone gets the same list
 
-    def __repr__(self) -> str:
-        return "PopularityRecommender()"
-
-
-class _ParamsModel(FactorRecommender):
-    """Baselines with named constructor parameters: sklearn-style get_params and a readable repr."""
-
-    _params: tuple[str, ...] = ()
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._params}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
-
-
-class _ImplicitModel(_ParamsModel):
+class _ImplicitModel(Params, FactorRecommender):
     """Shared fit for implicit's matrix factorisation models."""
 
     def _make(self) -> Any:  # pragma: no cover - abstract
@@ -100,7 +86,6 @@ class _ImplicitModel(_ParamsModel):
 class ImplicitALS(_ImplicitModel):
     """implicit's AlternatingLeastSquares (Hu, Koren & Volinsky 2008), confidence = 1 + alpha·weight."""
 
-    _params = ("factors", "regularization", "alpha", "iterations", "seed", "threads")
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0, iterations: int = 15,
                  seed: int = 0, threads: int | None = None) -> None:
@@ -132,7 +117,6 @@ class ImplicitALS(_ImplicitModel):
 class ImplicitBPR(_ImplicitModel):
     """implicit's BayesianPersonalizedRanking (Rendle et al. 2009)."""
 
-    _params = ("factors", "learning_rate", "regularization", "iterations", "seed", "threads")
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
                  iterations: int = 100, seed: int = 0, threads: int | None = None) -> None:
@@ -152,8 +136,8 @@ class ImplicitBPR(_ImplicitModel):
 
 def _check_item_item(train: Interactions, name: str, matrices: float) -> None:
     """Refuse before fitting when ``matrices`` dense float32 item × item matrices (plus the users' rows the
-    model is served from) do not fit in the memory that is free (`contrec.memory`)."""
-    from contrec.memory import check_memory
+    model is served from) do not fit in the memory that is free (`contrec.runtime.memory`)."""
+    from contrec.runtime.memory import check_memory
 
     n = train.n_items
     need = int(matrices * n * n * 4 + train.n_users * n * 4)
@@ -161,7 +145,7 @@ def _check_item_item(train: Interactions, name: str, matrices: float) -> None:
                  "filter rare items first (Interactions.filter(min_item_interactions=…)) or use ALS")
 
 
-class _ItemItemModel(_ParamsModel):
+class _ItemItemModel(Params, FactorRecommender):
     """Scores ``X W``: user vector = training row of X, item vector = column of W."""
 
     def _set_item_item(self, train: Interactions, x: sp.csr_matrix, item_vectors: np.ndarray) -> None:
@@ -179,7 +163,6 @@ class ItemKNN(_ItemItemModel):
         >>> knn = ItemKNN(neighbours=100).fit(train)  # doctest: +SKIP
     """
 
-    _params = ("neighbours", "threads")
 
     def __init__(self, neighbours: int = 100, threads: int | None = None) -> None:
         self.neighbours, self.threads = neighbours, threads
@@ -216,7 +199,6 @@ class EASE(_ItemItemModel):
         >>> ease = EASE(l2=250.0).fit(train)  # doctest: +SKIP
     """
 
-    _params = ("l2",)
 
     def __init__(self, l2: float = 250.0) -> None:
         self.l2 = l2
@@ -226,7 +208,7 @@ class EASE(_ItemItemModel):
         if not isinstance(self.l2, (int, float)) or not np.isfinite(self.l2) or self.l2 <= 0:
             raise ConfigError(f"l2 must be a positive number (got {self.l2!r})")
         _check_item_item(train, "EASE", 2.0)  # the solve's matrix and the index's copy
-        x = _binary_matrix(train.matrix)
+        x = binary_matrix(train.matrix, np.float64)
         self._set_item_item(train, x, ease_item_vectors(x, float(self.l2)))
         return self
 
@@ -239,7 +221,7 @@ def ease_item_vectors(x: sp.csr_matrix, l2: float) -> np.ndarray:
     """
     import scipy.linalg.lapack as lapack
 
-    from contrec.blas import safe_blas_threads
+    from contrec.runtime.blas import safe_blas_threads
 
     n = x.shape[1]
     gram = (x.T @ x).astype(np.float32).toarray()  # sparse product: no dense BLAS call
@@ -277,13 +259,9 @@ def _mirror_upper(matrix: np.ndarray, block: int = 2048) -> None:
                 matrix[j:j + block, i:i + block] = matrix[i:i + block, j:j + block].T
 
 
-def _binary_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    return sp.csr_matrix((np.ones(matrix.nnz, np.float64), matrix.indices, matrix.indptr), shape=matrix.shape)
-
-
-BASELINES: dict[str, type[FactorRecommender]] = {
-    "popularity": PopularityRecommender, "als": ImplicitALS, "bpr": ImplicitBPR, "itemknn": ItemKNN, "ease": EASE,
-}
+BASELINES: Registry[FactorRecommender] = Registry("baseline", {
+    "popularity": PopularityRecommender, "itemknn": ItemKNN, "als": ImplicitALS, "bpr": ImplicitBPR, "ease": EASE,
+}, normalize=lambda name: name.lower().replace("-", "").replace("_", ""))
 
 
 def make_baseline(name: str, **params: Any) -> FactorRecommender:
@@ -293,10 +271,4 @@ def make_baseline(name: str, **params: Any) -> FactorRecommender:
         >>> make_baseline("ease", l2=100.0)
         EASE(l2=100.0)
     """
-    key = name.lower().replace("-", "").replace("_", "")
-    if key not in BASELINES:
-        raise ConfigError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
-    try:
-        return BASELINES[key](**params)
-    except TypeError as err:
-        raise ConfigError(f"baseline {name!r}: {err}") from None
+    return BASELINES.create(name, **params)

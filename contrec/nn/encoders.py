@@ -32,13 +32,14 @@ import torch
 from torch import Tensor, nn
 
 from contrec.errors import ConfigError
-from contrec.features import FeatureTokens
+from contrec.nn.features import FeatureTokens
+from contrec.registry import Registry
 
 __all__ = ["Encoder", "IdEncoder", "FeatureEncoder", "HistoryEncoder", "Projected", "ENCODER_PRESETS",
-           "segment_gather"]
+           "segment_gather", "serving_vectors", "history_tower"]
 
-# Named tower combinations (model parameters they set), for `contrec compare --encoders`.
-ENCODER_PRESETS: dict[str, dict[str, Any]] = {
+# Named tower combinations (model parameters they set), for `contrec fit --encoder` and `compare --encoders`.
+ENCODER_PRESETS: Registry[dict[str, Any]] = Registry("encoder", {
     "id": {"user_tower": "id", "item_tower": "id"},
     "features": {"user_tower": "id", "item_tower": "features"},
     "history": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "history_dropout": 0.5},
@@ -49,11 +50,15 @@ ENCODER_PRESETS: dict[str, dict[str, Any]] = {
     "history-ssl": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "history_dropout": 0.5,
                     "ssl_weight": 0.1},
     "projection": {"user_tower": "id", "item_tower": "id", "projection": 128},
-}
+})
 
 
 class Encoder(nn.Module):
-    """Base of every tower: ``forward(ids [B], exclude=None) -> [B, dim]`` and ``encode_all()``."""
+    """Base of every tower: ``forward(ids [B], exclude=None) -> [B, dim]`` and ``encode_all()``.
+
+    Everything the trainer and the model may call on a tower is declared here, with a default
+    for towers that lack it (`tower_all`, `augmented_pair`, `history`).
+    """
 
     dim: int
     n: int
@@ -71,6 +76,27 @@ class Encoder(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(parts) if parts else torch.empty(0, self.dim)
+
+    def tower_all(self, batch_size: int = 8192) -> Tensor:
+        """The tower's own vectors before any projection head (`Projected`); here, `encode_all`."""
+        return self.encode_all(batch_size)
+
+    def augmented_pair(self, ids: Tensor, dropout: float) -> tuple[Tensor, Tensor]:
+        """Two random views of each id (SSL); only towers built from histories have them."""
+        raise ConfigError(f"{type(self).__name__} has no random views; ssl_weight needs user_tower='history'")
+
+    def history(self) -> "HistoryEncoder | None":
+        """The history tower inside this one (encodes users from item lists), or None."""
+        return None
+
+    def project(self, vectors: Tensor) -> Tensor:
+        """The projection head applied to tower outputs ``[B, dim]``; no head: unchanged."""
+        return vectors
+
+
+def serving_vectors(encoder: Encoder, serve_from: str = "head") -> Tensor:
+    """The vectors retrieval uses: a projection head's output, or the tower's own with ``serve_from="tower"``."""
+    return encoder.tower_all() if serve_from == "tower" else encoder.encode_all()
 
 
 def _normal(shape: tuple[int, ...], std: float, generator: torch.Generator | None) -> Tensor:
@@ -126,7 +152,8 @@ class FeatureEncoder(Encoder):
 
     Example:
         >>> import numpy as np
-        >>> from contrec.features import FeatureTokens
+        >>> from contrec.nn.features import FeatureTokens
+from contrec.registry import Registry
         >>> toks = FeatureTokens(np.array([0, 1, 3]), np.array([0, 0, 1]), ("g=a", "g=b"), ("g",))
         >>> enc = FeatureEncoder(2, 4, toks, known=np.array([True, False]), generator=torch.Generator().manual_seed(0))
         >>> enc(torch.tensor([0, 1])).shape
@@ -235,6 +262,9 @@ class HistoryEncoder(Encoder):
         total = torch.zeros(n_rows, dtype=e.dtype).index_add(0, segment, w).clamp(min=1e-12)
         return out.index_add(0, segment, e * (w / total[segment])[:, None])
 
+    def history(self) -> "HistoryEncoder":
+        return self
+
     def encode_histories(self, history: sp.csr_matrix) -> Tensor:
         """Vectors for arbitrary item lists (rows of ``history`` ``[n, n_items]``); no user ID part."""
         history = history.tocsr()
@@ -280,11 +310,16 @@ class Projected(Encoder):
         return self.base.encode_all(batch_size)
 
     def augmented_pair(self, ids: Tensor, dropout: float) -> tuple[Tensor, Tensor]:
-        a, b = self.base.augmented_pair(ids, dropout)  # type: ignore[operator]
+        a, b = self.base.augmented_pair(ids, dropout)
         return self.head(a), self.head(b)
+
+    def history(self) -> "HistoryEncoder | None":
+        return self.base.history()
+
+    def project(self, vectors: Tensor) -> Tensor:
+        return self.head(vectors)
 
 
 def history_tower(encoder: Encoder) -> HistoryEncoder | None:
     """The `HistoryEncoder` inside ``encoder`` (possibly under a projection head), else None."""
-    base = encoder.base if isinstance(encoder, Projected) else encoder
-    return base if isinstance(base, HistoryEncoder) else None
+    return encoder.history()

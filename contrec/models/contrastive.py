@@ -1,0 +1,383 @@
+"""`ContrastiveRecommender`: a user tower and an item tower (ID, feature or history towers, optionally
+with a projection head) trained with sampled-softmax InfoNCE, served by FAISS."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from contrec.data.interactions import Interactions, binary_matrix
+from contrec.errors import ConfigError, DataError
+from contrec.models.params import Params
+from contrec.nn.diagnostics import embedding_diagnostics
+from contrec.nn.encoders import serving_vectors
+from contrec.nn.similarity import Similarity, get_similarity
+from contrec.nn.towers import TowerConfig, build_item_tower, build_user_tower, feature_tokens
+from contrec.runtime.threads import default_threads, torch_threads, usable_cpus
+from contrec.samplers import NegativeSampler, get_sampler
+from contrec.serving.recommender import FactorRecommender
+from contrec.training import distributed
+from contrec.training.config import Checkpointing, TrainingConfig
+from contrec.training.loop import train_two_tower
+
+__all__ = ["ContrastiveRecommender", "IgnoredWeightsWarning", "WEIGHTS_IGNORED"]
+
+WEIGHTS_IGNORED = ("the interactions carry weights (e.g. play counts), but ContrastiveRecommender treats every "
+                   "positive alike and ignores them; ImplicitALS uses them as confidence")
+
+
+class IgnoredWeightsWarning(UserWarning):
+    """Weights were given to a model that does not use them."""
+
+
+def _weighted(data: Interactions) -> bool:
+    """Whether any positive has a weight other than 1 (a weight column, or duplicates summed)."""
+    return bool(len(data.matrix.data)) and not bool(np.all(data.matrix.data == 1.0))
+
+
+logger = logging.getLogger("contrec")
+
+
+class ContrastiveRecommender(Params, FactorRecommender):
+    """Two-tower recommender trained with sampled-softmax InfoNCE.
+
+    Each training step contrasts a user's positive item against the batch's other
+    positives and ``n_negatives`` items from a negative sampler (shared by the batch, or
+    drawn per row by per-row samplers such as hard negatives or exclusion). Every
+    candidate j gets the logit ``s(u, j)/τ − log q(j)``, with q(j) the expected number of
+    times the candidate set contains j (batch frequency for in-batch items, the sampler's
+    probability for sampled ones); known positives of the user other than the target are
+    masked (accidental hits). See `contrec.nn.losses` and `contrec.training`.
+
+    The defaults were chosen on ml-100k once and are meant to be good without tuning
+    (``benchmarks/quality.py`` measures them against tuned implicit ALS).
+
+    Args:
+        dim: embedding size.
+        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"`` (served by exact FAISS L2),
+            ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
+        temperature: τ; logits are s/τ.
+        sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
+        n_negatives: sampled negatives per step: one draw shared by the batch for most samplers,
+            that many per row for per-row samplers (hard, dynamic-hard, per-row domain rules,
+            ``exclude_positives``); 0 = in-batch negatives only.
+        in_batch: use the batch's other positives as negatives too.
+        logq: subtract log q (sampling-bias correction). Off only for ablations.
+        epochs: maximum passes over the training positives.
+        batch_size: positives per step.
+        lr, weight_decay: Adam settings.
+        optimizer: ``"adam"`` (default: every parameter, every step; the fused CPU kernel) or
+            ``"sparse-adam"`` (embedding tables get sparse gradients and a lazy Adam that
+            updates only the rows a batch touched, as `torch.optim.SparseAdam`; the rest
+            dense Adam). Sparse wins when the tables are large (100k+ rows: the 25M-interaction
+            benchmark) and cannot use ``weight_decay``.
+        patience: with a validation set, stop after this many epochs without improvement of
+            NDCG@``validation_k`` and keep the best epoch.
+        seed: makes training (and so recommendations) identical on CPU for a given thread count.
+        threads: torch and FAISS threads during fit. None (default): the CPUs this process may use
+            less those other processes keep busy, looked at when fit starts (`contrec.runtime.threads`);
+            the number used is ``threads_``. Pass a number for bit-for-bit repeatable runs on a
+            shared machine (the thread count can change the last digits).
+        verbose: show a progress bar with loss, interactions/s and the false-negative rate.
+        sampler_params: parameters for a sampler given by name, e.g. ``{"alpha": 0.5}`` for
+            popularity or ``{"rule": "disjoint(genres)"}`` for domain-rule.
+        debias_prior: τ⁺ of the debiased contrastive loss (Chuang et al. 2020); 0 = off.
+        hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
+        similarity_params: parameters for a similarity given by name, e.g. ``{"weight": 0.3}``
+            for ``"kernel-mixture"`` (the Laplacian loss's share).
+        user_tower: ``"id"`` (one vector per user) or ``"history"`` (pooled vectors of the
+            user's training items; enables `recommend_for_history` for users not in training).
+        pooling: history pooling, ``"mean"`` or ``"attention"``.
+        history_user_id: add a user ID vector to the history tower's output.
+        history_dropout: share of history items dropped at random in each training step.
+        item_tower: ``"id"`` or ``"features"`` (ID vector + attribute tokens; items without
+            training interactions are served from their features).
+        item_features: attribute columns for the feature tower (None = all but free text).
+        id_dropout: share of training rows whose item ID vector the feature tower drops.
+        projection: hidden size of an MLP projection head after both towers (0 = none).
+        serve_from: ``"head"`` or ``"tower"``: which output retrieval uses when a head exists.
+        objective: ``"infonce"`` (default), ``"bpr"`` or ``"triplet"`` over the same candidates.
+        margin: the triplet loss's margin.
+        ssl_weight: weight of the auxiliary InfoNCE between two random views of a user's
+            history (history tower only; 0 = off). ``ssl_dropout``: item dropout per view.
+        epoch_diagnostics: also compute the embedding diagnostics after every epoch (stored in
+            each history record; the final ones are always computed, ``diagnostics_``).
+        index: how recommendations are retrieved: ``"exact"`` (default), ``"ivf"`` or
+            ``"hnsw"``; ``index_params`` go to `contrec.serving.index.FaissIndex` (e.g.
+            ``{"ef_search": 128}``). Validation during fit always uses exact search.
+
+    Example:
+        >>> import contrec
+        >>> data = contrec.load_movielens("ml-100k")                       # doctest: +SKIP
+        >>> train, test = contrec.split_random(data, test_size=0.2, seed=0)  # doctest: +SKIP
+        >>> model = ContrastiveRecommender(seed=0).fit(train)               # doctest: +SKIP
+        >>> model.recommend(["1", "42"], k=10)                              # doctest: +SKIP
+    """
+
+    def __init__(self, dim: int = 64, similarity: "str | Similarity" = "cosine", temperature: float = 0.2,
+                 sampler: "str | NegativeSampler" = "uniform", n_negatives: int = 1024, in_batch: bool = True,
+                 logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
+                 weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
+                 threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
+                 debias_prior: float = 0.0, hardness: float = 0.0, similarity_params: dict[str, Any] | None = None,
+                 user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,
+                 history_dropout: float = 0.0, item_tower: str = "id", item_features: list[str] | None = None,
+                 id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
+                 margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
+                 epoch_diagnostics: bool = False, index: str = "exact",
+                 index_params: dict[str, Any] | None = None, optimizer: str = "adam") -> None:
+        self.dim = dim
+        self.similarity = similarity
+        self.temperature = temperature
+        self.sampler = sampler
+        self.n_negatives = n_negatives
+        self.in_batch = in_batch
+        self.logq = logq
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_k = validation_k
+        self.seed = seed
+        self.threads = threads
+        self.verbose = verbose
+        self.sampler_params = sampler_params
+        self.debias_prior = debias_prior
+        self.hardness = hardness
+        self.similarity_params = similarity_params
+        self.user_tower = user_tower
+        self.pooling = pooling
+        self.history_user_id = history_user_id
+        self.history_dropout = history_dropout
+        self.item_tower = item_tower
+        self.item_features = item_features
+        self.id_dropout = id_dropout
+        self.projection = projection
+        self.serve_from = serve_from
+        self.objective = objective
+        self.margin = margin
+        self.ssl_weight = ssl_weight
+        self.ssl_dropout = ssl_dropout
+        self.epoch_diagnostics = epoch_diagnostics
+        self.optimizer = optimizer
+        self.index = index
+        self.index_params = index_params
+
+    _repr_changed_only = True
+
+    # ------------------------------------------------------------------ settings
+    def check(self, train: Interactions | None = None) -> None:
+        """Validate every setting, and with ``train`` those that depend on the data, without fitting.
+
+        Raises a one-line `ConfigError` naming the setting; the model is left as it was
+        (nothing fitted is set). ``fit`` runs the same checks.
+
+        Example:
+            >>> ContrastiveRecommender(temperature=0).check()
+            Traceback (most recent call last):
+            ...
+            contrec.errors.ConfigError: temperature must be a positive number (got 0)
+        """
+        towers, _ = self._configs()
+        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
+        self._index_settings(similarity.faiss_metric)
+        if train is not None:
+            get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
+            if towers.item_tower == "features":
+                feature_tokens(towers, train)
+
+    def _configs(self, world: "distributed.World | None" = None) -> tuple[TowerConfig, TrainingConfig]:
+        """The typed settings of the towers and of training, each validated as it is built."""
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
+        towers = TowerConfig(dim=self.dim, user_tower=self.user_tower, pooling=self.pooling,
+                             history_user_id=self.history_user_id, history_dropout=self.history_dropout,
+                             item_tower=self.item_tower, item_features=self.item_features,
+                             id_dropout=self.id_dropout, projection=self.projection, seed=self.seed)
+        training = TrainingConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            n_negatives=self.n_negatives, temperature=self.temperature, in_batch=self.in_batch, logq=self.logq,
+            patience=self.patience, validation_k=self.validation_k, seed=self.seed,
+            verbose=self.verbose and (world is None or world.main), debias_prior=self.debias_prior,
+            hardness=self.hardness, objective=self.objective, margin=self.margin, ssl_weight=self.ssl_weight,
+            ssl_dropout=self.ssl_dropout, optimizer=self.optimizer, serve_from=self.serve_from,
+            epoch_diagnostics=self.epoch_diagnostics)
+        if training.ssl_weight > 0 and towers.user_tower != "history":
+            raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
+        return towers, training
+
+    def _index_settings(self, metric: str) -> dict[str, Any]:
+        from contrec.serving.index import FaissIndex
+
+        options = {"kind": self.index, **(self.index_params or {})}
+        try:
+            FaissIndex(metric, **options)  # type: ignore[arg-type]
+        except TypeError:
+            raise ConfigError(f"index_params has an unknown key: {sorted(self.index_params or {})}; FaissIndex "
+                              "takes nlist, nprobe, hnsw_m, ef_construction, ef_search, seed") from None
+        return options
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train: Interactions, validation: Interactions | None = None, *,
+            checkpoint: "str | os.PathLike[str] | None" = None, checkpoint_every: int = 0,
+            resume: "str | os.PathLike[str] | None" = None) -> "ContrastiveRecommender":
+        """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
+
+        The validation positives become known to the model like the training ones: they are
+        never recommended back (``filter_seen=True``) and `evaluate` leaves them out. The model
+        does not train on them; to use them too, refit on ``train`` ∪ ``validation`` with
+        ``epochs=model.best_epoch_`` (``contrec fit --validation-size`` does so by default).
+
+        Args:
+            checkpoint: write a training checkpoint here at every epoch end and, with
+                ``checkpoint_every`` > 0, every that many steps (atomic, no pickle).
+            resume: continue from a checkpoint written by an earlier ``fit`` with the same data
+                and settings; the result equals an uninterrupted run (CPU, same thread count).
+
+        Under torchrun, after `contrec.distributed.init`, every rank calls ``fit`` with the
+        same data: each trains on its shard with DDP and all end with the same model (rank 0
+        writes the checkpoints; ``batch_size`` is per process, so a step sees
+        processes × batch_size in-batch candidates). Validation users are split between the
+        ranks and their NDCG sums gathered.
+
+        Returns self.
+
+        Example:
+            >>> model.fit(train, checkpoint="run.ckpt", checkpoint_every=500)  # doctest: +SKIP
+            >>> model.fit(train, checkpoint="run.ckpt", resume="run.ckpt")     # after a crash  # doctest: +SKIP
+        """
+        world = distributed.current()
+        towers, config = self._configs(world)
+        checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
+                                      None if resume is None else str(resume))
+        if checkpoint is not None:
+            from contrec.runtime.artifact import check_writable
+
+            check_writable(checkpoint)
+        _check_data(train, validation)
+        if _weighted(train):
+            warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
+        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
+        sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
+        self._metric = similarity.faiss_metric
+        self._threads = self.threads
+        self._index_options = self._index_settings(self._metric)
+        # the default follows the CPUs that are free now (contrec.runtime.threads): beside a busy process 1.3× slower, not 3.2×
+        self.threads_ = self.threads if self.threads is not None else default_threads()
+        if self.threads is None and self.verbose and (world is None or world.main):
+            logger.info("fit: %d thread%s (%d of %d usable CPUs free; set threads= / --threads to fix it)",
+                        self.threads_, "" if self.threads_ == 1 else "s", self.threads_, usable_cpus())
+        identity = {"settings": _jsonable({k: v for k, v in self.get_params().items()
+                                           if k not in ("verbose", "threads", "epochs")}),
+                    "train": train.fingerprint(),
+                    "validation": None if validation is None else validation.fingerprint()}
+        checkpointing = dataclasses.replace(checkpointing, identity=identity)
+        with torch_threads(self.threads_):
+            generator = torch.Generator().manual_seed(self.seed)
+            user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
+            tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
+            item_encoder = build_item_tower(towers, train, generator, tokens)
+            self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
+                                            validation, logger.info, checkpointing, world)
+            user_vectors = similarity.prepare(serving_vectors(user_encoder, self.serve_from).numpy())
+            item_vectors = similarity.prepare(serving_vectors(item_encoder, self.serve_from).numpy())
+            self._set_state(train, user_vectors, item_vectors)
+            if validation is not None:
+                # validation positives were given to the model too: it must never recommend them back
+                self.seen_ = binary_matrix(train.matrix + validation.matrix)
+            # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
+            self.item_norms_ = np.linalg.norm(serving_vectors(item_encoder, self.serve_from).numpy(), axis=1
+                                              ).astype(np.float32)
+        if tokens is not None:
+            self.feature_tokens_ = tokens
+        self.user_encoder_ = user_encoder
+        self.sampler_ = sampler
+        self.similarity_ = similarity
+        self.train_fingerprint_ = train.fingerprint()
+        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), None)
+        self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)
+        if self.history_:
+            self.history_[-1]["diagnostics"] = self.diagnostics_
+        return self
+
+    def _scores_from_index(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The kernel's score s(u, v) (a Laplacian's −‖u−v‖, not FAISS's squared distance)."""
+        similarity = getattr(self, "similarity_", None)
+        if similarity is None:
+            return scores
+        out = np.full_like(scores, -np.inf)
+        valid = ids >= 0
+        out[valid] = similarity.from_index(scores[valid])
+        return out
+
+    # ------------------------------------------------------------------ new users
+    def _check_history_support(self) -> None:
+        encoder = getattr(self, "user_encoder_", None)  # a model loaded from file keeps only a history tower
+        if encoder is None or encoder.history() is None:
+            raise ConfigError("recommend_for_history needs a model fitted with user_tower='history' "
+                              f"(this one has user_tower={self.user_tower!r})")
+
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Users not in training, from their items: the history tower (no user ID part), no retraining."""
+        self._check_history_support()
+        encoder = self.user_encoder_
+        with torch_threads(self.threads) if self.threads is not None else contextlib.nullcontext():
+            vectors = encoder.history().encode_histories(history)
+            if self.serve_from == "head":
+                with torch.no_grad():
+                    vectors = encoder.project(vectors)
+        return self.similarity_.prepare(vectors.numpy())
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Write the fitted model to one file (npz + JSON header, no pickle), atomically.
+
+        Example:
+            >>> model.save("model.contrec")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        from contrec.models.persistence import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "ContrastiveRecommender":
+        """Read a model written by `save`; damaged or foreign files raise `ModelFileError`.
+
+        Example:
+            >>> again = ContrastiveRecommender.load("model.contrec")  # doctest: +SKIP
+        """
+        from contrec.models.persistence import load_model
+
+        return load_model(cls, path)
+
+
+def _check_data(train: Interactions, validation: Interactions | None) -> None:
+    if not isinstance(train, Interactions):
+        raise DataError(f"fit expects Interactions (got {type(train).__name__}); read data with "
+                        "Interactions.from_csv / from_frame")
+    if len(train) == 0:
+        raise DataError("the training data has no positives")
+    if validation is not None and not train.same_space(validation):
+        raise DataError("validation does not share the training data's id maps; carve it with split_random")
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings as JSON: objects (a sampler or similarity instance) by their repr."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

@@ -1,0 +1,145 @@
+"""Model files of `ContrastiveRecommender`: one ``.npz`` of plain arrays with a JSON header, no pickle.
+
+Written atomically (`contrec.runtime.artifact`): a crash mid-write leaves the previous file.
+A file holds the served vectors, the known positives (never recommended back), the id maps,
+the settings, the training history and, for a history user tower, its weights (to encode
+new users). Reading checks the header against the arrays; a damaged or foreign file is a
+one-line `ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from contrec.data.interactions import IdMap
+from contrec.errors import ConfigError, DataError, ModelFileError
+from contrec.nn.similarity import get_similarity
+from contrec.nn.towers import build_user_tower
+from contrec.runtime.artifact import read_artifact, write_artifact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from contrec.models.contrastive import ContrastiveRecommender
+
+__all__ = ["save_model", "load_model"]
+
+
+def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") -> Path:
+    """Write a fitted model to ``path``; returns the path written."""
+    import faiss
+
+    from contrec._version import __version__
+
+    params = model.get_params()
+    params["similarity"] = model.similarity_.name
+    sampler = model.sampler_  # None in a model read from a file: its settings are names already
+    params["sampler"] = sampler.name if sampler is not None else str(model.sampler)
+    if sampler is not None and (not isinstance(model.sampler, str) or not _json_safe(model.sampler_params)):
+        # an instance (or parameters such as a DataFrame) cannot go into JSON: record what it reports
+        params["sampler_params"] = sampler.params()
+    attributes = None
+    if model.item_attributes_ is not None:
+        attributes = model.item_attributes_.reset_index(drop=True).to_json(orient="split", index=False)
+    meta = {
+        "model": "ContrastiveRecommender",
+        "contrec_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "libraries": {"torch": torch.__version__, "numpy": np.__version__, "faiss": faiss.__version__,
+                      "pandas": pd.__version__},
+        "params": params,
+        "metric": model._metric,
+        "train_fingerprint": model.train_fingerprint_,
+        "n_users": len(model.users_), "n_items": len(model.items_),
+        "history": model.history_,
+        "item_attributes": attributes,
+    }
+    arrays = {
+        "user_vectors": model.user_vectors_, "item_vectors": model.item_vectors_,
+        "seen_indptr": model.seen_.indptr.astype(np.int64), "seen_indices": model.seen_.indices.astype(np.int32),
+        "user_ids": _str_array(model.users_.ids), "item_ids": _str_array(model.items_.ids),
+        "item_norms": model.item_norms_,
+    }
+    encoder = getattr(model, "user_encoder_", None)
+    if encoder is not None and encoder.history() is not None:
+        # the history tower is needed again to encode new users (recommend_for_history)
+        arrays.update({f"user_tower.{key}": value.detach().numpy()
+                       for key, value in encoder.state_dict().items()})
+    return write_artifact(path, arrays, meta)
+
+
+def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str]") -> "ContrastiveRecommender":
+    """Read a model written by `save_model`."""
+    arrays, meta = read_artifact(path)
+    if meta.get("model") != "ContrastiveRecommender":
+        raise ModelFileError(f"{path}: holds a {meta.get('model')!r}, not a ContrastiveRecommender")
+    try:
+        params = dict(meta["params"])
+        model = cls(**params)
+        users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
+        n_users, n_items = len(users), len(items)
+        seen = sp.csr_matrix((np.ones(len(arrays["seen_indices"]), np.float32), arrays["seen_indices"],
+                              arrays["seen_indptr"]), shape=(n_users, n_items))
+        uv, iv = arrays["user_vectors"], arrays["item_vectors"]
+        if uv.shape != (n_users, model.dim) or iv.shape != (n_items, model.dim) or \
+                (n_users, n_items) != (meta["n_users"], meta["n_items"]):
+            raise ValueError("array shapes do not match the header")
+        seen.check_format(full_check=True)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, ConfigError, DataError) as err:
+        raise ModelFileError(f"{path}: damaged model file ({str(err).splitlines()[0] if str(err) else err!r})"
+                             ) from None
+    model._metric = meta["metric"]
+    try:
+        model._index_options = model._index_settings(model._metric)
+    except ConfigError as err:
+        raise ModelFileError(f"{path}: damaged model file ({err})") from None
+    model.users_, model.items_, model.seen_ = users, items, seen
+    model.item_attributes_ = None
+    if meta.get("item_attributes"):
+        from io import StringIO
+
+        frame = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
+        frame.index = pd.Index(items.ids, dtype=object, name="item")
+        model.item_attributes_ = frame
+    model._set_vectors(uv, iv)
+    if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
+        model.item_norms_ = arrays["item_norms"]
+    model.similarity_ = get_similarity(params["similarity"], **(params.get("similarity_params") or {})) \
+        if isinstance(params["similarity"], str) else None
+    state = {key[len("user_tower."):]: torch.from_numpy(np.array(value)) for key, value in arrays.items()
+             if key.startswith("user_tower.")}
+    if state:
+        try:
+            towers, _ = model._configs()
+            encoder = build_user_tower(towers, n_users, seen, torch.Generator().manual_seed(0))
+            encoder.load_state_dict(state)
+        except (RuntimeError, ConfigError, ValueError) as err:
+            raise ModelFileError(f"{path}: damaged user tower ({str(err).splitlines()[0]})") from None
+        encoder.eval()
+        model.user_encoder_ = encoder
+    model.sampler_ = None
+    model.history_ = meta.get("history", [])
+    model.train_fingerprint_ = meta.get("train_fingerprint")
+    return model
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _str_array(values: np.ndarray) -> np.ndarray:
+    """Ids as a fixed-width unicode array (no pickle needed to store it)."""
+    return np.asarray(values, dtype=str) if len(values) else np.zeros(0, dtype="<U1")

@@ -1,0 +1,1 @@
+"""What the machine allows: threads, memory, BLAS limits, progress bars, atomic files."""

@@ -1,0 +1,151 @@
+"""A step's candidate set: the batch's positives and the sampled items, with each one's log q and masks.
+
+For a batch of B (user, positive) pairs, a row's candidates are the P in-batch positives
+(every process's, P = W·B) followed by the sampled items (``[W·n]`` shared by the rows, or
+``[B, n]`` per row). Each candidate j is corrected by ``log E[count of j in the row's
+candidates] = log(P · p(j) + n_row · q(j))`` — p: j's share of training interactions (its
+chance of being a batch positive), q: the sampler's per-draw probability — the exact
+expected count of a two-source candidate set, so duplicates across sources are not
+double-counted (sampled softmax, Yi et al. 2019). A candidate neither source could propose
+(a row's own positive when the sampler excludes positives and in-batch is off) has no
+finite correction and is left uncorrected.
+
+Masked (not a negative of the row): the user's known training positives other than the
+row's own (accidental hits, counted as the sampler's false-negative rate), draws the sampler
+marked invalid, in-batch candidates a domain rule forbids when it asks for
+``mask_in_batch``, and every in-batch candidate when ``in_batch`` is off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from contrec.data.positives import PositiveLookup, distinct_items
+from contrec.samplers.base import NegativeSampler
+from contrec.training import distributed
+from contrec.training.config import TrainingConfig
+from contrec.training.sharing import Draws, share_draws
+
+__all__ = ["Candidates", "StepStats", "build_candidates"]
+
+
+@dataclass
+class StepStats:
+    """Counts summed over an epoch's steps (what the epoch record reports)."""
+
+    loss: float = 0.0
+    sampled: int = 0  # valid sampled negatives
+    false_negatives: int = 0  # of those, known positives of the row's user
+    candidates: int = 0  # all candidates but each row's own positive
+    masked: int = 0  # of those, masked
+    sampler_seconds: float = 0.0
+    refresh_seconds: float = 0.0
+    refreshes: int = 0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Every row's candidate list; row b's positive is column ``labels[b]``.
+
+    ``items``: ``[C]`` shared by the rows, or ``[B, C]`` per row. ``log_q``: the log expected
+    count of each candidate (same layout, or ``[B, C]`` for a row-dependent proposal over
+    shared items); None = uncorrected. ``mask``: ``[B, C]``, True where a candidate is not a
+    negative of the row. ``encode``: the items this process encodes; ``index``: ``[B, C]``
+    positions of each row's candidates among the encoded (and gathered) vectors, or None
+    when they are the encoded vectors in order.
+    """
+
+    items: Tensor
+    log_q: Tensor | None
+    mask: Tensor
+    encode: Tensor
+    index: Tensor | None
+    labels: Tensor
+    per_row: bool
+
+
+def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor,
+                     config: TrainingConfig, generator: torch.Generator, stats: StepStats,
+                     world: "distributed.World | None" = None) -> Candidates:
+    """Draw, share, correct and mask one step's candidates (see the module notes)."""
+    B, n = len(bu), config.n_negatives
+    rank = world.rank if world is not None else 0
+    t0 = time.perf_counter()
+    neg = sampler.sample(bu, bi, n, generator) if n > 0 else None
+    draws = share_draws(bu, bi, neg, sampler, world)
+    items, log_q = _corrected(bu, bi, draws, sampler, log_p_batch, config, stats, t0)
+    mask, encode, index = _masks(bu, bi, draws, items, sampler, lookup, config, stats)
+    labels = torch.arange(B) + rank * B  # row b's positive is candidate column rank·B + b
+    return Candidates(items, log_q, mask, encode, index, labels, draws.per_row)
+
+
+def _corrected(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, log_p_batch: Tensor,
+               config: TrainingConfig, stats: StepStats, t0: float) -> tuple[Tensor, Tensor | None]:
+    """The candidates in list order and the log of each one's expected count in the row's list."""
+    B, P, per_row = len(bu), len(draws.positives), draws.per_row
+    n_row = 0 if draws.items is None else draws.items.shape[-1]  # draws in one row's candidate list
+    log_P, log_n = math.log(P), math.log(max(n_row, 1))
+    # Two blocks: the in-batch positives [P] and the sampled items ([W·n] or [B, n]), each with
+    # log E[count] = log(P·p(j) + n_row·q(j)) from whichever sources can propose it.
+    blocks_items, blocks_log_q = [draws.positives], []
+    if draws.items is not None:
+        in_batch = draws.positives.expand(B, P) if per_row else draws.positives
+        in_batch_q = sampler.log_prob(bu, in_batch, bi, config.n_negatives)  # [B, P] or [P]
+        blocks_items.append(draws.items)
+        blocks_log_q = [log_n + in_batch_q, log_n + draws.log_q]
+    stats.sampler_seconds += time.perf_counter() - t0
+    if config.in_batch:
+        p_terms = [log_P + log_p_batch[items] for items in blocks_items]
+        blocks_log_q = [torch.logaddexp(p, q) for p, q in zip(p_terms, blocks_log_q)] if blocks_log_q else p_terms
+    if per_row:
+        blocks_items[0] = draws.positives.expand(B, P)
+    if any(q.dim() == 2 for q in blocks_log_q):  # a row-dependent proposal (domain rules) over shared items
+        blocks_log_q = [q if q.dim() == 2 else q.expand(B, -1) for q in blocks_log_q]
+    items = torch.cat(blocks_items, dim=-1)  # [P + W·n] or [B, P + n]
+    log_q = None
+    if config.logq and blocks_log_q:
+        log_q = torch.cat(blocks_log_q, dim=-1)
+        log_q = torch.nan_to_num_(log_q, neginf=0.0)  # cat made a fresh tensor: fix it in place, one sweep
+    return items, log_q
+
+
+def _masks(bu: Tensor, bi: Tensor, draws: Draws, items: Tensor, sampler: NegativeSampler, lookup: PositiveLookup,
+           config: TrainingConfig, stats: StepStats) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``[B, C]`` masks of the candidates, what this process encodes, and where each candidate's vector is."""
+    B, P, W = len(bu), len(draws.positives), len(draws.positives) // len(bu)
+    index = None
+    if draws.per_row and W == 1:
+        distinct, index = distinct_items(items, lookup.n_items)  # encode and look up each item once
+        mask = lookup.shared(bu, distinct).gather(1, index)  # [B, B+n] accidental hits
+        encode = distinct
+    elif draws.per_row:  # the other ranks' positives arrive as vectors; this rank encodes its own rows' draws
+        distinct, draw_index = distinct_items(draws.items, lookup.n_items)
+        index = torch.cat([torch.arange(P).expand(B, P), draw_index + P], dim=1)  # [B, P + n]
+        mask = torch.cat([lookup.shared(bu, draws.positives), lookup.shared(bu, distinct).gather(1, draw_index)],
+                         dim=1)
+        encode = torch.cat([bi, distinct])
+    else:
+        mask = lookup.shared(bu, items)  # [B, P + W·n]
+        encode = items if W == 1 else torch.cat([bi, draws.local]) if draws.local is not None else bi
+    if sampler.mask_in_batch and config.n_negatives > 0 and config.in_batch:
+        mask[:, :P] |= sampler.forbidden(bu, bi, draws.positives)  # the rule holds in-batch too
+    sampled_hits = mask[:, P:]
+    valid = draws.valid
+    if valid is not None:
+        valid = valid if valid.dim() == 2 else valid.expand(B, -1)
+        stats.sampled += int(valid.count_nonzero())
+        stats.false_negatives += int((sampled_hits & valid).count_nonzero())
+        mask[:, P:] |= ~valid
+    else:
+        stats.sampled += sampled_hits.numel()
+        stats.false_negatives += int(sampled_hits.count_nonzero())
+    if not config.in_batch:
+        mask[:, :P] = True  # other rows' positives are not candidates; the label column is kept by info_nce
+    stats.candidates += mask.numel() - B
+    stats.masked += int(mask.count_nonzero()) - B  # every label column is a known positive
+    return mask, encode, index

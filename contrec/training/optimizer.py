@@ -1,0 +1,52 @@
+"""The optimizer of both towers: dense Adam (fused), or lazy row-wise Adam on the embedding tables."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from contrec.training.config import TrainingConfig
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Adam over both towers: dense (fused kernel) or, for ``sparse-adam``, lazy row-wise on the tables.
+
+    The fused kernel is the same Adam update in one sweep per tensor, ~10x faster than the
+    per-tensor loop on CPU. Dense Adam still reads and writes every row of every table each
+    step (and the tables' gradients are dense), which at 100k+ rows costs more than the loss;
+    ``sparse-adam`` switches the embedding tables to sparse gradients and updates only the
+    rows a batch touched (`torch.optim.SparseAdam`; a row's moments age only when it is used).
+    """
+
+    def __init__(self, user_encoder: nn.Module, item_encoder: nn.Module, config: TrainingConfig) -> None:
+        params = list(user_encoder.parameters()) + list(item_encoder.parameters())
+        self._tables: list[nn.Module] = []
+        if config.optimizer == "sparse-adam":
+            self._tables = [m for enc in (user_encoder, item_encoder) for m in enc.modules()
+                            if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
+        table_ids = {id(m.weight) for m in self._tables}
+        dense = [p for p in params if id(p) not in table_ids]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        if self._tables:
+            for m in self._tables:
+                m.sparse = True
+            self.optimizers.append(torch.optim.SparseAdam([m.weight for m in self._tables], lr=config.lr))
+        if dense:
+            fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in dense)
+            self.optimizers.append(torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay,
+                                                     fused=fused or None))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def close(self) -> None:
+        """Back to dense gradients: the trained towers are served and saved as ordinary modules."""
+        for m in self._tables:
+            m.sparse = False

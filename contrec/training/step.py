@@ -1,0 +1,75 @@
+"""One training step's loss: candidates (`contrec.training.candidates`), both towers, then the objective.
+
+The objective is `contrec.nn.losses.info_nce` (optionally debiased / hardness-weighted) or a
+pairwise BPR / triplet loss over the same candidates; with ``ssl_weight`` and a history user
+tower, plus an auxiliary InfoNCE between two random views of each user's history
+(augmented positives, as in SGL / CL4SRec).
+
+The user tower is called with ``exclude`` = the row's positive, so a tower built from the
+user's history never sees the item it is asked to predict.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from contrec.data.positives import PositiveLookup
+from contrec.nn.losses import info_nce, pairwise_loss
+from contrec.nn.similarity import Similarity
+from contrec.samplers.base import NegativeSampler
+from contrec.training import distributed
+from contrec.training.candidates import Candidates, StepStats, build_candidates
+from contrec.training.config import TrainingConfig
+from contrec.training.sharing import gather_candidates
+
+__all__ = ["Towers", "step_loss", "objective"]
+
+
+class Towers(nn.Module):
+    """Both towers behind one forward, so DDP (which must see every forward) can wrap them together."""
+
+    def __init__(self, user_encoder: nn.Module, item_encoder: nn.Module) -> None:
+        super().__init__()
+        self.user, self.item = user_encoder, item_encoder
+
+    def forward(self, users: Tensor, positives: Tensor, items: Tensor, ssl_dropout: float = 0.0,
+                ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """User vectors ``[B, d]`` (each row's positive hidden from its history), item vectors, and,
+        with ``ssl_dropout``, two augmented views of each distinct user's history."""
+        u = self.user(users, exclude=positives)
+        v = self.item(items)
+        views = self.user.augmented_pair(torch.unique(users), ssl_dropout) if ssl_dropout > 0 else None
+        return u, v, views
+
+
+def step_loss(bu: Tensor, bi: Tensor, towers: nn.Module, similarity: Similarity, sampler: NegativeSampler,
+              lookup: PositiveLookup, log_p_batch: Tensor, config: TrainingConfig, generator: torch.Generator,
+              stats: StepStats, world: "distributed.World | None" = None) -> Tensor:
+    """The loss of one batch of (user ``bu``, positive ``bi``) pairs; counts go into ``stats``."""
+    candidates = build_candidates(bu, bi, sampler, lookup, log_p_batch, config, generator, stats, world)
+    u, v, views = towers(bu, bi, candidates.encode, config.ssl_dropout if config.ssl_weight > 0 else 0.0)
+    if world is not None and world.size > 1:
+        v = gather_candidates(v, len(bu), world.size, candidates.per_row)
+    loss = objective(u, v, candidates, similarity, config)
+    if views is not None:
+        loss = loss + config.ssl_weight * ssl_loss(*views, config.temperature)
+    return loss
+
+
+def objective(u: Tensor, v: Tensor, candidates: Candidates, similarity: Similarity, config: TrainingConfig
+              ) -> Tensor:
+    """The configured loss of user vectors ``u`` ``[B, d]`` against the candidates' vectors ``v``."""
+    if config.objective == "infonce":
+        return info_nce(u, v, candidates.labels, similarity=similarity, temperature=config.temperature,
+                        log_q=candidates.log_q, mask=candidates.mask, debias_prior=config.debias_prior,
+                        hardness=config.hardness, candidate_index=candidates.index)
+    return pairwise_loss(u, v, candidates.labels, similarity=similarity, temperature=config.temperature,
+                         objective=config.objective, margin=config.margin, mask=candidates.mask,
+                         candidate_index=candidates.index)
+
+
+def ssl_loss(a: Tensor, b: Tensor, temperature: float) -> Tensor:
+    """InfoNCE between two random views of each distinct user's history, the other users as negatives."""
+    a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    return torch.nn.functional.cross_entropy((a @ b.T) / temperature, torch.arange(len(a)))
