@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -12,18 +13,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from contrec.runtime.artifact import atomic_write
+
 RESULTS = Path(__file__).parent / "results"
 
 
-def pin_threads(threads: int) -> None:
-    """Same thread count for torch, FAISS and BLAS, so contestants are compared fairly."""
-    import faiss
-    import torch
-    from threadpoolctl import threadpool_limits
+_PINNED = contextlib.ExitStack()  # held for the whole benchmark process
 
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
-    threadpool_limits(threads)
+
+def pin_threads(threads: int) -> None:
+    """Same thread count for torch, FAISS and BLAS, so contestants are compared fairly (contrec's
+    one pinning context, entered for the rest of the process)."""
+    from contrec.runtime.threads import pinned_threads
+
+    _PINNED.enter_context(pinned_threads(threads, blas=True))
 
 
 def environment(threads: int) -> dict[str, Any]:
@@ -48,8 +51,8 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
 
 def write(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
-    (out / f"{name}.md").write_text(markdown)
+    atomic_write(out / f"{name}.json", lambda fh: fh.write(json.dumps(result, indent=2).encode("utf-8")))
+    atomic_write(out / f"{name}.md", lambda fh: fh.write(markdown.encode("utf-8")))
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -74,5 +77,5 @@ def pyplot() -> Any:
 
 def save_figure(fig: Any, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format=Path(path).suffix.lstrip(".") or "png"))
     pyplot().close(fig)

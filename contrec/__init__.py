@@ -29,7 +29,7 @@ from contrec.models.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, Po
 from contrec.models.contrastive import ContrastiveRecommender, IgnoredWeightsWarning
 from contrec.nn.losses import info_nce
 from contrec.nn.similarity import Cosine, Dot, Similarity, get_similarity
-from contrec.samplers import NegativeSampler, Negatives, UniformSampler, get_sampler
+from contrec.samplers import Negatives, NegativeSampler, UniformSampler, get_sampler
 from contrec.serving.index import FaissIndex
 from contrec.serving.recommender import Recommender
 from contrec.training import distributed

@@ -219,7 +219,10 @@ def test_report_has_every_part(tiny_run):
         assert section in md, section
     html_text = (out / "report.html").read_text()
     assert html_text.count("data:image/png;base64,") == 4
-    assert 'src="http' not in html_text and "<table>" in html_text
+    assert 'src="http' not in html_text
+    tables = sum(1 for a, b in zip([""] + md.splitlines(), md.splitlines()) if b.startswith("|") and not a.startswith("|"))
+    assert html_text.count("<table>") == tables > 3  # every markdown table is an HTML table
+    assert "**" not in html_text and "<strong>" in html_text and "<code>" in html_text
     for c in result.config.contestants:
         assert f"| {c.name}" in md
 

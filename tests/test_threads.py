@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from contrec.runtime.threads import busy_cpus, default_threads, torch_threads, usable_cpus
+from contrec.runtime.threads import busy_cpus, default_threads, pinned_threads, usable_cpus
 
 
 def test_usable_cpus_follow_the_affinity_mask():
@@ -26,11 +26,18 @@ def test_a_busy_neighbour_takes_one_thread_away():
         spinner.wait()
 
 
-def test_torch_threads_restores_what_was_set():
+def test_pinned_threads_restores_what_was_set():
     import faiss
     import torch
+    from threadpoolctl import threadpool_info
 
-    before = torch.get_num_threads(), faiss.omp_get_max_threads()
-    with torch_threads(1):
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info()]
+
+    before = torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()
+    with pinned_threads(1, blas=True):
         assert torch.get_num_threads() == 1 and faiss.omp_get_max_threads() == 1
-    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == before
+        assert set(blas_threads()) == {1}
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()) == before
+    with pinned_threads(None):  # nothing asked, nothing changed
+        assert (torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()) == before

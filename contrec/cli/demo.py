@@ -17,10 +17,10 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from contrec.models.baselines import PopularityRecommender
 from contrec.evaluation import evaluate
-from contrec.models.contrastive import ContrastiveRecommender
 from contrec.evaluation.protocol import EvaluationProtocol, protocol_split
+from contrec.models.baselines import PopularityRecommender
+from contrec.models.contrastive import ContrastiveRecommender
 
 __all__ = ["run_demo"]
 

@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ import pandas as pd
 from contrec.data.interactions import Interactions
 from contrec.data.readers import read_interactions
 from contrec.errors import ConfigError, DatasetError
+from contrec.runtime.artifact import atomic_write
 
 __all__ = ["load_movielens", "fetch_movielens", "dataset_names", "DatasetInfo", "dataset_info",
            "locate_movielens", "cache_dir"]
@@ -242,12 +243,9 @@ def _archive_url(info: DatasetInfo, base_url: str | None) -> str:
 
 
 def _download(url: str, target: Path, progress: Callable[[int, int], None] | None) -> Path:
-    """Stream ``url`` into ``target`` through a temporary file; rename only when complete."""
-    final = target / url.rsplit("/", 1)[1]
-    fd, tmp_name = tempfile.mkstemp(dir=target, prefix=final.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310
+    """Stream ``url`` into ``target`` (atomically: the file appears only when complete)."""
+    def stream(out: BinaryIO) -> None:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(_CHUNK):
@@ -257,11 +255,8 @@ def _download(url: str, target: Path, progress: Callable[[int, int], None] | Non
                     progress(done, total)
             if total and done != total:
                 raise OSError(f"connection closed after {done} of {total} bytes")
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return final
+
+    return atomic_write(target / url.rsplit("/", 1)[1], stream)
 
 
 def _digest(path: Path, algorithm: str) -> str:

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.data.interactions import binary_matrix, IdMap, Interactions
+from contrec.data.interactions import IdMap, Interactions, binary_matrix
 from contrec.errors import ConfigError, DataError
-from contrec.evaluation.metrics import METRICS, coverage, mean_popularity, ndcg_at_k
+from contrec.evaluation.metrics import METRICS, coverage, mean_popularity
 from contrec.serving.recommender import FactorRecommender, ensure_same_space
 
 __all__ = ["evaluate", "ranking_metrics", "item_popularity"]

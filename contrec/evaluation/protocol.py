@@ -20,12 +20,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from contrec.data import splits
 from contrec.data.interactions import Interactions
 from contrec.data.movielens import load_movielens
-from contrec.data import splits
 from contrec.errors import ConfigError, DataError
 
-__all__ = ["EvaluationProtocol", "protocol_split"]
+__all__ = ["EvaluationProtocol", "protocol_split", "SPLITS"]
+
+SPLITS = ("random", "temporal")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class EvaluationProtocol:
     k: tuple[int, ...] = (10, 20)
 
     def __post_init__(self) -> None:
-        if self.split not in ("random", "temporal"):
+        if self.split not in SPLITS:
             raise ConfigError(f"protocol.split must be 'random' or 'temporal' (got {self.split!r})")
         if not 0 < float(self.test_size) < 1:
             raise ConfigError(f"protocol.test_size must be a fraction in (0, 1) (got {self.test_size!r})")

@@ -6,7 +6,14 @@ Example:
     ...                  baselines=["ease"], seeds=3, out="reports/ml-100k")     # doctest: +SKIP
 """
 
-from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, EvaluationProtocol, TuningSpec, load_config
+from contrec.experiments.config import (
+           Contestant,
+           DataSpec,
+           EvaluationProtocol,
+           ExperimentConfig,
+           TuningSpec,
+           load_config,
+)
 from contrec.experiments.runner import ComparisonResult, build_config, compare
 
 __all__ = ["compare", "ComparisonResult", "ExperimentConfig", "DataSpec", "EvaluationProtocol", "TuningSpec",

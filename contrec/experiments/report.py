@@ -18,7 +18,6 @@ import base64
 import html
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -419,67 +418,29 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
     return "\n".join(lines)
 
 
-_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"), (re.compile(r"`(.+?)`"), r"<code>\1</code>")]
-
-
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    for pattern, repl in _INLINE:
-        out = pattern.sub(repl, out)
-    return out
+_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+          "table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;"
+          "padding:3px 7px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
+          "img{max-width:100%}pre{background:#f5f5f5;padding:.7em;overflow-x:auto}code{font-size:12px}")
 
 
 def html_report(markdown: str, folder: Path) -> str:
-    """Render the report's markdown (the subset it uses) to one self-contained HTML page."""
-    body: list[str] = []
-    lines = markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("```"):
-                j += 1
-            body.append("<pre><code>" + html.escape("\n".join(lines[i + 1:j])) + "</code></pre>")
-            i = j + 1
-            continue
-        if line.startswith("|"):
-            j = i
-            while j < len(lines) and lines[j].startswith("|"):
-                j += 1
-            rows = [[c.strip() for c in r.strip().strip("|").split("|")] for r in lines[i:j]]
-            head, rest = rows[0], rows[2:]
-            body.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>"
-                        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rest)
-                        + "</tbody></table>")
-            i = j
-            continue
-        image = re.fullmatch(r"!\[(.*?)\]\((.+?)\)", line.strip())
-        if image:
-            data = base64.b64encode((folder / image.group(2)).read_bytes()).decode()
-            body.append(f'<p><img alt="{html.escape(image.group(1))}" src="data:image/png;base64,{data}"></p>')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
-        elif line.startswith("- "):
-            j = i
-            items = []
-            while j < len(lines) and lines[j].startswith("- "):
-                items.append(f"<li>{_inline(lines[j][2:])}</li>")
-                j += 1
-            body.append("<ul>" + "".join(items) + "</ul>")
-            i = j
-            continue
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
-        i += 1
-    title = html.escape(lines[0].lstrip("# ")) if lines else "contrec report"
-    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;"
-             "padding:3px 7px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
-             "img{max-width:100%}pre{background:#f5f5f5;padding:.7em;overflow-x:auto}code{font-size:12px}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{style}</style>"
-            f"</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    """The report's markdown as one self-contained HTML page (markdown-it-py; plots inlined as data URIs)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(markdown)
+    for token in tokens:
+        for child in token.children or []:
+            src = child.attrGet("src") if child.type == "image" else None
+            if src and (folder / str(src)).is_file():  # a plot next to the report: carried inside the page
+                data = base64.b64encode((folder / str(src)).read_bytes()).decode()
+                child.attrSet("src", f"data:image/png;base64,{data}")
+    body = md.renderer.render(tokens, md.options, {})
+    first = markdown.splitlines()[0] if markdown.strip() else ""
+    title = html.escape(first.lstrip("# ")) if first else "contrec report"
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{_STYLE}</style>"
+            f"</head><body>\n{body}</body></html>\n")
 
 
 # ---------------------------------------------------------------------------- files

@@ -50,10 +50,11 @@ import pandas as pd
 from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, ContrecError, DataError
 from contrec.evaluation import evaluate, item_popularity
-from contrec.experiments.audit import Check, audit_carve, audit_split, raise_on_failures
-from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, EvaluationProtocol, load_config
-from contrec.runtime.progress import interactive
 from contrec.evaluation.stats import compare_to_best, mean_ci
+from contrec.experiments.audit import Check, audit_carve, audit_split, raise_on_failures
+from contrec.experiments.config import Contestant, DataSpec, EvaluationProtocol, ExperimentConfig, load_config
+from contrec.runtime.progress import interactive
+from contrec.runtime.threads import pinned_threads
 
 __all__ = ["compare", "ComparisonResult", "build_config"]
 
@@ -379,25 +380,6 @@ def _warnings_only(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
-@contextmanager
-def _pinned_threads(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    import faiss
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
-    try:
-        with threadpool_limits(threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------- cells
 class _Cells:
     """Finished fits stored as ``<key>.json`` (+ ``<key>.npz`` per-user arrays), atomically."""
@@ -557,7 +539,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
         check_writable(out_dir / "report.md")
     cells = _Cells(out_dir / "cells" if out_dir is not None else None)
 
-    with _pinned_threads(cfg.threads):
+    with pinned_threads(cfg.threads, blas=True):
         prepared = _prepare(cfg, data_dir)
         _preflight(cfg, prepared)
         prepare_s = time.perf_counter() - started

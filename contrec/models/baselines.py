@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from contrec.data.interactions import binary_matrix, Interactions
+from contrec.data.interactions import Interactions, binary_matrix
 from contrec.errors import ConfigError, DataError
 from contrec.models.params import Params
 from contrec.registry import Registry

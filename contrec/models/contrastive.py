@@ -3,7 +3,6 @@ with a projection head) trained with sampled-softmax InfoNCE, served by FAISS.""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -22,7 +21,7 @@ from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
 from contrec.nn.similarity import Similarity, get_similarity
 from contrec.nn.towers import TowerConfig, build_item_tower, build_user_tower, feature_tokens
-from contrec.runtime.threads import default_threads, torch_threads, usable_cpus
+from contrec.runtime.threads import default_threads, pinned_threads, usable_cpus
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.serving.recommender import FactorRecommender
 from contrec.training import distributed
@@ -282,7 +281,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                     "train": train.fingerprint(),
                     "validation": None if validation is None else validation.fingerprint()}
         checkpointing = dataclasses.replace(checkpointing, identity=identity)
-        with torch_threads(self.threads_):
+        with pinned_threads(self.threads_):
             generator = torch.Generator().manual_seed(self.seed)
             user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
             tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
@@ -331,7 +330,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         """Users not in training, from their items: the history tower (no user ID part), no retraining."""
         self._check_history_support()
         encoder = self.user_encoder_
-        with torch_threads(self.threads) if self.threads is not None else contextlib.nullcontext():
+        with pinned_threads(self.threads):
             vectors = encoder.history().encode_histories(history)
             if self.serve_from == "head":
                 with torch.no_grad():

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["usable_cpus", "busy_cpus", "default_threads", "torch_threads"]
+__all__ = ["usable_cpus", "busy_cpus", "default_threads", "pinned_threads"]
 
 _LOOK_SECONDS = 0.1
 
@@ -66,8 +66,20 @@ def default_threads() -> int:
 
 
 @contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch (and FAISS) use ``n`` threads inside the block; what was set before comes back after."""
+def pinned_threads(n: int | None, blas: bool = False) -> Iterator[None]:
+    """torch and FAISS (and with ``blas`` the BLAS / OpenMP pools numpy and implicit use) run ``n``
+    threads inside the block; what was set before comes back after. ``n=None`` changes nothing.
+
+    The one place contrec pins threads: a fit, serving, a comparison (the same count for every
+    contestant) and the benchmarks all go through it.
+
+    Example:
+        >>> with pinned_threads(1):  # doctest: +SKIP
+        ...     model.fit(train)
+    """
+    if n is None:
+        yield
+        return
     import faiss
     import torch
 
@@ -75,7 +87,13 @@ def torch_threads(n: int) -> Iterator[None]:
     torch.set_num_threads(n)
     faiss.omp_set_num_threads(n)
     try:
-        yield
+        if blas:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(n):
+                yield
+        else:
+            yield
     finally:
         torch.set_num_threads(before)
         faiss.omp_set_num_threads(before_faiss)

@@ -13,12 +13,13 @@ from typing import Any
 
 from contrec.errors import ConfigError
 from contrec.registry import Registry
-from contrec.samplers.base import BaseSampler, ModelSnapshot, NegativeSampler, Negatives
+from contrec.rules import Rule, load_rule, parse_rule
+from contrec.samplers.base import BaseSampler, ModelSnapshot, Negatives, NegativeSampler
+from contrec.samplers.domain_rule import DomainRuleSampler
 from contrec.samplers.hard import DynamicHardSampler, HardNegativeSampler
 from contrec.samplers.inbatch import InBatchSampler
 from contrec.samplers.mixed import MixedSampler
 from contrec.samplers.popularity import PopularitySampler
-from contrec.samplers.rules import DomainRuleSampler, Rule, load_rule, parse_rule
 from contrec.samplers.uniform import UniformSampler
 
 __all__ = ["NegativeSampler", "Negatives", "ModelSnapshot", "BaseSampler", "UniformSampler", "PopularitySampler",

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from contrec.errors import NotFittedError
 from contrec.data.positives import PositiveLookup
+from contrec.errors import NotFittedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self

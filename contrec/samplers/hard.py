@@ -31,8 +31,8 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from contrec.errors import ConfigError, NotFittedError
 from contrec.data.positives import RowSets
+from contrec.errors import ConfigError, NotFittedError
 from contrec.samplers.base import BaseSampler, ModelSnapshot, Scorer
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.data.interactions import binary_matrix, IdMap, Interactions, as_id_list
+from contrec.data.interactions import IdMap, Interactions, as_id_list, binary_matrix
 from contrec.errors import ConfigError, DataError, NotFittedError
 from contrec.serving.index import FaissIndex
 

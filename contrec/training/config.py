@@ -17,9 +17,10 @@ from typing import Any
 from contrec.errors import ConfigError, check_choice, check_int, check_number
 from contrec.nn.losses import OBJECTIVES
 
-__all__ = ["TrainingConfig", "Checkpointing", "OPTIMIZERS"]
+__all__ = ["TrainingConfig", "Checkpointing", "OPTIMIZERS", "SERVE_FROM"]
 
 OPTIMIZERS = ("adam", "sparse-adam")
+SERVE_FROM = ("head", "tower")  # which output retrieval uses when a projection head exists
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +64,7 @@ class TrainingConfig:
         check_number("hardness", self.hardness)
         if not self.in_batch and self.n_negatives == 0:
             raise ConfigError("no negatives: with in_batch=False, n_negatives must be ≥ 1")
-        check_choice("serve_from", self.serve_from, ("head", "tower"))
+        check_choice("serve_from", self.serve_from, SERVE_FROM)
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_number("ssl_dropout", self.ssl_dropout, below=1.0)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from contrec.errors import ConfigError
-from contrec.samplers.base import NegativeSampler, Negatives
+from contrec.samplers.base import Negatives, NegativeSampler
 from contrec.training import distributed
 
 __all__ = ["Draws", "share_draws", "gather_candidates", "rank_seed"]

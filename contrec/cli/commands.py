@@ -1,0 +1,210 @@
+"""The commands other than fit: recommend, evaluate, split, datasets, demo, compare."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from contrec.cli.options import check_output, read_data, write_csv
+from contrec.errors import ConfigError
+
+__all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]
+
+log = logging.getLogger("contrec")
+
+
+def _load_model(path: str) -> Any:
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    return ContrastiveRecommender.load(path)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    check_output(args.output)
+    model = _load_model(args.model)
+    unknown = "skip" if args.skip_unknown else "raise"
+    if args.history is not None or args.histories_file is not None:
+        recs = model.recommend_for_history(_histories(args), k=args.k, filter_seen=not args.include_seen,
+                                           unknown=unknown)
+        if args.attributes and model.item_attributes_ is not None:
+            recs = recs.join(model.item_attributes_, on="item")
+        write_csv(recs, args.output)
+        return 0
+    if args.all_users:
+        users = None
+    elif args.users is not None:
+        users = [u.strip() for u in args.users.split(",") if u.strip()]
+        if not users:
+            raise ConfigError("--users is empty; give comma-separated user ids")
+    else:
+        path = Path(args.users_file)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not users:
+            raise ConfigError(f"{path}: contains no user ids")
+    recs = model.recommend(users, k=args.k, filter_seen=not args.include_seen,
+                           unknown="skip" if args.skip_unknown else "raise")
+    if args.attributes and model.item_attributes_ is not None:
+        recs = recs.join(model.item_attributes_, on="item")
+    write_csv(recs, args.output)
+    return 0
+
+
+def _histories(args: argparse.Namespace) -> dict[str, list[str]]:
+    if args.history is not None:
+        items = [i.strip() for i in args.history.split(",") if i.strip()]
+        if not items:
+            raise ConfigError("--history is empty; give comma-separated item ids")
+        return {"history": items}
+    path = Path(args.histories_file)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    missing = [c for c in ("query", "item") if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column {missing[0]!r} (expected columns query,item; found "
+                          f"{', '.join(frame.columns) or 'none'})")
+    if frame.empty:
+        raise ConfigError(f"{path}: has no rows")
+    blank = (frame["query"].str.strip() == "") | (frame["item"].str.strip() == "")
+    if blank.any():
+        raise ConfigError(f"{path}: line {int(blank.to_numpy().argmax()) + 2}: empty query or item")
+    return {q: list(g["item"]) for q, g in frame.groupby("query", sort=False)}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from contrec.data.interactions import Interactions
+    from contrec.evaluation import evaluate
+
+    check_output(args.output)
+    model = _load_model(args.model)
+    # unknown users: an error, or dropped with a warning that counts them (--drop-unknown); unknown items
+    # stay in the test data as relevant items the model cannot retrieve (misses), as in every other path
+    test = read_data(args, args.test, users=model.users_, items=model.items_,
+                 unknown="drop" if args.drop_unknown else "error", unknown_items="extend")
+    train = Interactions(model.seen_, model.users_, model.items_)
+    table = evaluate(model, train, test, k=args.k, overlap="drop" if args.drop_overlap else "error")
+    dropped = table.attrs["n_overlap_dropped"]
+    log.info("evaluated %d users on %d test rows; %d of them are on items the model does not know (counted as "
+             "misses)%s", table.attrs["n_users"], len(test), table.attrs["n_unknown_item_positives"],
+             f"; dropped {dropped} rows the model already knew" if dropped else "")
+    if args.output:
+        write_csv(table, args.output)
+    else:
+        wide = table.pivot(index="metric", columns="k", values="value")
+        wide.columns = [f"@{c}" for c in wide.columns]
+        print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.diagnostics:
+        from contrec.nn.diagnostics import embedding_diagnostics
+
+        print("\nembedding diagnostics (training positives):")
+        for name, value in embedding_diagnostics(model).items():
+            print(f"  {name:<26} {value:.4f}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from contrec.data.splits import split_random, split_temporal
+
+    for out in (args.train_out, args.test_out):
+        check_output(out)
+    data = read_data(args, args.data)
+    if args.temporal:
+        train, test = split_temporal(data, test_size=args.test_size)
+    else:
+        train, test = split_random(data, test_size=args.test_size, seed=args.seed)
+    write_csv(train.to_frame(), args.train_out)
+    write_csv(test.to_frame(), args.test_out)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from contrec.data.movielens import dataset_info, dataset_names, fetch_movielens, locate_movielens
+
+    if args.action == "list":
+        rows = []
+        for name in dataset_names():
+            info = dataset_info(name)
+            where = locate_movielens(name, args.data_dir)
+            rows.append({"name": name, "local copy": str(where) if where else "-", "description": info.title})
+        print(pd.DataFrame(rows).to_string(index=False))
+        return 0
+    if not args.name:
+        raise ConfigError("datasets fetch needs a dataset name, e.g. contrec datasets fetch ml-100k")
+    for name in args.name:
+        info = dataset_info(name)
+        log.info("%s: ~%d MB archive from %s", name, info.archive_mb, info.url)
+        folder = fetch_movielens(name, args.data_dir, verify=not args.no_verify)
+        print(f"{name}: {folder}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from contrec.cli.demo import run_demo
+
+    run_demo(dataset=args.dataset, seed=args.seed, data_dir=args.data_dir, n_users=args.show_users,
+             threads=args.threads, verbose=not args.quiet)
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def seeds(text: str) -> "int | list[int]":
+    try:
+        if "," in text:
+            return [int(x) for x in text.split(",") if x.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count (3) or a list (0,1,2), got {text!r}") from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import shlex
+
+    from contrec.experiments import build_config, compare
+    from contrec.experiments.report import results_table
+
+    raw = build_config(args.config).to_dict() if args.config else {"contestants": []}
+    if args.data is not None:
+        raw.pop("dataset", None)
+        raw["data"] = {k: v for k, v in {
+            "path": args.data, "user": args.user, "item": args.item, "rating": args.rating,
+            "timestamp": args.timestamp, "sep": args.sep, "item_attributes": args.item_attributes,
+            "item_attributes_id": args.item_attributes_id, "attributes_sep": args.attributes_sep,
+            "weight": args.weight,
+            "names": args.names}.items() if v is not None}
+    elif args.dataset is not None or "data" not in raw:
+        raw.pop("data", None)
+        raw["dataset"] = args.dataset or raw.get("dataset", "ml-100k")
+    protocol = dict(raw.get("protocol", {}))
+    for key, value in (("min_rating", args.min_rating), ("split", args.split), ("k", args.k),
+                       ("test_size", args.test_size)):
+        if value is not None:
+            protocol[key] = value
+    raw["protocol"] = protocol
+    if args.primary:
+        raw["primary"] = args.primary
+    flags = {"sampler": args.samplers, "similarity": args.similarities, "encoder": args.encoders,
+             "objective": args.objectives, "baseline": args.baselines}
+    if any(v is not None for v in flags.values()):
+        raw["contestants"] = [{kind: name} for kind, text in flags.items() for name in _names(text) or []]
+    command = "contrec " + " ".join(shlex.quote(a) for a in args.argv)
+    result = compare(raw, seeds=args.seeds, tune=False if args.no_tune else None, trials=args.trials,
+                     threads=args.threads, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
+                     command=command)
+    print(results_table(result))
+    print(f"\nbest on {result.config.primary}: {result.best}; report: {Path(args.out) / 'report.md'} "
+          f"(and report.html, results.csv, per_user.npz, plots, manifest.json)")
+    return 0

@@ -1,0 +1,127 @@
+"""``contrec fit``: read, check, train (one process or several), refit after early stopping, save."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+import warnings
+from typing import Any
+
+from contrec.cli.launcher import launch, under_launcher
+from contrec.cli.options import check_output, json_object, read_data
+from contrec.errors import ConfigError
+
+__all__ = ["cmd_fit"]
+
+log = logging.getLogger("contrec")
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from contrec.training import distributed
+
+    world_size = os.environ.get("WORLD_SIZE", "1")
+    if not (args.distributed or (world_size.isdigit() and int(world_size) > 1)):
+        return _fit(args)
+    if args.nproc_per_node < 1:
+        raise ConfigError(f"--nproc-per-node must be ≥ 1 (got {args.nproc_per_node})")
+    if not distributed.launched_by_torchrun():
+        # a mistake in the data, flags or sampler settings is one line here, before any process starts
+        model, data, _, _ = _fit_inputs(args)
+        model.check(data)
+        del model, data, _  # the processes read the data themselves; the launcher need not hold a copy
+        return launch(args, args.nproc_per_node)
+    world = distributed.init()
+    try:
+        if args.threads is None:  # share the cores between the processes on this machine
+            args.threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        if world.rank > 0:  # one voice: rank 0 logs, shows progress and writes the model
+            log.setLevel(logging.WARNING)
+            args.quiet = True
+        if world.rank > 0 or under_launcher():  # the data's warnings: the launcher has shown them
+            warnings.simplefilter("ignore")
+        return _fit(args, save=world.main)
+    finally:
+        distributed.close()
+
+
+def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """The model, training data, validation data and the whole file ``contrec fit`` was asked for
+    (checked, nothing trained)."""
+    from contrec.data.splits import split_random
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    check_output(args.output)
+    data = full = read_data(args, args.data)
+    if not under_launcher():
+        log.info("read %r", data)
+    model = ContrastiveRecommender(dim=args.dim, similarity=args.similarity, temperature=args.temperature,
+                                   sampler=args.sampler, sampler_params=_sampler_params(args),
+                                   n_negatives=args.n_negatives, epochs=args.epochs, logq=not args.no_logq,
+                                   in_batch=not args.no_in_batch, debias_prior=args.debias_prior,
+                                   hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                   threads=args.threads, verbose=not args.quiet, patience=args.patience,
+                                   **_tower_params(args))
+    model.check()
+    validation = None
+    if args.validation_size:
+        if args.refit and (args.checkpoint or args.resume):
+            raise ConfigError("--checkpoint/--resume cover one training run; with --validation-size add "
+                              "--no-refit (or train with --epochs set to the best epoch, without validation)")
+        data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
+    return model, data, validation, full
+
+
+def _fit(args: argparse.Namespace, save: bool = True) -> int:
+    model, data, validation, full = _fit_inputs(args)
+    t0 = time.perf_counter()
+    model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+              resume=args.resume)
+    log.info("fitted in %.1fs", time.perf_counter() - t0)
+    if validation is not None and args.refit:
+        # early stopping chose the number of epochs; the model that is saved learns from every positive
+        best = model.best_epoch_ or model.epochs
+        log.info("best epoch on validation: %d; refitting on all %d positives for %d epochs (--no-refit keeps "
+                 "the early-stopped model)", best, len(data) + len(validation), best)
+        t1 = time.perf_counter()
+        model = type(model)(**{**model.get_params(), "epochs": best}).fit(full)
+        log.info("refitted in %.1fs", time.perf_counter() - t1)
+    if save:
+        model.save(args.output)
+        log.info("saved %s", args.output)
+    return 0
+
+
+def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Similarity parameters, an encoder preset and the tower / loss flags (flags win over the preset)."""
+    from contrec.nn.encoders import ENCODER_PRESETS
+
+    params: dict[str, Any] = {}
+    if args.encoder is not None:
+        params.update(ENCODER_PRESETS[ENCODER_PRESETS.key(args.encoder)])
+    if args.similarity_params:
+        params["similarity_params"] = json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
+    for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
+                 "objective", "margin", "ssl_weight", "optimizer"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    if args.history_user_id:
+        params["history_user_id"] = True
+    if args.item_features:
+        params["item_features"] = [c.strip() for c in args.item_features.split(",") if c.strip()]
+    return params
+
+
+def _sampler_params(args: argparse.Namespace) -> dict[str, Any] | None:
+    params: dict[str, Any] = {}
+    if args.sampler_params:
+        params = json_object(args.sampler_params, "--sampler-params", '{"alpha": 0.5}')
+    if args.rule:
+        if args.sampler != "domain-rule":
+            raise ConfigError("--rule goes with --sampler domain-rule")
+        params["rule"] = args.rule
+    if args.exclude_positives:
+        params["exclude_positives"] = True
+    return params or None

@@ -1,0 +1,97 @@
+"""What several commands share: reading an interaction file, writing CSVs, checking outputs, parsing values."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import pandas as pd
+
+from contrec.errors import ConfigError
+
+__all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
+           "json_object"]
+
+log = logging.getLogger("contrec")
+
+WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS uses it as confidence, while "
+                "contrec's contrastive model treats every positive alike for now (it says so when weights are given)")
+
+
+THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use, less any that other "
+                 "processes keep busy; see docs/performance.md)")
+
+
+
+def add_read_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("reading the interaction file")
+    g.add_argument("--user", default="user", help="user id column (default: user)")
+    g.add_argument("--item", default="item", help="item id column (default: item)")
+    g.add_argument("--rating", help="explicit rating column")
+    g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (needs --rating)")
+    g.add_argument("--weight", help=WEIGHT_HELP)
+    g.add_argument("--timestamp", help="time column (seconds or dates)")
+    g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
+    g.add_argument("--names", help="comma-separated column names for a file without a header")
+    g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    g.add_argument("--duplicates", default="last", choices=["last", "first", "sum", "error"],
+                   help="policy for repeated (user, item) rows (default: last)")
+    g.add_argument("--item-attributes", help="CSV of item attributes (e.g. movies.csv with genres) for domain rules")
+    g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
+    g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")
+
+
+def read_data(args: argparse.Namespace, path: str, **extra: Any) -> Any:
+    from contrec.data.readers import read_interactions
+
+    sep = {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep) if args.sep else None
+    if getattr(args, "item_attributes", None) and "item_attributes" not in extra:
+        from contrec.data.readers import read_item_attributes
+
+        extra["item_attributes"] = read_item_attributes(args.item_attributes, args.item_attributes_id or args.item,
+                                                        "name it with --item-attributes-id", sep=args.attributes_sep)
+    return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
+                             timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
+                             names=args.names.split(",") if args.names else None, encoding=args.encoding,
+                             duplicates=args.duplicates, **extra)
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers (got {text!r})") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def write_csv(frame: pd.DataFrame, path: str | None) -> None:
+    from contrec.runtime.artifact import atomic_write
+
+    if path is None or path == "-":
+        frame.to_csv(sys.stdout, index=False)
+        return
+    atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode("utf-8")))
+    log.info("wrote %s (%d rows)", path, len(frame))
+
+
+def check_output(path: str | None) -> None:
+    """Fail before any work when the output could not be written anyway."""
+    from contrec.runtime.artifact import check_writable
+
+    if path not in (None, "-"):
+        check_writable(path)
+
+
+def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} is not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object, e.g. '{example}'")
+    return value

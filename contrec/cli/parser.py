@@ -1,0 +1,293 @@
+"""The argument parser: one-line usage errors, every option's help ending with its default.
+
+Defaults and choice lists come from the model's signature, the configs and the registries
+(samplers, similarities, encoder presets, baselines), never retyped here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split,
+                                  seeds)
+from contrec.cli.fit import cmd_fit
+from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with contrec's errors: one line, then where to read more (exit code 2)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"contrec: error: {message}\ncontrec: see '{self.prog} --help'\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default (when it has one worth saying)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text and not any(default is v for v in (None, False))
+                and default != argparse.SUPPRESS and not isinstance(action, argparse._HelpAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _model_default(name: str) -> Any:
+    """A ContrastiveRecommender constructor default: the CLI's defaults are the model's, never retyped."""
+    import inspect
+
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    return inspect.signature(ContrastiveRecommender).parameters[name].default
+
+
+def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
+    """Tower and loss flags default to None (a preset or the model decides): their help names the model's default."""
+    import inspect
+
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    params = inspect.signature(ContrastiveRecommender).parameters
+    for action in parser._actions:
+        if (action.dest in params and action.default is None and params[action.dest].default is not None
+                and "default" not in (action.help or "")):
+            action.help = f"{action.help or ''} (default: {params[action.dest].default})".strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: one sub-parser per command."""
+    from contrec._version import __version__
+
+    parser = _Parser(prog="contrec", description="Contrastive recommendation from implicit feedback.",
+                     formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"contrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+        p.set_defaults(func=func)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        return p
+
+    _fit_parser(command("fit", cmd_fit, "train a model on an interaction file and save it"))
+    _recommend_parser(command("recommend", cmd_recommend, "top-k recommendations from a saved model"))
+    _evaluate_parser(command("evaluate", cmd_evaluate, "full-ranking metrics of a saved model on a held-out file"))
+    _split_parser(command("split", cmd_split, "split an interaction file per user into train and test CSVs"))
+    _datasets_parser(command("datasets", cmd_datasets, "list or download known datasets (MovieLens)"))
+    _demo_parser(command("demo", cmd_demo, "fit ml-100k, compare with popularity, show recommendations with titles"))
+    _compare_parser(command("compare", cmd_compare, "compare negative samplers and baselines: tuned, several seeds, "
+                            "significance tests, report with plots"))
+    return parser
+
+
+def _names(registry: Any) -> str:
+    return ", ".join(registry)
+
+
+def _fit_parser(p: argparse.ArgumentParser) -> None:
+    from contrec.nn.encoders import ENCODER_PRESETS
+    from contrec.nn.losses import OBJECTIVES
+    from contrec.nn.similarity import SIMILARITIES
+    from contrec.nn.towers import ITEM_TOWERS, POOLINGS, USER_TOWERS
+    from contrec.samplers import SAMPLERS
+    from contrec.training.config import OPTIMIZERS, SERVE_FROM
+
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    add_read_options(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--dim", type=int, default=_model_default("dim"), help="embedding size of both towers")
+    g.add_argument("--similarity", default=_model_default("similarity"),
+                   help=f"similarity kernel: {_names(SIMILARITIES)}")
+    g.add_argument("--temperature", type=float, default=_model_default("temperature"),
+                   help="τ: logits are similarity / τ")
+    g.add_argument("--sampler", default=_model_default("sampler"), help=f"negative sampler: {_names(SAMPLERS)}")
+    g.add_argument("--sampler-params", help="sampler parameters as JSON, e.g. '{\"alpha\": 0.5}'")
+    g.add_argument("--rule", help="domain rule (string or JSON/YAML file) for --sampler domain-rule, "
+                                  "e.g. 'disjoint(genres) and never_same(franchise)'")
+    g.add_argument("--exclude-positives", action="store_true", help="samplers draw no known positives")
+    g.add_argument("--n-negatives", type=int, default=_model_default("n_negatives"),
+                   help="sampled negatives per step, shared by the batch (0 = in-batch negatives only)")
+    g.add_argument("--no-logq", action="store_true", help="turn off the log q correction (ablations)")
+    g.add_argument("--no-in-batch", action="store_true", help="do not use the batch's positives as negatives")
+    g.add_argument("--debias-prior", type=float, default=_model_default("debias_prior"),
+                   help="τ⁺ of the debiased contrastive loss (0 = off)")
+    g.add_argument("--hardness", type=float, default=_model_default("hardness"),
+                   help="β of hardness-weighted negatives (0 = off)")
+    g = p.add_argument_group("towers and loss")
+    g.add_argument("--encoder", help=f"tower preset: {_names(ENCODER_PRESETS)} (the flags below override it)")
+    g.add_argument("--similarity-params", help="similarity parameters as JSON, e.g. '{\"weight\": 0.3}' for "
+                                               "kernel-mixture")
+    g.add_argument("--user-tower", choices=USER_TOWERS, help="history: users are pooled item vectors "
+                   "(enables recommend --history for new users)")
+    g.add_argument("--pooling", choices=POOLINGS, help="how the history tower pools a user's items")
+    g.add_argument("--history-dropout", type=float, help="share of history items dropped per training step")
+    g.add_argument("--history-user-id", action="store_true", help="add a user ID vector to the history tower")
+    g.add_argument("--item-tower", choices=ITEM_TOWERS, help="features: ID + attribute tokens (cold items)")
+    g.add_argument("--item-features", help="attribute columns for the feature tower, comma-separated "
+                                           "(default: all but free text)")
+    g.add_argument("--id-dropout", type=float, help="share of rows whose item ID vector the feature tower drops")
+    g.add_argument("--projection", type=int, help="hidden size of an MLP projection head (0 = none)")
+    g.add_argument("--serve-from", choices=SERVE_FROM, help="retrieve with the head or the tower output")
+    g.add_argument("--objective", choices=OBJECTIVES,
+                   help="the loss over the same candidates: sampled-softmax InfoNCE or a pairwise loss")
+    g.add_argument("--margin", type=float, help="triplet margin")
+    g.add_argument("--ssl-weight", type=float, help="weight of the history-view SSL loss (history tower)")
+    _training_options(p, OPTIMIZERS)
+    _say_model_defaults(p)
+
+
+def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=_model_default("epochs"),
+                   help="passes over the training positives (the most, with --validation-size)")
+    g.add_argument("--batch-size", type=int, default=_model_default("batch_size"), help="positives per step")
+    g.add_argument("--lr", type=float, default=_model_default("lr"), help="Adam learning rate")
+    g.add_argument("--optimizer", choices=optimizers,
+                   help="adam (default) or sparse-adam: lazy row-wise updates of the embedding tables, "
+                        "faster for 100k+ users/items")
+    g.add_argument("--patience", type=int, default=_model_default("patience"),
+                   help="with --validation-size: stop after this many epochs without a better validation NDCG")
+    g.add_argument("--validation-size", type=float, default=0.0,
+                   help="hold out this share of each user's positives for early stopping (default: none); "
+                        "the saved model is then refitted on every positive for the best number of epochs")
+    g.add_argument("--no-refit", dest="refit", action="store_false",
+                   help="with --validation-size, save the early-stopped model instead of refitting on every "
+                        "positive (its validation positives stay known: never recommended)")
+    g.add_argument("--seed", type=int, default=_model_default("seed"),
+                   help="random seed: the same seed, data and threads give the same model on CPU")
+    g.add_argument("--threads", type=int, help=THREADS_HELP)
+    g.add_argument("--checkpoint", help="write a training checkpoint here at every epoch end (atomic; no pickle)")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="also checkpoint every this many steps (default: epoch ends only)")
+    g.add_argument("--resume", help="continue from this checkpoint (same data and settings)")
+    g = p.add_argument_group("several processes (torch.distributed DDP; see docs/scaling.md)")
+    g.add_argument("--distributed", action="store_true",
+                   help="train with --nproc-per-node processes on this machine (gloo); under torchrun "
+                        "(`torchrun --nproc-per-node N -m contrec fit ...`) the processes are torchrun's")
+    g.add_argument("--nproc-per-node", type=int, default=2, metavar="N",
+                   help="processes for --distributed (default 2); --batch-size and --n-negatives are per process")
+
+
+def _recommend_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file written by contrec fit")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="comma-separated user ids")
+    who.add_argument("--users-file", help="file with one user id per line")
+    who.add_argument("--all-users", action="store_true", help="every user known to the model")
+    who.add_argument("--history", help="a new user's item ids, comma-separated (needs a history-tower model)")
+    who.add_argument("--histories-file", help="CSV with columns query,item: one list per query id (new users)")
+    p.add_argument("-k", type=int, default=10, help="items per user (default: 10)")
+    p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
+    p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
+    p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
+    p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+
+
+def _evaluate_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file written by contrec fit")
+    p.add_argument("test", help="held-out interactions (same columns options as fit)")
+    add_read_options(p)
+    p.add_argument("-k", type=int_list, default=[10, 20], help="cutoffs, comma-separated (default: 10,20)")
+    p.add_argument("--drop-unknown", action="store_true",
+                   help="drop test rows of users the model does not know (default: error); test items the "
+                        "model does not know are always kept and count as misses")
+    p.add_argument("--drop-overlap", action="store_true",
+                   help="drop test pairs the model already knows (default: refuse them; they can never be "
+                        "recommended)")
+    p.add_argument("-o", "--output", help="write the tidy metrics table as CSV")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also print alignment, uniformity, effective rank, norm-popularity correlation")
+
+
+def _split_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
+    add_read_options(p)
+    p.add_argument("--test-size", type=float, default=0.2, help="share of each user's positives held out")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the per-user split")
+    p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
+    p.add_argument("--train-out", required=True, help="CSV to write the training part to")
+    p.add_argument("--test-out", required=True, help="CSV to write the held-out part to")
+
+
+def _datasets_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "fetch"],
+                   help="list the known datasets, or fetch (download and verify) some")
+    p.add_argument("name", nargs="*", help="dataset names for fetch")
+    p.add_argument("--data-dir", help="folder holding <name>/ (default: $CONTREC_DATA, then the cache)")
+    p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+
+
+def _demo_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="ml-100k", help="a known dataset (contrec datasets list)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and the model")
+    p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
+    p.add_argument("--show-users", type=int, default=3, help="users whose recommendations are shown")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
+
+
+def _compare_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="experiment file (YAML or TOML, see docs/compare.md); flags override it")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", help="a known dataset (default: ml-100k): " + ", ".join(_dataset_names()))
+    src.add_argument("--data", help="your own interaction file instead of a dataset")
+    g = p.add_argument_group("your own file (--data)")
+    g.add_argument("--user", help="user id column (default: user)")
+    g.add_argument("--item", help="item id column (default: item)")
+    g.add_argument("--rating", help="rating column; ratings ≥ --min-rating are positives")
+    g.add_argument("--timestamp", help="time column (needed for --split temporal)")
+    g.add_argument("--weight", help=WEIGHT_HELP)
+    g.add_argument("--names", help="comma-separated column names for a file without a header line")
+    g.add_argument("--sep", help="delimiter (default: detected)")
+    g.add_argument("--item-attributes", help="CSV of item attributes for domain-rule samplers")
+    g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
+    g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")
+    _contestant_options(p)
+    p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
+    p.add_argument("--out", required=True, help="report folder; finished fits are cached there and reused")
+
+
+def _contestant_options(p: argparse.ArgumentParser) -> None:
+    from contrec.evaluation.protocol import SPLITS, EvaluationProtocol
+    from contrec.experiments import config as spec  # compare's defaults are its config's, never retyped
+    from contrec.models.baselines import BASELINES
+    from contrec.nn.encoders import ENCODER_PRESETS
+    from contrec.nn.losses import OBJECTIVES
+    from contrec.nn.similarity import SIMILARITIES
+    from contrec.samplers import SAMPLERS
+
+    def default(field: str) -> Any:
+        return spec.ExperimentConfig.__dataclass_fields__[field].default
+
+    g = p.add_argument_group("contestants and protocol")
+    g.add_argument("--samplers", help="contrec contestants by sampler, comma-separated: " + _names(SAMPLERS))
+    g.add_argument("--similarities", help="contrec contestants by similarity (uniform sampler), comma-separated: "
+                   + _names(SIMILARITIES))
+    g.add_argument("--encoders", help="contrec contestants by towers, comma-separated: " + _names(ENCODER_PRESETS))
+    g.add_argument("--objectives", help="contrec contestants by loss, comma-separated: " + _names(OBJECTIVES))
+    g.add_argument("--baselines", help="baselines, comma-separated: " + _names(BASELINES))
+    g.add_argument("--seeds", type=seeds,
+                   help=f"number of seeds (3) or a list (0,1,2); default {len(default('seeds'))}")
+    g.add_argument("--no-tune", action="store_true", help="skip tuning: every contestant runs its defaults")
+    g.add_argument("--trials", type=int, help="tuning budget: settings tried per contestant and seed "
+                   f"(default {spec.TuningSpec().trials})")
+    protocol = EvaluationProtocol()
+    g.add_argument("--split", choices=SPLITS, help=f"per-user split (default: {protocol.split})")
+    g.add_argument("--test-size", type=float, help=f"held-out share per user (default {protocol.test_size:g})")
+    g.add_argument("--min-rating", type=float, help=f"ratings ≥ this are positives (default {protocol.min_rating:g})")
+    g.add_argument("-k", type=int_list, help=f"cutoffs, comma-separated (default: {','.join(map(str, protocol.k))})")
+    g.add_argument("--primary",
+                   help=f"metric@k that ranks contestants and picks tuning trials (default {default('primary')})")
+    g.add_argument("--threads", type=int, help="torch, FAISS and BLAS threads for every fit, the same for every "
+                   f"contestant (default {default('threads')})")
+
+
+def _dataset_names() -> list[str]:
+    from contrec.data.movielens import dataset_names
+
+    return dataset_names()
