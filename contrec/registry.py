@@ -40,6 +40,13 @@ class Registry(Mapping[str, Callable[..., T]], Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def register(self, name: str, factory: Callable[..., T]) -> Callable[..., T]:
+        """Add an entry (a plug-in of your own, or a part that depends on the registry itself); returns it."""
+        if name in self._entries and self._entries[name] is not factory:
+            raise ConfigError(f"a {self.kind} named {name!r} is registered already")
+        self._entries[name] = factory
+        return factory
+
     def names(self) -> list[str]:
         """The registered names, in registration order (what ``--help`` and errors list)."""
         return list(self._entries)

@@ -12,9 +12,10 @@ import pytest
 import contrec
 from contrec.errors import ConfigError, DataError
 from contrec.experiments import ExperimentConfig, compare, load_config
-from contrec.experiments import runner as runner_module
+from contrec.experiments import fits as fits_module
 from contrec.experiments.audit import audit_split, raise_on_failures
-from contrec.experiments.runner import _trial_settings, _with_overrides
+from contrec.experiments.fits import with_overrides as _with_overrides
+from contrec.experiments.tuning import trial_settings as _trial_settings
 
 TINY_CONTREC = {"dim": 8, "epochs": 4, "batch_size": 64, "n_negatives": 16, "lr": 0.05, "patience": 2}
 
@@ -289,7 +290,7 @@ def test_rerun_reuses_every_cell_and_a_fresh_run_gives_identical_numbers(tiny_ru
 def test_interrupted_run_resumes_from_finished_cells(tmp_path, monkeypatch):
     config = _tiny_config(tmp_path, trials=1)
     config["contestants"] = [{"sampler": "uniform", "params": TINY_CONTREC}, {"baseline": "ease"}]
-    real = runner_module._run_test_cell
+    real = fits_module.run_test_cell
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -298,10 +299,10 @@ def test_interrupted_run_resumes_from_finished_cells(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "_run_test_cell", interrupted)
+    monkeypatch.setattr(fits_module, "run_test_cell", interrupted)
     with pytest.raises(KeyboardInterrupt):
         compare(config, out=tmp_path / "out", progress=False)
-    monkeypatch.setattr(runner_module, "_run_test_cell", real)
+    monkeypatch.setattr(fits_module, "run_test_cell", real)
     resumed = compare(config, out=tmp_path / "out", progress=False)
     # 4 tuning trials (1 per contestant and seed) + the 2 uniform test cells were finished before the interruption
     assert resumed.manifest["cells"]["from_cache"] == 6
@@ -383,7 +384,7 @@ def test_variant_names_are_checked_and_features_need_attributes(tmp_path, capsys
 def test_tuning_is_honest_for_every_seed(tmp_path):
     """Issue 15.2: no seed's test positives are in the data its settings were chosen on; the audit says so per seed."""
     from contrec.experiments import build_config
-    from contrec.experiments.runner import _prepare
+    from contrec.experiments.prepare import prepare as _prepare
 
     config = build_config(_tiny_config(tmp_path))
     prepared = _prepare(config, None)
@@ -419,14 +420,14 @@ def test_a_contestant_that_crashes_is_reported_and_the_others_finish(tmp_path, m
     """Issue 15.8: a failing fit is recorded with its reason; the comparison and its report still complete."""
     config = _tiny_config(tmp_path, trials=1)
     config["contestants"] = [{"baseline": "popularity"}, {"baseline": "ease"}, {"baseline": "als"}]
-    real = runner_module._run_test_cell
+    real = fits_module.run_test_cell
 
     def crashing(contestant, *args, **kwargs):
         if contestant.name == "ease":
             raise MemoryError()
         return real(contestant, *args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "_run_test_cell", crashing)
+    monkeypatch.setattr(fits_module, "run_test_cell", crashing)
     result = compare(config, out=tmp_path / "out", progress=False)
     assert result.failed == {"ease": "seed 0: out of memory"}
     assert set(result.results["contestant"]) == {"popularity", "als"}
@@ -439,7 +440,7 @@ def test_a_long_fit_shows_its_epochs_in_the_comparison_bar():
     """Issue 15.14: compare's bar shows the running fit's epoch; nothing else of the fit's log gets through."""
     import logging
 
-    from contrec.experiments.runner import _quiet_fit
+    from contrec.experiments.fits import quiet_fit as _quiet_fit
 
     class Bar:
         disable = False
@@ -477,3 +478,13 @@ def test_a_temporal_split_tunes_once_for_every_seed(tmp_path):
     result = compare(config, out=tmp_path / "out", progress=False)
     assert result.manifest["cells"]["from_cache"] == 2  # seed 1's two trials
     assert result.chosen["ease"][0] == result.chosen["ease"][1]
+
+
+def test_one_protocol_for_the_demo_the_benchmarks_and_compare(tmp_path):
+    from contrec.evaluation.protocol import EvaluationProtocol, protocol_split
+
+    assert ExperimentConfig.from_dict({"dataset": "ml-100k", "contestants": ["uniform"]}).protocol == \
+        EvaluationProtocol()
+    with pytest.raises(ConfigError, match="protocol.split must be 'random' or 'temporal'"):
+        ExperimentConfig.from_dict({"dataset": "ml-100k", "contestants": ["uniform"], "protocol": {"split": "x"}})
+    assert callable(protocol_split)

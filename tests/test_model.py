@@ -109,6 +109,41 @@ def test_bad_parameters_fail_in_fit(board, param, value, message):
         model.fit(board)
 
 
+def test_params_come_from_the_signature_and_check_changes_nothing(board):
+    import inspect
+
+    model = ContrastiveRecommender(dim=8, temperature=0.1)
+    names = [n for n in inspect.signature(ContrastiveRecommender).parameters]
+    assert list(model.get_params()) == names  # one list: the signature's
+    assert repr(model) == "ContrastiveRecommender(dim=8, temperature=0.1)"
+    assert model.set_params(dim=16, epochs=2) is model and model.get_params()["dim"] == 16
+    with pytest.raises(ConfigError, match="has no parameter 'dimension'; its parameters are: dim, similarity"):
+        model.set_params(dimension=16)
+    before = dict(vars(model))
+    model.check()  # settings only
+    model.check(board)  # and what depends on the data (sampler fit on it, feature tokens)
+    assert vars(model) == before  # nothing fitted is set on an unfitted model
+    with pytest.raises(ConfigError, match="item_tower='features' needs item attributes"):
+        ContrastiveRecommender(item_tower="features").check(board)
+    with pytest.raises(ConfigError, match="ssl_weight needs user_tower='history'"):
+        ContrastiveRecommender(ssl_weight=0.1).check()
+    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+        ContrastiveRecommender(threads=0).check()
+
+
+def test_configs_are_built_by_keyword_and_validate_themselves():
+    from contrec.nn.towers import TowerConfig
+    from contrec.training.config import TrainingConfig
+
+    with pytest.raises(TypeError):
+        TrainingConfig(20, 1024)  # keyword only: no field can be passed in the wrong place
+    with pytest.raises(ConfigError, match="optimizer='sparse-adam' has no weight decay"):
+        TrainingConfig(optimizer="sparse-adam", weight_decay=0.1)
+    with pytest.raises(ConfigError, match="history_dropout must be in \\[0, 1\\)"):
+        TowerConfig(history_dropout=1.5)
+    assert isinstance(TrainingConfig(lr=1).lr, float)  # a valid int setting is stored as the float it means
+
+
 def test_not_fitted():
     with pytest.raises(NotFittedError, match="not fitted yet"):
         ContrastiveRecommender().recommend(["u0"])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from contrec import split_random, split_temporal
 from contrec.data.interactions import Interactions
-from contrec.data.readers import read_interactions
+from contrec.data.interactions import read_interactions
 from contrec.errors import ContrecError
 from contrec.evaluation.metrics import hit_rate_at_k, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k
 

@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import contrec
 from contrec import Interactions
 from contrec.errors import ConfigError, DataError, NotFittedError
 from contrec.samplers import (SAMPLERS, DomainRuleSampler, DynamicHardSampler, HardNegativeSampler, InBatchSampler,
@@ -123,9 +124,9 @@ class TestDynamicHard(SamplerContract):
 
 # ---------------------------------------------------------------- registry
 def test_registry_lists_choices():
-    assert list(SAMPLERS) == ["uniform", "popularity", "hard", "dynamic-hard", "domain-rule", "mixed", "in-batch"]
+    assert list(SAMPLERS) == ["uniform", "popularity", "hard", "dynamic-hard", "domain-rule", "in-batch", "mixed"]
     with pytest.raises(ConfigError, match=r"unknown sampler 'popular'; choose one of: uniform, popularity, hard, "
-                                          r"dynamic-hard, domain-rule, mixed, in-batch"):
+                                          r"dynamic-hard, domain-rule, in-batch, mixed"):
         get_sampler("popular")
     with pytest.raises(ConfigError, match="sampler 'uniform'"):
         get_sampler("uniform", alpha=1)
@@ -387,3 +388,45 @@ def test_an_unfitted_domain_rule_sampler_says_so():
     with pytest.raises(NotFittedError, match="DomainRuleSampler used before fit"):
         DomainRuleSampler("disjoint(genres)").sample(torch.tensor([0]), torch.tensor([1]), 4,
                                                       torch.Generator().manual_seed(0))
+
+
+def test_mixed_log_q_is_a_function_of_the_draw_count_not_of_the_last_draw():
+    train = skewed_interactions(n_users=30, n_items=40)
+    mixed = MixedSampler({"uniform": 1, "popularity": 2}).fit(train)
+    users, items = torch.tensor([0]), torch.arange(train.n_items)
+    by_weight = mixed.log_prob(users, items)
+    seven = mixed.log_prob(users, items, n_draws=7)  # 7 draws: 2 uniform + 5 popularity, not 1/3 : 2/3
+    shares = mixed.counts(7) / 7
+    uni, pop = mixed.components
+    expected = shares[0] * uni.log_prob(users, items).exp() + shares[1] * pop.log_prob(users, items).exp()
+    assert torch.allclose(seven.exp(), expected.float(), atol=1e-6)
+    mixed.sample(users, items[:1], 7, torch.Generator().manual_seed(0))
+    assert torch.equal(mixed.log_prob(users, items), by_weight)  # drawing leaves nothing behind
+    assert not torch.allclose(seven, by_weight)
+
+
+def test_every_capability_has_a_declared_default():
+    from contrec.samplers.base import BaseSampler, NegativeSampler
+
+    class Flat(BaseSampler):  # a new sampler: only the draw and its q, everything else inherited
+        name = "flat"
+
+        def _draw(self, users, positives, n, generator):
+            return torch.randint(0, self.n_items_, (n,), generator=generator)
+
+        def _base_log_prob(self, users, items, positives):
+            return torch.full(items.shape, -math.log(self.n_items_), dtype=torch.float64)
+
+        def _item_log_q(self):
+            return torch.full((self.n_items_,), -math.log(self.n_items_))
+
+    train = skewed_interactions(n_users=20, n_items=12)
+    sampler = Flat().fit(train)
+    assert isinstance(sampler, NegativeSampler)
+    assert sampler.refresh_every is None and not sampler.forbids and not sampler.mask_in_batch
+    assert sampler.bind(lambda u, j: j.float()) is None
+    assert not sampler.forbidden(torch.tensor([0, 1]), torch.tensor([2, 3]), torch.arange(5)).any()
+    assert sampler.params() == {} and set(sampler.state()) == {"stats.draws", "stats.redraws", "stats.unresolved"}
+    model = contrec.ContrastiveRecommender(sampler=sampler, dim=8, epochs=1, batch_size=16, n_negatives=4,
+                                           verbose=False).fit(train)
+    assert model.history_[0]["loss"] > 0

@@ -130,3 +130,47 @@ def test_dynamic_hard_pool_is_scored_without_dropout_noise():
     with torch.no_grad():
         clean = Cosine().pairwise(users(u), items(torch.arange(20))).gather(1, pool)
     assert torch.equal(first, second) and torch.allclose(first, clean)
+
+
+def test_the_validator_keeps_the_best_epoch_and_stops_after_patience():
+    import torch
+
+    from contrec.nn.encoders import IdEncoder
+    from contrec.training.validation import Validator
+
+    train, valid = split_random(skewed_interactions(n_users=30, n_items=20), 0.3, seed=0)
+    tower = IdEncoder(20, 4, generator=torch.Generator().manual_seed(0))
+    validator = Validator(train, valid, k=5, patience=2)
+    weights = []
+    for epoch, score in enumerate([0.1, 0.3, 0.2, 0.25], 1):
+        with torch.no_grad():
+            tower.embedding.weight.fill_(float(epoch))
+        weights.append(epoch)
+        validator.record(epoch, score, tower, tower)
+        if validator.should_stop(epoch):
+            break
+    assert (validator.best_epoch, validator.best_score, epoch) == (2, 0.3, 4)  # two epochs without a better one
+    validator.restore(tower, tower)
+    assert float(tower.embedding.weight[0, 0]) == 2.0  # the best epoch's towers are back
+    vectors = torch.nn.functional.normalize(torch.randn(train.n_users, 4, generator=torch.Generator()), dim=1)
+    score = validator.score(vectors.numpy(), tower.encode_all().numpy(), "ip")
+    assert 0.0 <= score <= 1.0
+
+
+def test_towers_and_kernels_declare_what_the_trainer_may_call():
+    import torch
+
+    from contrec.nn.encoders import IdEncoder, Projected, serving_vectors
+    from contrec.nn.similarity import Cosine, Laplacian
+
+    ids = IdEncoder(5, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(contrec.ConfigError, match="no random views; ssl_weight needs user_tower='history'"):
+        ids.augmented_pair(torch.arange(2), 0.5)
+    assert ids.history() is None and torch.equal(ids.project(torch.ones(2, 4)), torch.ones(2, 4))
+    head = Projected(ids, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(serving_vectors(head, "tower"), ids.encode_all())  # the tower's own output
+    assert serving_vectors(head, "head").shape == (5, 4)
+    assert Cosine().inner_product and Cosine().components == ()
+    assert not Laplacian().inner_product
+    with pytest.raises(contrec.ConfigError, match="not an inner-product kernel"):
+        Laplacian().embed(torch.ones(1, 2))

@@ -45,7 +45,7 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
 
 
 def read_data(args: argparse.Namespace, path: str, **extra: Any) -> Any:
-    from contrec.data.readers import read_interactions
+    from contrec.data.interactions import read_interactions
 
     sep = {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep) if args.sep else None
     if getattr(args, "item_attributes", None) and "item_attributes" not in extra:

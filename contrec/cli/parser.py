@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split,
-                                  seeds)
+from contrec.cli.commands import cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split, seeds
 from contrec.cli.fit import cmd_fit
 from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list
 

@@ -10,72 +10,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from contrec.errors import DataError
+from contrec.data.files import RowNamer, read_table_file
+from contrec.data.ids import IdMap, as_id_list
+from contrec.data.readers import DUPLICATE_POLICIES, DuplicatePolicy, parse_frame
+from contrec.errors import ConfigError, DataError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
-
-__all__ = ["IdMap", "Interactions", "binary_matrix"]
-
-
-class IdMap:
-    """A bijection between raw string IDs and dense indices ``0..n-1``.
-
-    Example:
-        >>> ids = IdMap(["u1", "007", "42"])
-        >>> ids.index(["42", "u1"]).tolist()
-        [2, 0]
-        >>> ids.ids[[1]].tolist()
-        ['007']
-    """
-
-    __slots__ = ("_index",)
-
-    def __init__(self, ids: Iterable[Any]) -> None:
-        values = np.asarray(list(ids) if not isinstance(ids, (np.ndarray, pd.Index)) else ids, dtype=object)
-        index = pd.Index(values.astype(str), dtype=object)
-        if index.has_duplicates:
-            dup = index[index.duplicated()][0]
-            raise DataError(f"id {dup!r} appears twice in an id map; ids must be unique")
-        self._index = index
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, IdMap) and self._index.equals(other._index)
-
-    def __hash__(self) -> int:  # pragma: no cover - maps are compared, not hashed
-        return hash(self.fingerprint())
-
-    def __repr__(self) -> str:
-        head = ", ".join(repr(x) for x in self._index[:3])
-        return f"IdMap({len(self)} ids: {head}{', …' if len(self) > 3 else ''})"
-
-    @property
-    def ids(self) -> np.ndarray:
-        """Raw ids as an object array of str, position = dense index."""
-        return self._index.to_numpy()
-
-    def index(self, raw: Iterable[Any]) -> np.ndarray:
-        """Dense indices of raw ids; -1 where an id is unknown. Vectorized (hash lookup)."""
-        values = pd.Index(np.asarray(list(raw) if not isinstance(raw, (np.ndarray, pd.Index, pd.Series)) else raw,
-                                     dtype=object).astype(str), dtype=object)
-        return self._index.get_indexer(values).astype(np.int64)
-
-    def fingerprint(self) -> str:
-        """SHA-256 over the ids in order, to check that two datasets share one index space."""
-        digest = hashlib.sha256()
-        for chunk in np.array_split(self.ids, max(1, len(self) // 100_000)):
-            digest.update("\x1f".join(chunk.tolist()).encode("utf-8", "surrogatepass"))
-            digest.update(b"\x1e")
-        return digest.hexdigest()
+__all__ = ["IdMap", "Interactions", "read_interactions", "binary_matrix", "as_id_list"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +93,6 @@ class Interactions:
             >>> Interactions.from_frame(df, user="u", item="i", rating="r", min_rating=4).shape
             (2, 1)
         """
-        from contrec.data.readers import read_interactions
 
         return read_interactions(frame, user=user, item=item, **options)
 
@@ -159,7 +105,6 @@ class Interactions:
             >>> data = Interactions.from_csv("ratings.csv", user="userId", item="movieId",
             ...                              rating="rating", min_rating=4.0)  # doctest: +SKIP
         """
-        from contrec.data.readers import read_interactions
 
         return read_interactions(path, user=user, item=item, **options)
 
@@ -167,7 +112,6 @@ class Interactions:
     def from_parquet(cls, path: "str | Path", user: str = "user", item: str = "item", **options: Any
                      ) -> "Interactions":
         """Read a Parquet file (needs pyarrow); see `contrec.read_interactions`."""
-        from contrec.data.readers import read_interactions
 
         return read_interactions(path, user=user, item=item, format="parquet", **options)
 
@@ -290,9 +234,79 @@ def _align_attributes(attributes: pd.DataFrame | None, items: IdMap) -> pd.DataF
     return frame
 
 
-def as_id_list(values: "Sequence[Any] | np.ndarray | pd.Series | Any") -> np.ndarray:
-    """Normalise a user/item id argument (one id or many) to an object array of str."""
-    if isinstance(values, (str, bytes, int, np.integer)):
-        values = [values]
-    arr = np.asarray(list(values), dtype=object)
-    return arr.astype(str)
+def read_interactions(
+    source: "str | Path | pd.DataFrame",
+    *,
+    user: str = "user",
+    item: str = "item",
+    rating: str | None = None,
+    weight: str | None = None,
+    timestamp: str | None = None,
+    min_rating: float | None = None,
+    sep: str | None = None,
+    names: Sequence[str] | None = None,
+    encoding: str = "utf-8",
+    format: Literal["auto", "csv", "parquet"] = "auto",
+    duplicates: DuplicatePolicy = "last",
+    item_attributes: pd.DataFrame | None = None,
+    users: IdMap | None = None,
+    items: IdMap | None = None,
+    unknown: Literal["error", "drop"] = "error",
+    unknown_items: Literal["error", "drop", "extend"] | None = None,
+    source_name: str | None = None,
+) -> Interactions:
+    """Read and validate an interaction log.
+
+    Args:
+        source: a path (``.csv``, ``.tsv``, ``.dat``, ``.txt``, ``.parquet``) or a DataFrame.
+        user, item: column names of the user and item ids. Ids are read as text and kept
+            verbatim (surrounding spaces stripped): "007" stays "007".
+        rating: column of explicit ratings; with ``min_rating`` only rows rated ≥ it are positives.
+        weight: column of non-negative weights (e.g. play counts); rows of weight 0 are dropped.
+            Without it every positive has weight 1.
+        timestamp: column of times: numbers (seconds) or date strings.
+        sep: delimiter; detected from the header when None (``,``, tab, ``;``, ``|``, ``::``).
+        names: column names for a file without a header line.
+        duplicates: what to do when a (user, item) pair repeats: ``"last"`` keeps the latest row
+            (by timestamp when given, else the later line), ``"first"`` the earliest, ``"sum"``
+            sums the weights (keeping the latest rating and timestamp), ``"error"`` refuses.
+            The number of duplicates is reported in a `DuplicateRowsWarning`.
+        item_attributes: optional DataFrame indexed by raw item id (title, genres, …).
+        users, items: existing id maps to read into (e.g. a test file for a trained model);
+            ids outside them are an error, or dropped with a warning when ``unknown="drop"``.
+        unknown_items: the same for item ids (default: as ``unknown``); ``"extend"`` keeps
+            rows of unknown items and appends those ids to the item map after ``items``
+            (a test file: items the model cannot know are relevant and count as misses).
+        source_name: what messages call the source (default: the file name, or "DataFrame").
+
+    Returns:
+        `Interactions` of the positives.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"userId": ["1", "1", "2"], "movieId": ["10", "20", "10"],
+        ...                    "rating": [5.0, 3.0, 4.5]})
+        >>> read_interactions(df, user="userId", item="movieId", rating="rating", min_rating=4)
+        Interactions(2 users × 1 items, 2 positives)
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(f"unknown duplicates policy {duplicates!r}; choose one of: {', '.join(DUPLICATE_POLICIES)}")
+    if unknown not in ("error", "drop"):
+        raise ConfigError(f"unknown={unknown!r} is not valid; choose 'error' or 'drop'")
+    if unknown_items not in (None, "error", "drop", "extend"):
+        raise ConfigError(f"unknown_items={unknown_items!r} is not valid; choose 'error', 'drop' or 'extend'")
+    if min_rating is not None and rating is None:
+        raise ConfigError("min_rating needs a rating column: pass rating='<column>'",
+                          cli="--min-rating needs a rating column: pass --rating <column>")
+    columns = {"user": user, "item": item, "rating": rating, "weight": weight, "timestamp": timestamp}
+    wanted = [c for c in columns.values() if c is not None]
+    if len(set(wanted)) != len(wanted):
+        raise ConfigError(f"the same column is named twice in {columns}")
+
+    if isinstance(source, pd.DataFrame):
+        frame, where = source, RowNamer(source_name or "DataFrame", None)
+    else:
+        frame, where = read_table_file(Path(source), wanted, sep, names, encoding, format)
+        where.name = source_name or where.name
+    return Interactions.from_codes(*parse_frame(frame, where, columns, min_rating, duplicates, item_attributes,
+                                                users, items, unknown, unknown_items or unknown))

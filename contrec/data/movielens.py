@@ -33,8 +33,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 import pandas as pd
 
-from contrec.data.interactions import Interactions
-from contrec.data.readers import read_interactions
+from contrec.data.interactions import Interactions, read_interactions
 from contrec.errors import ConfigError, DatasetError
 from contrec.runtime.artifact import atomic_write
 

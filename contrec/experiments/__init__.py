@@ -6,15 +6,10 @@ Example:
     ...                  baselines=["ease"], seeds=3, out="reports/ml-100k")     # doctest: +SKIP
 """
 
-from contrec.experiments.config import (
-           Contestant,
-           DataSpec,
-           EvaluationProtocol,
-           ExperimentConfig,
-           TuningSpec,
-           load_config,
-)
-from contrec.experiments.runner import ComparisonResult, build_config, compare
+from contrec.evaluation.protocol import EvaluationProtocol
+from contrec.experiments.config import Contestant, DataSpec, ExperimentConfig, TuningSpec, build_config, load_config
+from contrec.experiments.result import ComparisonResult
+from contrec.experiments.runner import compare
 
 __all__ = ["compare", "ComparisonResult", "ExperimentConfig", "DataSpec", "EvaluationProtocol", "TuningSpec",
            "Contestant", "load_config", "build_config"]

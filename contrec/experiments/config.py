@@ -18,15 +18,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from contrec.errors import ConfigError
 from contrec.evaluation.protocol import EvaluationProtocol
 from contrec.models.baselines import BASELINES
 
-__all__ = ["DataSpec", "EvaluationProtocol", "TuningSpec", "Contestant", "ExperimentConfig", "load_config",
+__all__ = ["DataSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config", "build_config",
            "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_DEFAULTS", "VARIANT_SPACES",
            "variant_contestant"]
 
@@ -367,3 +368,48 @@ def load_config(path: "str | Path") -> ExperimentConfig:
     if raw is None:
         raise ConfigError(f"{file.name}: the config file is empty")
     return ExperimentConfig.from_dict(raw, where=file.name)
+
+
+def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[str] | None" = None, *,
+                 dataset: str | None = None, data: Mapping[str, Any] | None = None,
+                 samplers: Sequence[str] | None = None, baselines: Sequence[str] | None = None,
+                 similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
+                 objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
+                 tune: bool | None = None, trials: int | None = None,
+                 threads: int | None = None) -> ExperimentConfig:
+    """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
+
+    ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
+    contestants (any of them given); ``seeds`` is a count or a list.
+    """
+    if isinstance(config, ExperimentConfig):
+        raw = config.to_dict()
+    elif isinstance(config, Mapping):
+        raw = copy.deepcopy(dict(config))
+    elif config is not None:
+        raw = load_config(config).to_dict()
+    else:
+        raw = {"dataset": "ml-100k", "contestants": []}
+    if dataset is not None:
+        raw.pop("data", None)
+        raw["dataset"] = dataset
+    if data is not None:
+        raw.pop("dataset", None)
+        raw["data"] = dict(data)
+    flags = {"sampler": samplers, "similarity": similarities, "encoder": encoders, "objective": objectives,
+             "baseline": baselines}
+    if any(v is not None for v in flags.values()):
+        raw["contestants"] = [{kind: name} for kind, names in flags.items() for name in names or []]
+    if not raw.get("contestants"):
+        raw["contestants"] = [{"sampler": "uniform"}, {"baseline": "popularity"}]
+    if seeds is not None:
+        raw["seeds"] = seeds if isinstance(seeds, int) else list(seeds)
+    tuning = dict(raw.get("tuning", {}))
+    if tune is not None:
+        tuning["enabled"] = bool(tune)
+    if trials is not None:
+        tuning["trials"] = trials
+    raw["tuning"] = tuning
+    if threads is not None:
+        raw["threads"] = threads
+    return ExperimentConfig.from_dict(raw)

@@ -22,23 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from contrec.experiments.runner import ComparisonResult
+from contrec.experiments.plots import plot_curves, plot_false_negatives, plot_metric_ci, plot_popularity
+from contrec.experiments.result import ComparisonResult, label, summary_cell
 
 __all__ = ["write_report", "results_table", "markdown_report"]
 
 _TABLE_METRICS = [("ndcg", 10), ("ndcg", 20), ("recall", 10), ("recall", 20), ("map", 20), ("mrr", 20),
                   ("hit_rate", 20)]
-_LABELS = {"ndcg": "NDCG", "recall": "Recall", "map": "MAP", "mrr": "MRR", "hit_rate": "HitRate",
-           "precision": "Precision", "coverage": "coverage", "mean_popularity": "mean pop.",
-           "false_negative_rate": "false-neg. rate", "fit_seconds": "fit s"}
-
-
-def _label(metric: str, k: Any) -> str:
-    return f"{_LABELS.get(metric, metric)}@{k}" if pd.notna(k) else _LABELS.get(metric, metric)
-
-
 def _columns(result: ComparisonResult) -> list[tuple[str, Any]]:
     ks = sorted(result.config.protocol.k)
     kmax = max(ks)
@@ -53,15 +44,6 @@ def _columns(result: ComparisonResult) -> list[tuple[str, Any]]:
         cols.append(("false_negative_rate", None))
     cols.append(("fit_seconds", None))
     return cols
-
-
-def _cell(summary: pd.DataFrame, name: str, metric: str, k: Any) -> tuple[float, float]:
-    mask = (summary["contestant"] == name) & (summary["metric"] == metric)
-    mask &= summary["k"].isna() if k is None else (summary["k"] == k)
-    row = summary[mask]
-    if row.empty:
-        return float("nan"), float("nan")
-    return float(row["mean"].iloc[0]), float(row["ci95"].iloc[0])
 
 
 def _fmt(mean: float, half: float, digits: int = 4) -> str:
@@ -101,7 +83,7 @@ def diagnostics_table(result: ComparisonResult) -> str | None:
     lines = ["| contestant | " + " | ".join(label for _, label in _DIAGNOSTICS) + " |",
              "|---|" + "---:|" * len(_DIAGNOSTICS)]
     for c in result.config.contestants:
-        values = [_cell(summary, c.name, m, None)[0] for m, _ in _DIAGNOSTICS]
+        values = [summary_cell(summary, c.name, m, None)[0] for m, _ in _DIAGNOSTICS]
         if all(np.isnan(v) for v in values):
             continue
         cells = ["–" if np.isnan(v) else (f"{v:.1f}" if m == "effective_rank" else f"{v:.3f}")
@@ -117,13 +99,13 @@ def results_table(result: ComparisonResult) -> str:
     summary = result.summary
     names = [c.name for c in result.config.contestants]
     kinds = {c.name: _kind(c) for c in result.config.contestants}
-    header = "| contestant | kind | " + " | ".join(_label(m, k) for m, k in cols) + " |"
+    header = "| contestant | kind | " + " | ".join(label(m, k) for m, k in cols) + " |"
     lines = [header, "|---|---|" + "---:|" * len(cols)]
     best_of = {}
     for m, k in cols:
         if m in ("coverage", "mean_popularity", "false_negative_rate", "fit_seconds"):
             continue
-        means = {n: _cell(summary, n, m, k)[0] for n in names}
+        means = {n: summary_cell(summary, n, m, k)[0] for n in names}
         best_of[(m, k)] = max(means.values())
     tests = result.tests
     for name in names:
@@ -131,7 +113,7 @@ def results_table(result: ComparisonResult) -> str:
         star = " ★" if name == result.best else ""
         cells = []
         for m, k in cols:
-            mean, half = _cell(summary, name, m, k)
+            mean, half = summary_cell(summary, name, m, k)
             if m == "fit_seconds":
                 text = "–" if np.isnan(mean) else f"{mean:.1f}"
             elif m in ("coverage", "mean_popularity", "false_negative_rate"):
@@ -147,7 +129,7 @@ def results_table(result: ComparisonResult) -> str:
 
 def _tests_table(result: ComparisonResult) -> str:
     metric, k = result.config.primary_metric
-    lines = [f"| contestant | {_label(metric, k)} | Δ vs best | Cohen's d_z | rank-biserial | paired t p (Holm) | "
+    lines = [f"| contestant | {label(metric, k)} | Δ vs best | Cohen's d_z | rank-biserial | paired t p (Holm) | "
              "Wilcoxon p (Holm) | significant |", "|---|---:|---:|---:|---:|---:|---:|:---:|"]
     for name, row in result.tests.iterrows():
         if name == result.best:
@@ -195,206 +177,95 @@ def _audit_table(result: ComparisonResult) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------- plots
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _colors(result: ComparisonResult) -> dict[str, str]:
-    contrec_palette = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
-    out, n = {}, 0
-    for c in result.config.contestants:
-        if c.is_contrec:
-            out[c.name] = contrec_palette[n % len(contrec_palette)]
-            n += 1
-        else:
-            out[c.name] = "#ff7f0e" if c.model != "popularity" else "#d62728"
-    return out
-
-
-def plot_metric_ci(result: ComparisonResult, path: Path) -> None:
-    """Primary metric (and recall at the same k) per contestant, with 95 % CI bars."""
-    plt = _pyplot()
-    metric, k = result.config.primary_metric
-    panels = [(metric, k)] + ([("recall", k)] if metric != "recall" else [("ndcg", k)])
-    names = [c.name for c in result.config.contestants]
-    colors = _colors(result)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.45 * len(names) + 1.6), sharey=True)
-    for ax, (m, kk) in zip(np.atleast_1d(axes), panels):
-        means = np.array([_cell(result.summary, n, m, kk)[0] for n in names])
-        halves = np.nan_to_num(np.array([_cell(result.summary, n, m, kk)[1] for n in names]))
-        y = np.arange(len(names))[::-1]
-        one_seed = len(result.config.seeds) < 2  # no interval to draw: bars without whiskers
-        ax.barh(y, means, xerr=None if one_seed else halves, color=[colors[n] for n in names], capsize=3,
-                alpha=0.85)
-        top = float(np.nanmax(means + halves)) if np.isfinite(means).any() else 1.0
-        ax.set_xlim(0.0, top * 1.05 if top > 0 else 1.0)
-        ax.set_yticks(y, names)
-        ax.set_xlabel(f"{_label(m, kk)} (one seed, no interval)" if one_seed
-                      else f"{_label(m, kk)} (mean ± 95 % CI, {len(result.config.seeds)} seeds)")
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"{result.config.data.label}: full-ranking metrics (contrec samplers vs baselines)", fontsize=10)
-    _save(fig, path)
-
-
-def plot_curves(result: ComparisonResult, path: Path) -> bool:
-    """Validation score against epoch and against wall-clock seconds, one line per sampler."""
-    curves = {n: h for n, h in result.curves.items() if any("validation" in r for r in h)}
-    if not curves:
-        return False
-    plt = _pyplot()
-    colors = _colors(result)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for name, history in curves.items():
-        rows = [r for r in history if "validation" in r]
-        epochs = [r["epoch"] for r in rows]
-        seconds = [r["elapsed"] for r in rows]
-        scores = [r["validation"] for r in rows]
-        axes[0].plot(epochs, scores, marker="o", ms=3, color=colors[name], label=name)
-        axes[1].plot(seconds, scores, marker="o", ms=3, color=colors[name], label=name)
-    metric, k = result.config.primary_metric
-    axes[0].set_xlabel("epoch")
-    axes[1].set_xlabel("training seconds (wall clock)")
-    axes[0].set_ylabel(f"validation {_label(metric, k)}")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"Validation curves of each sampler's chosen tuning trial (seed {result.config.seeds[0]}'s carve)",
-                 fontsize=10)
-    _save(fig, path)
-    return True
-
-
-def plot_popularity(result: ComparisonResult, path: Path) -> None:
-    """Mean popularity of recommended items and catalogue coverage per contestant."""
-    plt = _pyplot()
-    k = max(result.config.protocol.k)
-    names = [c.name for c in result.config.contestants]
-    colors = _colors(result)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.6), sharey=True)
-    y = np.arange(len(names))[::-1]
-    for ax, metric in zip(axes, ("mean_popularity", "coverage")):
-        means = [_cell(result.summary, n, metric, k)[0] for n in names]
-        halves = np.nan_to_num([_cell(result.summary, n, metric, k)[1] for n in names])
-        one_seed = len(result.config.seeds) < 2  # no interval to draw: bars without whiskers
-        ax.barh(y, means, xerr=None if one_seed else halves, color=[colors[n] for n in names], capsize=3,
-                alpha=0.85)
-        ax.set_yticks(y, names)
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].axvline(result.reference_popularity, color="black", ls="--", lw=1,
-                    label="held-out positives")
-    axes[0].legend(fontsize=8, loc="lower right")
-    axes[0].set_xlabel(f"mean popularity of the top {k} (share of users who had the item)")
-    axes[1].set_xlabel(f"catalogue coverage of the top {k}")
-    fig.suptitle("Popularity bias: higher mean popularity = more blockbuster-heavy lists", fontsize=10)
-    _save(fig, path)
-
-
-def plot_false_negatives(result: ComparisonResult, path: Path) -> bool:
-    """Share of sampled negatives that were known positives of the row's user, per sampler."""
-    names = [c.name for c in result.config.contestants if c.is_contrec]
-    if not names:
-        return False
-    plt = _pyplot()
-    colors = _colors(result)
-    means = [_cell(result.summary, n, "false_negative_rate", None)[0] for n in names]
-    halves = np.nan_to_num([_cell(result.summary, n, "false_negative_rate", None)[1] for n in names])
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.6))
-    y = np.arange(len(names))[::-1]
-    ax.barh(y, np.array(means) * 100, xerr=None if len(result.config.seeds) < 2 else halves * 100, color=[colors[n] for n in names], capsize=3, alpha=0.85)
-    ax.set_yticks(y, names)
-    ax.set_xlabel("false-negative rate of sampled negatives, % (masked in the loss)")
-    ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Sampled negatives that were known positives of the user", fontsize=10)
-    _save(fig, path)
-    return True
-
-
-def _save(fig: Any, path: Path) -> None:
-    from contrec.runtime.artifact import atomic_write
-
-    fig.tight_layout()
-    try:
-        atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
-    finally:
-        _pyplot().close(fig)
-
-
 # ---------------------------------------------------------------------------- markdown and HTML
 def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
     """The report as markdown (images referenced by file name)."""
+    cfg, m = result.config, result.manifest
+    lines = [
+        f"# contrec comparison on {cfg.data.label}", "",
+        f"Contestants: {', '.join(c.name for c in cfg.contestants)}. Seeds: {', '.join(map(str, cfg.seeds))}. "
+        f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
+        f"({cfg.threads} threads).", "",
+    ]
+    if m.get("command"):
+        lines += ["```", m["command"], "```", ""]
+    lines += _results_section(result) + _tuning_section(result, plots)
+    lines += ["## Popularity bias and coverage", "",
+              f"The dashed line is the mean popularity of the held-out positives ({result.reference_popularity:.3f}).",
+              "", "![popularity](popularity.png)", ""]
+    if plots.get("false_negatives"):
+        lines += ["## False negatives", "", "![false negatives](false_negatives.png)", ""]
+    lines += _embeddings_section(result)
+    lines += ["## Leak audit", "", "Run on every split before fitting; a `fail` stops the comparison.", "",
+              _audit_table(result), ""]
+    return "\n".join(lines + _protocol_section(result) + _reproduce_section(result))
+
+
+def _results_section(result: ComparisonResult) -> list[str]:
     cfg = result.config
-    m = result.manifest
     metric, k = cfg.primary_metric
-    proto = cfg.protocol
-    names = ", ".join(c.name for c in cfg.contestants)
+    return [
+        "## Results", "",
+        (f"Mean ± 95 % CI (Student t over {len(cfg.seeds)} seeds)." if len(cfg.seeds) > 1 else
+         "One seed: each value is that seed's test split, with no confidence interval (run ≥ 2 seeds for one).")
+        + f" **Bold**: best in its column. ★: best on "
+        f"{label(metric, k)}. †: significantly worse than ★ on {label(metric, k)} (paired per-user tests, "
+        "Holm-adjusted Wilcoxon and t p < 0.05). Coverage and mean popularity are of the top "
+        f"{max(cfg.protocol.k)}; false-neg. rate is the share of sampled negatives that were known positives "
+        "(masked).", "",
+        results_table(result), "",
+        "![metric by contestant](metric_ci.png)", "",
+        *_failed_section(result),
+        f"## Significance against the best ({result.best})", "",
+        (f"Each user's {label(metric, k)} averaged over seeds" if len(cfg.seeds) > 1 else
+         f"Each user's {label(metric, k)} on seed {cfg.seeds[0]}'s test split")
+        + "; differences are contestant − best over "
+        f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
+        _tests_table(result), "",
+    ]
+
+
+def _tuning_section(result: ComparisonResult, plots: dict[str, bool]) -> list[str]:
+    cfg = result.config
+    metric, k = cfg.primary_metric
     tuning = (f"{cfg.tuning.trials} trials per contestant (defaults first, then draws without replacement from "
-              f"its search space), for every seed: scored by {_label(metric, k)} on a "
+              f"its search space), for every seed: scored by {label(metric, k)} on a "
               f"{cfg.tuning.validation_size:.0%} per-user validation carve of that seed's own training split, so "
               "no seed's test positives are in the data that chose its settings; contrec early-stops on the "
               "carve and that seed's final fit is trained for its best epoch count. Test is used once."
               if cfg.tuning.enabled else "off (`--no-tune`): every contestant runs its default settings.")
+    lines = ["## Tuning", "", tuning, ""]
+    if cfg.tuning.enabled:
+        lines += [_tuning_table(result), ""]
+    if plots.get("curves"):
+        lines += ["![validation curves](curves.png)", ""]
+    return lines
+
+
+def _embeddings_section(result: ComparisonResult) -> list[str]:
+    embeddings = diagnostics_table(result)
+    if not embeddings:
+        return []
+    return ["## Embeddings", "",
+            "Geometry of the learned vectors on the training data (`contrec.nn.diagnostics`, mean over seeds): "
+            "alignment = mean ‖u − v‖² over training pairs of unit vectors (lower: positives closer), "
+            "item uniformity = log E exp(−2‖vᵢ − vⱼ‖²) (lower: items spread more evenly, Wang & Isola "
+            "2020), effective rank of the item matrix (exp of the singular values' entropy), and the "
+            "Spearman correlation of item vector norms with item popularity (1: the norm encodes "
+            "popularity). Each is computed in bounded memory; the effective rank is left out (–) for "
+            "vectors too large to decompose cheaply (item–item models on catalogues over 4,096 items, "
+            "whose vectors are as wide as the catalogue).", "", embeddings, ""]
+
+
+def _protocol_section(result: ComparisonResult) -> list[str]:
+    cfg, m, proto = result.config, result.manifest, result.config.protocol
     has_ratings = cfg.data.dataset is not None or cfg.data.rating is not None
     rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None and has_ratings
               else "every row is a positive")
     if cfg.data.weight:
         rating += (f"; weights from column `{cfg.data.weight}` are ALS's and item-kNN's confidence, while contrec's "
                    "contrastive model, BPR, EASE and popularity treat every positive alike")
-    lines = [
-        f"# contrec comparison on {cfg.data.label}", "",
-        f"Contestants: {names}. Seeds: {', '.join(map(str, cfg.seeds))}. "
-        f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
-        f"({cfg.threads} threads).", "",
-    ]
-    if m.get("command"):
-        lines += ["```", m["command"], "```", ""]
-    lines += [
-        "## Results", "",
-        (f"Mean ± 95 % CI (Student t over {len(cfg.seeds)} seeds)." if len(cfg.seeds) > 1 else
-         "One seed: each value is that seed's test split, with no confidence interval (run ≥ 2 seeds for one).")
-        + f" **Bold**: best in its column. ★: best on "
-        f"{_label(metric, k)}. †: significantly worse than ★ on {_label(metric, k)} (paired per-user tests, "
-        "Holm-adjusted Wilcoxon and t p < 0.05). Coverage and mean popularity are of the top "
-        f"{max(proto.k)}; false-neg. rate is the share of sampled negatives that were known positives (masked).", "",
-        results_table(result), "",
-        "![metric by contestant](metric_ci.png)", "",
-        *_failed_section(result),
-        f"## Significance against the best ({result.best})", "",
-        (f"Each user's {_label(metric, k)} averaged over seeds" if len(cfg.seeds) > 1 else
-         f"Each user's {_label(metric, k)} on seed {cfg.seeds[0]}'s test split")
-        + "; differences are contestant − best over "
-        f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
-        _tests_table(result), "",
-        "## Tuning", "", tuning, "",
-    ]
-    if cfg.tuning.enabled:
-        lines += [_tuning_table(result), ""]
-    if plots.get("curves"):
-        lines += ["![validation curves](curves.png)", ""]
-    lines += ["## Popularity bias and coverage", "",
-              f"The dashed line is the mean popularity of the held-out positives ({result.reference_popularity:.3f}).",
-              "", "![popularity](popularity.png)", ""]
-    if plots.get("false_negatives"):
-        lines += ["## False negatives", "", "![false negatives](false_negatives.png)", ""]
-    embeddings = diagnostics_table(result)
-    if embeddings:
-        lines += ["## Embeddings", "",
-                  "Geometry of the learned vectors on the training data (`contrec.nn.diagnostics`, mean over seeds): "
-                  "alignment = mean ‖u − v‖² over training pairs of unit vectors (lower: positives closer), "
-                  "item uniformity = log E exp(−2‖vᵢ − vⱼ‖²) (lower: items spread more evenly, Wang & Isola "
-                  "2020), effective rank of the item matrix (exp of the singular values' entropy), and the "
-                  "Spearman correlation of item vector norms with item popularity (1: the norm encodes "
-                  "popularity). Each is computed in bounded memory; the effective rank is left out (–) for "
-                  "vectors too large to decompose cheaply (item–item models on catalogues over 4,096 items, "
-                  "whose vectors are as wide as the catalogue).", "", embeddings, ""]
-    lines += [
-        "## Leak audit", "", "Run on every split before fitting; a `fail` stops the comparison.", "",
-        _audit_table(result), "",
+    return [
         "## Protocol", "",
         f"- Data: {cfg.data.label}: {m['data']['users']} users × {m['data']['items']} items, "
         f"{m['data']['positives']} positives after filtering ({rating}; users with ≥ {proto.min_user_positives} "
@@ -406,6 +277,12 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"- Threads: {cfg.threads} for torch, FAISS and BLAS (implicit's BPR runs on 1 thread: its Hogwild "
         "updates are not reproducible on more).",
         "",
+    ]
+
+
+def _reproduce_section(result: ComparisonResult) -> list[str]:
+    m = result.manifest
+    return [
         "## Reproduce", "",
         f"Config SHA-256 `{m['config_sha256'][:16]}…` (full config in `manifest.json`). Versions: "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
@@ -415,7 +292,6 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"test {m['wall_seconds']['test']:.0f} s; {m['cells']['from_cache']} of {m['cells']['total']} fits came "
         "from the cell cache.", "",
     ]
-    return "\n".join(lines)
 
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from contrec.errors import ConfigError
 from contrec.samplers.base import BaseSampler, ModelSnapshot, Negatives, Scorer
+from contrec.samplers.registry import SAMPLERS, get_sampler
 
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.data.interactions import Interactions
@@ -44,8 +45,6 @@ class MixedSampler(BaseSampler):
     def __init__(self, components: "Mapping[Any, float] | Sequence[Any]" = (("uniform", 0.5), ("popularity", 0.5))
                  ) -> None:
         super().__init__(exclude_positives=False)
-        from contrec.samplers import get_sampler
-
         pairs: list[tuple[Any, float]] = []
         items = components.items() if isinstance(components, Mapping) else components
         for entry in items:
@@ -159,3 +158,4 @@ class MixedSampler(BaseSampler):
         raise NotImplementedError
 
 
+SAMPLERS.register(MixedSampler.name, MixedSampler)

@@ -1,0 +1,187 @@
+"""Reading a table file (CSV/TSV/``::``/Parquet) for the readers: separator sniffing, encodings, one-line errors.
+
+Every message names the file and, where it can, the line (the header is line 1), the column
+and the value, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from contrec.errors import ConfigError, DataError
+
+__all__ = ["RowNamer", "read_table_file", "detect_separator", "show_sep", "missing_columns", "error_line"]
+
+_SNIFF_DELIMITERS = [",", "\t", ";", "|"]
+
+
+class RowNamer:
+    """Turns a frame index label into 'file: line N' (files) or 'DataFrame: row L'."""
+
+    def __init__(self, name: str, header_lines: int | None) -> None:
+        self.name = name
+        self.header_lines = header_lines  # None for DataFrames: name rows by index label
+
+    def at(self, label: Any) -> str:
+        if self.header_lines is None:
+            return f"{self.name}: row {label}"
+        return f"{self.name}: line {int(label) + 1 + self.header_lines}"
+
+
+def read_table_file(path: Path, wanted: list[str], sep: str | None, names: Sequence[str] | None,
+               encoding: str, format: str) -> tuple[pd.DataFrame, RowNamer]:
+    name = path.name
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    if format == "parquet" or (format == "auto" and path.suffix.lower() in (".parquet", ".pq")):
+        return read_parquet(path), RowNamer(name, None)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{name}: the file is empty")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise DataError(decode_error_message(name, raw, err, sep, names, encoding)) from None
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
+    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark would otherwise glue itself to the first column name
+        text = text[1:]
+    first_line = text.split("\n", 1)[0]
+    if sep is None:
+        sep = detect_separator(first_line, path.suffix.lower())
+    if sep == "::":  # MovieLens 1M/10M; the C parser takes only single-character separators
+        text, sep = text.replace("::", "\x1f"), "\x1f"
+    header = None if names is not None else 0
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=header, names=list(names) if names else None,
+                            dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                            engine="c", quoting=csv.QUOTE_MINIMAL)
+    except pd.errors.ParserError as err:
+        raise DataError(f"{name}: cannot parse as a '{show_sep(sep)}'-separated file ({error_line(err)}); "
+                        "pass the right delimiter (sep=… / --sep)") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: the file is empty") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns the extra leading fields of rows longer than the header into an index,
+        # shifting every column: refuse rather than read the wrong columns
+        raise DataError(f"{name}: line {1 if names is None else 0} has {len(frame.columns)} column names but the "
+                        f"rows have more fields; quote fields that contain '{show_sep(sep)}' or pass the right "
+                        "delimiter (sep=… / --sep)")
+    frame = frame.dropna(how="all")  # blank lines, keeping the original line numbers in the index
+    if frame.empty:
+        raise DataError(f"{name}: has a header but no data rows")
+    check_one_column_holds_the_line(frame, name, sep)
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise missing_columns(name, missing, list(frame.columns), sep, headerless=names is None)
+    return frame, RowNamer(name, 0 if names is not None else 1)
+
+
+def check_one_column_holds_the_line(frame: pd.DataFrame, name: str, sep: str) -> None:
+    """With the wrong delimiter (and names given) the first column swallows each line and the others are empty:
+    name the delimiter instead of reporting an empty column."""
+    if len(frame.columns) < 2 or not frame.iloc[:, 1:].isna().all().all():
+        return
+    first = frame.iloc[:, 0].dropna().astype(str)
+    others = [d for d in _SNIFF_DELIMITERS + ["::"] if d != sep and len(first) and first.str.contains(d, regex=False).all()]
+    if others:
+        what = (f"{name}: every line is one field ({first.iloc[0]!r}): the file seems to be "
+                f"'{show_sep(others[0])}'-separated, not '{show_sep(sep)}'; pass")
+        raise DataError(f"{what} sep='{show_sep(others[0])}'", cli=f"{what} --sep '{show_sep(others[0])}'")
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ConfigError("reading Parquet needs pyarrow: pip install pyarrow (or contrec[parquet])") from None
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for corrupt files
+        raise DataError(f"{path.name}: not a readable Parquet file ({error_line(err)})") from None
+
+
+def detect_separator(first_line: str, suffix: str) -> str:
+    if "::" in first_line:
+        return "::"
+    if suffix == ".tsv":
+        return "\t"
+    counts = {d: first_line.count(d) for d in _SNIFF_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def show_sep(sep: str) -> str:
+    return {"\t": "\\t", "\x1f": "::"}.get(sep, sep)
+
+
+def missing_columns(name: str, missing: list[str], found: list[Any], sep: str, headerless: bool = True
+                     ) -> DataError:
+    """The error for columns that are not there, with the likely reason: a wrong delimiter, a file without a
+    header line, or a wrong column name (in Python's and the command line's words)."""
+    found_s = [str(c) for c in found]
+    if len(found_s) == 1:
+        others = [d for d in _SNIFF_DELIMITERS + ["::"] if d != sep and d in found_s[0]]
+        if others:
+            what = (f"{name}: found a single column {found_s[0]!r}: the file seems to be "
+                    f"'{show_sep(others[0])}'-separated, not '{show_sep(sep)}'; pass")
+            return DataError(f"{what} sep='{show_sep(others[0])}'", cli=f"{what} --sep '{show_sep(others[0])}'")
+    if headerless and found_s and all(looks_like_a_value(c) for c in found_s):
+        example = ",".join((["user", "item", "weight", "timestamp"] + [f"col{i}" for i in range(5, 99)])
+                           [:len(found_s)])
+        what = (f"{name}: the first line looks like data, not a header (found: {', '.join(found_s)}); "
+                "name the columns of a file without a header with")
+        return DataError(f"{what} names=[...], e.g. names={example.split(',')}",
+                         cli=f"{what} --names, e.g. --names {example}")
+    col = "column" if len(missing) == 1 else "columns"
+    what = f"{name}: missing {col} {', '.join(repr(m) for m in missing)} (found: {', '.join(found_s)}); name the right ones with"
+    return DataError(f"{what} user=/item=/rating=…", cli=f"{what} --user/--item/--rating")
+
+
+def looks_like_a_value(text: str) -> bool:
+    """A header field that is a number (an id, a count, a time) was probably the first data row."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def decode_error_message(name: str, raw: bytes, err: UnicodeDecodeError, sep: str | None,
+                          names: Sequence[str] | None, encoding: str) -> str:
+    line_no = raw.count(b"\n", 0, err.start) + 1
+    line_start = raw.rfind(b"\n", 0, err.start) + 1
+    line_end = raw.find(b"\n", err.start)
+    line = raw[line_start: line_end if line_end >= 0 else len(raw)]
+    header = raw.split(b"\n", 1)[0].decode(encoding, errors="replace").strip("\r\ufeff")
+    where = ""
+    try:
+        delim = sep or detect_separator(header, "")
+        fields = line.split(delim.encode())
+        offset = err.start - line_start
+        pos = 0
+        columns = list(names) if names else header.split(delim)
+        for j, f in enumerate(fields):
+            if pos <= offset < pos + len(f) + len(delim):
+                where = f" column {columns[j]!r}" if j < len(columns) else f" field {j + 1}"
+                break
+            pos += len(f) + len(delim)
+    except Exception:  # the location is a courtesy; the line number is what matters
+        where = ""
+    return (f"{name}: line {line_no}:{where} has bytes that are not valid {encoding} "
+            f"({raw[err.start:err.end]!r}); re-save the file as {encoding} or pass the file's encoding "
+            f"(encoding='latin-1' / --encoding latin-1)")
+
+
+def error_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+# ---------------------------------------------------------------------------- validation
