@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,6 +53,16 @@ def write(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / f"{name}.json", lambda fh: fh.write(json.dumps(result, indent=2).encode("utf-8")))
     atomic_write(out / f"{name}.md", lambda fh: fh.write(markdown.encode("utf-8")))
+
+
+def publish(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS,
+            plot: Callable[[dict[str, Any], Path], None] | None = None) -> dict[str, Any]:
+    """Write ``name``.json / .md (and with ``plot`` ``name``.png) under ``out``, print the table, return ``result``."""
+    write(name, result, markdown, out)
+    if plot is not None:
+        plot(result, out / f"{name}.png")
+    print(markdown)
+    return result
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:

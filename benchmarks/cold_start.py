@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, mean_std, pin_threads, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
@@ -226,10 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"seed {seed} done, {time.perf_counter() - t0:.0f}s", flush=True)
     result = {"dataset": args.dataset, "seeds": args.seeds, "rows": rows, "wall_s": time.perf_counter() - t0,
               **environment(args.threads)}
-    md = markdown(result)
-    write(f"cold_start_{args.dataset}", result, md, Path(args.out))
-    print(md)
-    return result
+    return publish(f"cold_start_{args.dataset}", result, markdown(result), Path(args.out))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, mean_std, pin_threads, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append(run(name, params, train, test, seed, args.threads))
             print(f"seed {seed} {name}: NDCG@{K} {rows[-1][f'ndcg@{K}']:.4f}", flush=True)
     result = {"dataset": args.dataset, "seeds": args.seeds, "rows": rows, **environment(args.threads)}
-    md = markdown(result)
-    write(f"projection_{args.dataset}", result, md, Path(args.out))
-    print(md)
-    return result
+    return publish(f"projection_{args.dataset}", result, markdown(result), Path(args.out))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, mean_std, pin_threads, pyplot, save_figure, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, pyplot, save_figure, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
@@ -134,10 +134,7 @@ def main() -> None:
     parser = common_parser(__doc__)
     args = parser.parse_args()
     result = run(args.dataset, args.seeds, args.threads)
-    out = Path(args.out)
-    write(f"quality_{args.dataset}", result, markdown(result), out)
-    plot(result, out / f"quality_{args.dataset}.png")
-    print(markdown(result))
+    publish(f"quality_{args.dataset}", result, markdown(result), Path(args.out), plot)
 
 
 if __name__ == "__main__":

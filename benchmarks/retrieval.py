@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, pin_threads, write  # noqa: E402
+from _common import environment, pin_threads, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 from contrec.serving.index import FaissIndex  # noqa: E402
@@ -157,10 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.catalogues:
         rows += run_catalogue(name, args.seeds[0], args.threads)
     result = {"rows": rows, "seed": args.seeds[0], **environment(args.threads)}
-    md = markdown(result)
-    write("retrieval", result, md, Path(args.out))
-    print(md)
-    return result
+    return publish("retrieval", result, markdown(result), Path(args.out))
 
 
 if __name__ == "__main__":

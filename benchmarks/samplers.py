@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, mean_std, pin_threads, pyplot, save_figure, write  # noqa: E402
+from _common import environment, mean_std, pin_threads, pyplot, save_figure, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
@@ -139,10 +139,7 @@ def main() -> None:
                   f"fit {row['fit_s']:.1f}s  sampler {100 * row['sampler_share']:.1f}%", flush=True)
     result = {"benchmark": "samplers", "dataset": args.dataset, "seeds": args.seeds, "k": K,
               "protocol": dataclasses.asdict(EvaluationProtocol()), **environment(args.threads), "rows": rows}
-    out = Path(args.out)
-    write(f"samplers_{args.dataset}", result, markdown(result), out)
-    plot(result, out / f"samplers_{args.dataset}.png")
-    print(markdown(result))
+    publish(f"samplers_{args.dataset}", result, markdown(result), Path(args.out), plot)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import environment, pin_threads, write  # noqa: E402
+from _common import environment, pin_threads, publish  # noqa: E402
 from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
@@ -165,10 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     target = {"epoch_s": at_target["uniform"], "spread": max(times) / min(times) - 1}
     result = {"rows": rows, "positives": len(data), "seed": seed, "floor_s": floor, "target": target,
               **environment(args.threads)}
-    md = markdown(result)
-    write("throughput", result, md, Path(args.out))
-    print(md)
-    return result
+    return publish("throughput", result, markdown(result), Path(args.out))
 
 
 if __name__ == "__main__":

@@ -97,14 +97,17 @@ def test_fit_bad_inputs_one_line_and_no_output(tmp_path, model_file, capsys):
         assert not out.exists(), name
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--users", "u01,nobody"], "user id 'nobody' is not in the training data (40 known users)"),
-    (["--users", "u01", "-k", "0"], "k must be a positive integer"),
-    (["--users", "u01", "-k", "1000"], "is larger than the catalogue"),
+@pytest.mark.parametrize("model,args,message", [
+    ("model_file", ["--users", "u01,nobody"], "user id 'nobody' is not in the training data (40 known users)"),
+    ("model_file", ["--users", "u01", "-k", "0"], "k must be a positive integer"),
+    ("model_file", ["--users", "u01", "-k", "1000"], "is larger than the catalogue"),
+    ("history_model_file", ["--history", "no-such-item"], "item id 'no-such-item' is not in the catalogue"),
+    ("history_model_file", ["--history", " , "], "--history is empty"),
+    ("history_model_file", ["--histories-file", "missing.csv"], "missing.csv: no such file"),
 ])
-def test_recommend_errors(model_file, tmp_path, capsys, args, message):
+def test_recommend_errors(request, tmp_path, capsys, model, args, message):
     out = tmp_path / "recs.csv"
-    assert main(["recommend", str(model_file), *args, "-o", str(out)]) == 1
+    assert main(["recommend", str(request.getfixturevalue(model)), *args, "-o", str(out)]) == 1
     assert message in one_error_line(capsys)
     assert not out.exists()
 
@@ -193,18 +196,6 @@ def test_recommend_for_new_users_from_the_cli(history_model_file, tmp_path):
     assert main(["recommend", str(history_model_file), "--histories-file", str(queries), "-k", "3",
                  "-o", str(out)]) == 0
     assert pd.read_csv(out, dtype=str).groupby("query").size().to_dict() == {"a": 3, "b": 3}
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--history", "no-such-item"], "item id 'no-such-item' is not in the catalogue"),
-    (["--history", " , "], "--history is empty"),
-    (["--histories-file", "missing.csv"], "missing.csv: no such file"),
-])
-def test_recommend_for_history_errors(history_model_file, tmp_path, capsys, args, message):
-    out = tmp_path / "never.csv"
-    assert main(["recommend", str(history_model_file), *args, "-o", str(out)]) == 1
-    assert message in one_error_line(capsys)
-    assert not out.exists()
 
 
 def test_histories_file_errors_name_the_file(history_model_file, tmp_path, capsys):

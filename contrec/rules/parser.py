@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from contrec.errors import ConfigError
 from contrec.rules.syntax import RULE_OPS, AllOf, AnyOf, Not, Predicate, Rule
@@ -87,19 +87,19 @@ class _Parser:
             raise ConfigError(f"rule {self.text!r}: unexpected {tok!r} at position {at}")
         return rule
 
-    def _or(self) -> Rule:
-        parts = [self._and()]
-        while self._peek() == "or":
-            self._take()
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else AnyOf(tuple(parts))
+    def _or(self) -> Rule:  # "or" binds loosest
+        return self._chain("or", self._and, AnyOf)
 
     def _and(self) -> Rule:
-        parts = [self._not()]
-        while self._peek() == "and":
+        return self._chain("and", self._not, AllOf)
+
+    def _chain(self, word: str, operand: Callable[[], Rule], combine: Callable[[tuple[Rule, ...]], Rule]) -> Rule:
+        """``operand (word operand)*``: one operand as it is, several combined."""
+        parts = [operand()]
+        while self._peek() == word:
             self._take()
-            parts.append(self._not())
-        return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else combine(tuple(parts))
 
     def _not(self) -> Rule:
         if self._peek() == "not":
