@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from contrec.data.readers import DUPLICATE_POLICIES
 from contrec.errors import ConfigError
 
 __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
@@ -37,7 +38,7 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
     g.add_argument("--names", help="comma-separated column names for a file without a header")
     g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
-    g.add_argument("--duplicates", default="last", choices=["last", "first", "sum", "error"],
+    g.add_argument("--duplicates", default=_default_duplicates(), choices=DUPLICATE_POLICIES,
                    help="policy for repeated (user, item) rows (default: last)")
     g.add_argument("--item-attributes", help="CSV of item attributes (e.g. movies.csv with genres) for domain rules")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
@@ -95,3 +96,11 @@ def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{flag} must be a JSON object, e.g. '{example}'")
     return value
+
+
+def _default_duplicates() -> str:
+    import inspect
+
+    from contrec.data.interactions import read_interactions
+
+    return inspect.signature(read_interactions).parameters["duplicates"].default

@@ -35,13 +35,18 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
-def _model_default(name: str) -> Any:
-    """A ContrastiveRecommender constructor default: the CLI's defaults are the model's, never retyped."""
+def _default(func: Callable[..., Any], name: str) -> Any:
+    """The default of ``func``'s parameter ``name``: the CLI's defaults are the Python API's, never retyped."""
     import inspect
 
+    return inspect.signature(func).parameters[name].default
+
+
+def _model_default(name: str) -> Any:
+    """A ContrastiveRecommender constructor default."""
     from contrec.models.contrastive import ContrastiveRecommender
 
-    return inspect.signature(ContrastiveRecommender).parameters[name].default
+    return _default(ContrastiveRecommender, name)
 
 
 def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
@@ -181,7 +186,9 @@ def _recommend_parser(p: argparse.ArgumentParser) -> None:
     who.add_argument("--all-users", action="store_true", help="every user known to the model")
     who.add_argument("--history", help="a new user's item ids, comma-separated (needs a history-tower model)")
     who.add_argument("--histories-file", help="CSV with columns query,item: one list per query id (new users)")
-    p.add_argument("-k", type=int, default=10, help="items per user (default: 10)")
+    from contrec.serving.recommender import FactorRecommender
+
+    p.add_argument("-k", type=int, default=_default(FactorRecommender.recommend, "k"), help="items per user")
     p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
     p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
     p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
@@ -192,7 +199,11 @@ def _evaluate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file written by contrec fit")
     p.add_argument("test", help="held-out interactions (same columns options as fit)")
     add_read_options(p)
-    p.add_argument("-k", type=int_list, default=[10, 20], help="cutoffs, comma-separated (default: 10,20)")
+    from contrec.evaluation import evaluate
+
+    ks = list(_default(evaluate, "k"))
+    p.add_argument("-k", type=int_list, default=ks,
+                   help=f"cutoffs, comma-separated (default: {','.join(map(str, ks))})")
     p.add_argument("--drop-unknown", action="store_true",
                    help="drop test rows of users the model does not know (default: error); test items the "
                         "model does not know are always kept and count as misses")
@@ -207,8 +218,11 @@ def _evaluate_parser(p: argparse.ArgumentParser) -> None:
 def _split_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
     add_read_options(p)
-    p.add_argument("--test-size", type=float, default=0.2, help="share of each user's positives held out")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the per-user split")
+    from contrec.data.splits import split_random
+
+    p.add_argument("--test-size", type=float, default=_default(split_random, "test_size"),
+                   help="share of each user's positives held out")
+    p.add_argument("--seed", type=int, default=_default(split_random, "seed"), help="random seed of the per-user split")
     p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
     p.add_argument("--train-out", required=True, help="CSV to write the training part to")
     p.add_argument("--test-out", required=True, help="CSV to write the held-out part to")
@@ -223,10 +237,15 @@ def _datasets_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _demo_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="ml-100k", help="a known dataset (contrec datasets list)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the split and the model")
+    from contrec.cli.demo import run_demo
+
+    p.add_argument("--dataset", default=_default(run_demo, "dataset"),
+                   help="a known dataset (contrec datasets list)")
+    p.add_argument("--seed", type=int, default=_default(run_demo, "seed"),
+                   help="random seed of the split and the model")
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
-    p.add_argument("--show-users", type=int, default=3, help="users whose recommendations are shown")
+    p.add_argument("--show-users", type=int, default=_default(run_demo, "n_users"),
+                   help="users whose recommendations are shown")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
 
 

@@ -165,7 +165,7 @@ def load_movielens(name: str = "ml-100k", data_dir: str | os.PathLike | None = N
 
     Example:
         >>> data = load_movielens("ml-100k", min_rating=4.0)  # doctest: +SKIP
-        >>> data
+        >>> data  # doctest: +SKIP
         Interactions(942 users × 1447 items, 55375 positives, timestamps, item attributes ['title', 'year', 'genres'])
     """
     info = dataset_info(name)

@@ -10,7 +10,7 @@ Example:
     ...     "dataset": "ml-100k", "seeds": 2,
     ...     "contestants": [{"sampler": "uniform"}, {"baseline": "ease"}]})
     >>> [c.name for c in config.contestants], config.seeds
-    (['contrec-uniform', 'ease'], [0, 1])
+    (['contrec-uniform', 'ease'], (0, 1))
 """
 
 from __future__ import annotations

@@ -65,14 +65,14 @@ def make_model(contestant: Contestant, params: Mapping[str, Any], seed: int, thr
         raise ConfigError(f"contestant {contestant.name!r}: {err}") from None
 
 def constructor_defaults(contestant: Contestant) -> dict[str, Any]:
+    """The contestant's model's constructor defaults (read from its signature)."""
     if contestant.is_contrec:
         from contrec.models.contrastive import ContrastiveRecommender
 
         return ContrastiveRecommender().get_params()
     from contrec.models.baselines import make_baseline
 
-    model = make_baseline(contestant.model)
-    return model.get_params() if hasattr(model, "get_params") else {}
+    return make_baseline(contestant.model).get_params()
 
 class _BarPostfix(logging.Handler):
     """Shows a fit's per-epoch log line in the comparison's bar (a long fit is not silent)."""

@@ -271,7 +271,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self._metric = similarity.faiss_metric
         self._threads = self.threads
         self._index_options = self._index_settings(self._metric)
-        # the default follows the CPUs that are free now (contrec.runtime.threads): beside a busy process 1.3× slower, not 3.2×
+        # the default follows the CPUs that are free now (contrec.runtime.threads):
+        # beside a busy process 1.3× slower, not 3.2×
         self.threads_ = self.threads if self.threads is not None else default_threads()
         if self.threads is None and self.verbose and (world is None or world.main):
             logger.info("fit: %d thread%s (%d of %d usable CPUs free; set threads= / --threads to fix it)",

@@ -153,7 +153,6 @@ class FeatureEncoder(Encoder):
     Example:
         >>> import numpy as np
         >>> from contrec.nn.features import FeatureTokens
-from contrec.registry import Registry
         >>> toks = FeatureTokens(np.array([0, 1, 3]), np.array([0, 0, 1]), ("g=a", "g=b"), ("g",))
         >>> enc = FeatureEncoder(2, 4, toks, known=np.array([True, False]), generator=torch.Generator().manual_seed(0))
         >>> enc(torch.tensor([0, 1])).shape

@@ -238,7 +238,8 @@ class KernelMixture(_DistanceKernel):
 SIMILARITIES: Registry[Similarity] = Registry("similarity", {
     "dot": Dot, "cosine": Cosine, "gaussian": Gaussian, "laplacian": Laplacian, "kernel-mixture": KernelMixture,
     # the same kernels on L2-normalised vectors (distances on the sphere)
-    "gaussian-normalized": partial(Gaussian, normalize=True), "laplacian-normalized": partial(Laplacian, normalize=True),
+    "gaussian-normalized": partial(Gaussian, normalize=True),
+    "laplacian-normalized": partial(Laplacian, normalize=True),
     "kernel-mixture-normalized": partial(KernelMixture, normalize=True),
 })
 

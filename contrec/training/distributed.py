@@ -20,10 +20,10 @@ Example (two processes on one machine)::
 
 From Python, under torchrun::
 
-    >>> from contrec.training import distributed  # doctest: +SKIP
-    >>> world = distributed.init()                       # reads RANK / WORLD_SIZE from torchrun
-    >>> model = ContrastiveRecommender().fit(train)      # trains on this rank's shard
-    >>> if world.main: model.save("model.contrec")
+    >>> from contrec import distributed                 # doctest: +SKIP
+    >>> world = distributed.init()  # RANK, WORLD_SIZE from torchrun   # doctest: +SKIP
+    >>> model = ContrastiveRecommender().fit(train)  # this rank's shard  # doctest: +SKIP
+    >>> if world.main: model.save("model.contrec")       # doctest: +SKIP
 """
 
 from __future__ import annotations
