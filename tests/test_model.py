@@ -142,6 +142,12 @@ def test_configs_are_built_by_keyword_and_validate_themselves():
     with pytest.raises(ConfigError, match="history_dropout must be in \\[0, 1\\)"):
         TowerConfig(history_dropout=1.5)
     assert isinstance(TrainingConfig(lr=1).lr, float)  # a valid int setting is stored as the float it means
+    import dataclasses
+
+    model_defaults = ContrastiveRecommender.param_defaults()
+    for config in (TrainingConfig, TowerConfig):  # every field is the model parameter of that name, same default
+        for f in dataclasses.fields(config):
+            assert f.name in model_defaults and f.default == model_defaults[f.name], (config.__name__, f.name)
 
 
 def test_not_fitted():

@@ -199,21 +199,17 @@ class ContrastiveRecommender(Params, FactorRecommender):
         """The typed settings of the towers and of training, each validated as it is built."""
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
-        towers = TowerConfig(dim=self.dim, user_tower=self.user_tower, pooling=self.pooling,
-                             history_user_id=self.history_user_id, history_dropout=self.history_dropout,
-                             item_tower=self.item_tower, item_features=self.item_features,
-                             id_dropout=self.id_dropout, projection=self.projection, seed=self.seed)
-        training = TrainingConfig(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            n_negatives=self.n_negatives, temperature=self.temperature, in_batch=self.in_batch, logq=self.logq,
-            patience=self.patience, validation_k=self.validation_k, seed=self.seed,
-            verbose=self.verbose and (world is None or world.main), debias_prior=self.debias_prior,
-            hardness=self.hardness, objective=self.objective, margin=self.margin, ssl_weight=self.ssl_weight,
-            ssl_dropout=self.ssl_dropout, optimizer=self.optimizer, serve_from=self.serve_from,
-            epoch_diagnostics=self.epoch_diagnostics)
+        # a config's fields are model parameters of the same name: the names live once, in the configs
+        towers = self._config(TowerConfig)
+        training = self._config(TrainingConfig, verbose=self.verbose and (world is None or world.main))
         if training.ssl_weight > 0 and towers.user_tower != "history":
             raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
         return towers, training
+
+    def _config(self, cls: type, **overrides: Any) -> Any:
+        """``cls`` (a config dataclass) built by keyword from the parameters of the same names."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in overrides]
+        return cls(**{name: getattr(self, name) for name in names}, **overrides)
 
     def _index_settings(self, metric: str) -> dict[str, Any]:
         from contrec.serving.index import FaissIndex

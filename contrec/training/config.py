@@ -41,7 +41,7 @@ class TrainingConfig:
     patience: int = 3
     validation_k: int = 20
     seed: int = 0
-    verbose: bool = False
+    verbose: bool = True
     debias_prior: float = 0.0
     hardness: float = 0.0
     objective: str = "infonce"
