@@ -28,6 +28,7 @@ SETUPS = {
     "hard sampler (refreshed table)": ({"sampler": "hard", "sampler_params": {"top_m": 4, "refresh_every": 5}}, False),
     "history tower with dropout": ({"user_tower": "history", "history_dropout": 0.3}, False),
     "sparse-adam": ({"optimizer": "sparse-adam"}, False),
+    "learned temperature": ({"learn_temperature": True, "similarity": "dot"}, True),
 }
 
 

@@ -9,6 +9,8 @@ from contrec.serving.index import FaissIndex
 from contrec.nn.losses import info_nce
 from contrec.nn.similarity import Cosine, Gaussian, KernelMixture, Laplacian, get_similarity
 
+from .conftest import checkerboard
+
 NAMES = ["dot", "cosine", "gaussian", "laplacian", "kernel-mixture", "gaussian-normalized", "laplacian-normalized",
          "kernel-mixture-normalized"]
 
@@ -98,7 +100,9 @@ def test_kernel_mixture_is_served_exactly_by_l2_with_k_candidates(weight):
     np.testing.assert_array_equal(ids, brute)
 
 
-def test_kernel_mixture_loss_is_the_weighted_sum_of_kernel_losses():
+def test_kernel_mixture_is_trained_on_its_own_score_like_every_kernel():
+    import torch.nn.functional as F
+
     gen = torch.Generator().manual_seed(4)
     u, v = torch.randn(6, 4, generator=gen), torch.randn(9, 4, generator=gen)
     labels = torch.arange(6)
@@ -107,9 +111,30 @@ def test_kernel_mixture_loss_is_the_weighted_sum_of_kernel_losses():
     def loss(sim):
         return info_nce(u, v, labels, similarity=sim, temperature=0.5, log_q=log_q)
 
-    mixed = loss(KernelMixture(weight=0.3))
-    assert mixed.item() == pytest.approx(0.3 * loss(Laplacian()).item() + 0.7 * loss(Gaussian()).item(), rel=1e-6)
+    mixture = KernelMixture(weight=0.3)
+    by_hand = F.cross_entropy(mixture.pairwise(u, v) / 0.5 - log_q, labels)  # one softmax over s/τ − log q
+    assert loss(mixture).item() == pytest.approx(by_hand.item(), rel=1e-6)
     assert loss(KernelMixture(weight=1.0)).item() == pytest.approx(loss(Laplacian()).item(), rel=1e-6)
+    assert loss(KernelMixture(weight=0.0)).item() == pytest.approx(loss(Gaussian()).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_kernel_declares_the_temperature_it_trains_with(name):
+    sim = get_similarity(name)
+    assert sim.default_temperature > 0
+    model = contrec.ContrastiveRecommender(similarity=name, dim=4, epochs=1, batch_size=32, n_negatives=4,
+                                           verbose=False).fit(checkerboard())
+    assert model.temperature_ == sim.default_temperature  # temperature=None: the kernel's own
+
+
+def test_gaussian_on_the_sphere_at_twice_the_temperature_is_cosine():
+    gen = torch.Generator().manual_seed(5)
+    u, v = torch.randn(5, 3, generator=gen), torch.randn(7, 3, generator=gen)
+    labels, log_q = torch.tensor([0, 1, 2, 3, 4]), torch.randn(7, generator=gen)
+    cosine = info_nce(u, v, labels, similarity=Cosine(), temperature=0.2, log_q=log_q)
+    gaussian = info_nce(u, v, labels, similarity=Gaussian(normalize=True), temperature=0.4, log_q=log_q)
+    assert gaussian.item() == pytest.approx(cosine.item(), rel=1e-5)  # −‖u−v‖² = 2·cos − 2 on unit vectors
+    assert Gaussian(normalize=True).default_temperature == 2 * Cosine().default_temperature
 
 
 def test_similarity_parameters_are_checked():

@@ -174,3 +174,18 @@ def test_towers_and_kernels_declare_what_the_trainer_may_call():
     assert not Laplacian().inner_product
     with pytest.raises(contrec.ConfigError, match="not an inner-product kernel"):
         Laplacian().embed(torch.ones(1, 2))
+
+
+def test_a_learned_temperature_moves_and_is_reported():
+    train, valid = split_random(skewed_interactions(n_users=40, n_items=20), 0.25, seed=0)
+    fixed = ContrastiveRecommender(dim=8, epochs=3, batch_size=32, n_negatives=8, verbose=False).fit(train, valid)
+    assert fixed.temperature_ == 0.2 and "temperature" not in fixed.history_[0]
+    model = ContrastiveRecommender(dim=8, epochs=3, batch_size=32, n_negatives=8, verbose=False, lr=0.05,
+                                   learn_temperature=True).fit(train, valid)
+    taus = [r["temperature"] for r in model.history_]
+    assert len(set(taus)) == len(taus) and all(0.01 <= t <= 1000 for t in taus)  # trained, inside its bounds
+    best = next(r for r in model.history_ if r["best"])
+    assert model.temperature_ == best["temperature"]  # the τ of the epoch that is served
+    for objective in ("bpr", "triplet"):  # every objective takes a learned τ
+        ContrastiveRecommender(dim=8, epochs=1, batch_size=32, n_negatives=8, verbose=False, objective=objective,
+                               learn_temperature=True).fit(train)

@@ -60,6 +60,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    sampler=args.sampler, sampler_params=_sampler_params(args),
                                    n_negatives=args.n_negatives, epochs=args.epochs, logq=not args.no_logq,
                                    in_batch=not args.no_in_batch, debias_prior=args.debias_prior,
+                                   learn_temperature=args.learn_temperature,
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    **_tower_params(args))

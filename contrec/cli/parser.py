@@ -108,8 +108,11 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dim", type=int, default=_model_default("dim"), help="embedding size of both towers")
     g.add_argument("--similarity", default=_model_default("similarity"),
                    help=f"similarity kernel: {_names(SIMILARITIES)}")
+    kernels_tau = ", ".join(f"{name} {SIMILARITIES.create(name).default_temperature:g}" for name in SIMILARITIES)
     g.add_argument("--temperature", type=float, default=_model_default("temperature"),
-                   help="τ: logits are similarity / τ")
+                   help=f"τ: logits are similarity / τ (default: the kernel's own: {kernels_tau})")
+    g.add_argument("--learn-temperature", action="store_true",
+                   help="train τ with the towers (bounded log scale), starting from --temperature")
     g.add_argument("--sampler", default=_model_default("sampler"), help=f"negative sampler: {_names(SAMPLERS)}")
     g.add_argument("--sampler-params", help="sampler parameters as JSON, e.g. '{\"alpha\": 0.5}'")
     g.add_argument("--rule", help="domain rule (string or JSON/YAML file) for --sampler domain-rule, "

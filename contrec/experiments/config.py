@@ -65,10 +65,15 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
 # and one setting changed. A wider temperature range for the kernels: distance kernels on
 # unnormalised vectors live on another scale than cosine.
 _KERNEL_SPACE: dict[str, list[Any]] = {"temperature": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0], "lr": [0.005, 0.01, 0.02]}
+_LR = {"lr": [0.005, 0.01, 0.02]}  # each kernel's τ grid brackets its default (contrec.nn.similarity)
 VARIANT_KINDS = ("similarity", "encoder", "objective")
 VARIANT_SPACES: dict[str, dict[str, list[Any]]] = {
     "similarity": _KERNEL_SPACE,
-    "similarity:kernel-mixture": {**_KERNEL_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
+    "similarity:dot": {"temperature": [5.0, 10.0, 25.0, 60.0], **_LR},
+    "similarity:gaussian": {"temperature": [2.0, 5.0, 10.0, 25.0], **_LR},
+    "similarity:laplacian": {"temperature": [0.2, 0.5, 1.0, 2.0], **_LR},
+    "similarity:kernel-mixture": {"temperature": [1.0, 2.0, 5.0, 10.0], **_LR,
+                                  "similarity_params.weight": [0.25, 0.5, 0.75]},
     "similarity:kernel-mixture-normalized": {**_CONTREC_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
     "similarity:cosine": _CONTREC_SPACE,
     "similarity:gaussian-normalized": {"temperature": [0.2, 0.3, 0.4, 0.6], "lr": [0.005, 0.01, 0.02]},

@@ -64,7 +64,10 @@ class ContrastiveRecommender(Params, FactorRecommender):
         dim: embedding size.
         similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"`` (served by exact FAISS L2),
             ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
-        temperature: τ; logits are s/τ.
+        temperature: τ; logits are s/τ. None (default): the kernel's own (`Similarity.default_temperature`,
+            chosen on validation carves: cosine 0.2, dot 25, laplacian 0.5, … — see docs/encoders.md).
+        learn_temperature: train τ with the towers (a bounded log-scale parameter, as CLIP), starting
+            from ``temperature``; the final value is ``temperature_``.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
         n_negatives: sampled negatives per step: one draw shared by the batch for most samplers,
             that many per row for per-row samplers (hard, dynamic-hard, per-row domain rules,
@@ -122,7 +125,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         >>> model.recommend(["1", "42"], k=10)                              # doctest: +SKIP
     """
 
-    def __init__(self, dim: int = 64, similarity: "str | Similarity" = "cosine", temperature: float = 0.2,
+    def __init__(self, dim: int = 64, similarity: "str | Similarity" = "cosine", temperature: float | None = None,
                  sampler: "str | NegativeSampler" = "uniform", n_negatives: int = 1024, in_batch: bool = True,
                  logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
                  weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
@@ -133,7 +136,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
                  margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
                  epoch_diagnostics: bool = False, index: str = "exact",
-                 index_params: dict[str, Any] | None = None, optimizer: str = "adam") -> None:
+                 index_params: dict[str, Any] | None = None, optimizer: str = "adam",
+                 learn_temperature: bool = False) -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -171,6 +175,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.optimizer = optimizer
         self.index = index
         self.index_params = index_params
+        self.learn_temperature = learn_temperature
 
     _repr_changed_only = True
 
@@ -187,24 +192,26 @@ class ContrastiveRecommender(Params, FactorRecommender):
             ...
             contrec.errors.ConfigError: temperature must be a positive number (got 0)
         """
-        towers, _ = self._configs()
-        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
+        towers, _, similarity = self._configs()
         self._index_settings(similarity.faiss_metric)
         if train is not None:
             get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
             if towers.item_tower == "features":
                 feature_tokens(towers, train)
 
-    def _configs(self, world: "distributed.World | None" = None) -> tuple[TowerConfig, TrainingConfig]:
-        """The typed settings of the towers and of training, each validated as it is built."""
+    def _configs(self, world: "distributed.World | None" = None) -> tuple[TowerConfig, TrainingConfig, Similarity]:
+        """The typed settings of the towers and of training, each validated as it is built, and the kernel."""
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
         # a config's fields are model parameters of the same name: the names live once, in the configs
+        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
         towers = self._config(TowerConfig)
-        training = self._config(TrainingConfig, verbose=self.verbose and (world is None or world.main))
+        temperature = similarity.default_temperature if self.temperature is None else self.temperature
+        training = self._config(TrainingConfig, verbose=self.verbose and (world is None or world.main),
+                                temperature=temperature)
         if training.ssl_weight > 0 and towers.user_tower != "history":
             raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
-        return towers, training
+        return towers, training, similarity
 
     def _config(self, cls: type, **overrides: Any) -> Any:
         """``cls`` (a config dataclass) built by keyword from the parameters of the same names."""
@@ -252,7 +259,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
             >>> model.fit(train, checkpoint="run.ckpt", resume="run.ckpt")     # after a crash  # doctest: +SKIP
         """
         world = distributed.current()
-        towers, config = self._configs(world)
+        towers, config, similarity = self._configs(world)
         checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
                                       None if resume is None else str(resume))
         if checkpoint is not None:
@@ -262,7 +269,6 @@ class ContrastiveRecommender(Params, FactorRecommender):
         _check_data(train, validation)
         if _weighted(train):
             warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
-        similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         self._metric = similarity.faiss_metric
         self._threads = self.threads
@@ -301,6 +307,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
         self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), None)
+        best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
+        self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
         self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)
         if self.history_:
             self.history_[-1]["diagnostics"] = self.diagnostics_

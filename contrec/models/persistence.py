@@ -119,7 +119,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
              if key.startswith("user_tower.")}
     if state:
         try:
-            towers, _ = model._configs()
+            towers, _, _ = model._configs()
             encoder = build_user_tower(towers, n_users, seen, torch.Generator().manual_seed(0))
             encoder.load_state_dict(state)
         except (RuntimeError, ConfigError, ValueError) as err:

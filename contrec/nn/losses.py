@@ -42,7 +42,7 @@ OBJECTIVES = ("infonce", "bpr", "triplet")
 
 
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
-                    temperature: float, log_q: Tensor | None = None, mask: Tensor | None = None,
+                    temperature: "float | Tensor", log_q: Tensor | None = None, mask: Tensor | None = None,
                     candidate_index: Tensor | None = None) -> Tensor:
     """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
     B = user.shape[0]
@@ -63,6 +63,9 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
     if candidates.dim() == 2 and similarity.inner_product:
         # Inner-product kernels: s/τ − bias in one fused addmm, so backward is two matmuls.
         u, v = similarity.embed(user), similarity.embed(candidates)  # [B, d], [M, d]
+        if isinstance(temperature, Tensor):  # a learned τ: its gradient flows through the division
+            logits = (u @ v.T) / temperature  # [B, M]
+            return logits if bias is None else logits - bias
         if bias is None:
             return (u @ v.T) * (1.0 / temperature)  # [B, M]
         return torch.addmm(-bias, u, v.T, alpha=1.0 / temperature)  # [B, M]
@@ -72,7 +75,7 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
     return logits if bias is None else logits - bias
 
 
-def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,
+def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: "float | Tensor",
              log_q: Tensor | None = None, mask: Tensor | None = None, debias_prior: float = 0.0,
              hardness: float = 0.0, candidate_index: Tensor | None = None) -> Tensor:
     """Mean sampled-softmax InfoNCE loss over a batch.
@@ -114,7 +117,8 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
                                      candidate_index=candidate_index)
                    for kernel, weight in similarity.components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
-        if similarity.inner_product and candidate_index is None and candidates.dim() == 2:
+        if similarity.inner_product and candidate_index is None and candidates.dim() == 2 and \
+                not isinstance(temperature, Tensor):  # the fused kernel takes a fixed scale
             # inner-product kernel over shared candidates: the fused path (same value, fewer passes)
             return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
                                             1.0 / temperature, log_q, mask)
@@ -178,7 +182,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
         return grad_u, grad_v, None, None, None, None
 
 
-def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperature: float,
+def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperature: "float | Tensor",
                       debias_prior: float = 0.0, hardness: float = 0.0) -> Tensor:
     """InfoNCE with a debiased and/or hardness-weighted negative term.
 
@@ -224,7 +228,7 @@ def bpr_loss(positive_scores: Tensor, negative_scores: Tensor) -> Tensor:
     return -F.logsigmoid(positive_scores - negative_scores).mean()
 
 
-def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: float,
+def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: "float | Tensor",
                   objective: str = "bpr", margin: float = 0.2, mask: Tensor | None = None,
                   candidate_index: Tensor | None = None) -> Tensor:
     """A pairwise loss over the same candidates InfoNCE would see: the positive against each negative.

@@ -54,6 +54,7 @@ class Similarity(Protocol):
         product, ``−‖u−v‖²`` for L2 — what a recommendation's ``score`` column shows."""
         ...
 
+    default_temperature: float  # the τ this kernel trains well with (chosen on validation carves, docs/encoders.md)
     inner_product: ClassVar[bool]  # s(u, v) = embed(u)·embed(v): the loss may fuse s/τ − log q into one matmul
     components: "tuple[tuple[Similarity, float], ...]"  # a mixture's (kernel, weight) parts; () for one kernel
 
@@ -67,6 +68,7 @@ class BaseSimilarity:
 
     inner_product: ClassVar[bool] = False
     components: "tuple[tuple[Similarity, float], ...]" = ()
+    default_temperature: float = 0.2
 
     def embed(self, x: Tensor) -> Tensor:
         raise ConfigError(f"{type(self).__name__} is not an inner-product kernel; it has no embedding φ")
@@ -78,6 +80,9 @@ class Dot(BaseSimilarity):
     name: ClassVar[str] = "dot"
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "ip"
     inner_product: ClassVar[bool] = True
+    # unbounded scores: a small τ makes the softmax saturate within an epoch (ml-100k carve: τ 0.2 → NDCG@20
+    # 0.177, τ 5 → 0.233, τ 25 → 0.244, τ 60 → 0.241)
+    default_temperature: float = 25.0
 
     def embed(self, x: Tensor) -> Tensor:
         """The vectors whose inner product is this similarity (lets the loss fuse matmul and bias)."""
@@ -104,6 +109,8 @@ class Cosine(Dot):
 
     name: ClassVar[str] = "cosine"
 
+    default_temperature: float = 0.2
+
     def embed(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1)
 
@@ -114,6 +121,15 @@ class Cosine(Dot):
 
     def __repr__(self) -> str:
         return "Cosine()"
+
+
+# Default temperatures of the distance kernels, chosen on validation carves of ml-100k and
+# ml-latest-small (docs/encoders.md has the grids and the numbers).
+_GAUSSIAN_TAU = 10.0
+_LAPLACIAN_TAU = 0.5
+_LAPLACIAN_NORMALIZED_TAU = 0.2
+_MIXTURE_TAU = 5.0
+_MIXTURE_NORMALIZED_TAU = 0.2
 
 
 class _DistanceKernel(BaseSimilarity):
@@ -180,6 +196,11 @@ class Gaussian(_DistanceKernel):
 
     base_name: ClassVar[str] = "gaussian"
 
+    @property
+    def default_temperature(self) -> float:  # type: ignore[override]
+        # on unit vectors −‖u−v‖² = 2·cos − 2: τ 0.4 is exactly cosine at τ 0.2
+        return 0.4 if self.normalize else _GAUSSIAN_TAU
+
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -sq
 
@@ -197,6 +218,10 @@ class Laplacian(_DistanceKernel):
 
     base_name: ClassVar[str] = "laplacian"
 
+    @property
+    def default_temperature(self) -> float:  # type: ignore[override]
+        return _LAPLACIAN_NORMALIZED_TAU if self.normalize else _LAPLACIAN_TAU
+
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -torch.sqrt(sq + 1e-12)
 
@@ -204,11 +229,12 @@ class Laplacian(_DistanceKernel):
 class KernelMixture(_DistanceKernel):
     """Laplacian and Gaussian kernels together, as in Kernel-InfoNCE (arXiv 2303.15103).
 
-    Training minimises ``weight · L_laplacian + (1 − weight) · L_gaussian``, the weighted
-    sum of the two kernels' InfoNCE losses on the same vectors (the paper's "simple sum";
-    `contrec.nn.losses.info_nce` reads `components`).
+    The score is ``s = weight · (−‖u−v‖) + (1 − weight) · (−‖u−v‖²)``, so exp(s/τ) is the product
+    of a Laplacian and a Gaussian kernel; it is trained and served like every other kernel:
+    InfoNCE over s/τ, retrieval by s (the paper's other form, a weighted sum of the two
+    kernels' losses at one τ, cannot suit both: alone they want τ ≈ 0.5 and τ ≈ 10).
 
-    Serving: the score is ``weight · (−‖u−v‖) + (1 − weight) · (−‖u−v‖²)``. Both terms fall
+    Serving: both terms of the score fall
     with the same distance, so any mixture ranks items exactly in L2 order: exact FAISS L2
     top-k *is* the mixture's top-k, with k candidates — no re-scoring pass is needed (a
     contract test checks FAISS against a brute-force ranking by this score).
@@ -226,7 +252,10 @@ class KernelMixture(_DistanceKernel):
             raise ConfigError(f"kernel-mixture weight must be in [0, 1] (got {weight!r})")
         super().__init__(normalize)
         self.weight = float(weight)
-        self.components = ((Laplacian(normalize), self.weight), (Gaussian(normalize), 1.0 - self.weight))
+
+    @property
+    def default_temperature(self) -> float:  # type: ignore[override]
+        return _MIXTURE_NORMALIZED_TAU if self.normalize else _MIXTURE_TAU
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -self.weight * torch.sqrt(sq + 1e-12) - (1.0 - self.weight) * sq

@@ -158,10 +158,11 @@ class RunState:
 
 def save_run(ckpt: Checkpointing, run: RunState, user_encoder: nn.Module, item_encoder: nn.Module,
           optimizer: Optimizer, sampler: NegativeSampler, generators: dict[str, torch.Generator],
-          ranks: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+          ranks: tuple[np.ndarray, np.ndarray] | None = None, temperature: nn.Module | None = None) -> None:
     """Write ``run`` with the towers, optimizer, sampler state and generators to ``ckpt.path``
     (``ranks``: every process's draws generator and partial-epoch counts, from a DDP run)."""
     arrays = {**module_arrays("user", user_encoder), **module_arrays("item", item_encoder),
+              **(module_arrays("temperature", temperature) if temperature is not None else {}),
               **generator_arrays(generators), "epoch_rng": run.epoch_rng.numpy().copy()}
     if ranks is not None:  # [W, ...] per-rank draws generators and partial-epoch counts
         arrays["ranks.draws_rng"], arrays["ranks.stats"] = ranks
@@ -184,7 +185,7 @@ def save_run(ckpt: Checkpointing, run: RunState, user_encoder: nn.Module, item_e
 
 def resume_run(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Module, optimizer: Optimizer,
             sampler: NegativeSampler, generators: dict[str, torch.Generator], draws: torch.Generator,
-            rank: int) -> RunState:
+            rank: int, temperature: nn.Module | None = None) -> RunState:
     """Load ``ckpt.resume`` into the towers, optimizer, sampler and generators; returns where the run stood."""
     where = str(ckpt.resume)
     arrays, meta = load_checkpoint(where)
@@ -195,6 +196,8 @@ def resume_run(ckpt: Checkpointing, user_encoder: nn.Module, item_encoder: nn.Mo
                           "differ); resume with the same data and settings, or start afresh")
     load_module_arrays("user", user_encoder, arrays, where)
     load_module_arrays("item", item_encoder, arrays, where)
+    if temperature is not None:
+        load_module_arrays("temperature", temperature, arrays, where)
     if len(meta["optimizers"]) != len(optimizer.optimizers):
         raise ConfigError(f"{where}: the checkpoint's optimizer does not match this model's")
     for k, (opt, opt_meta) in enumerate(zip(optimizer.optimizers, meta["optimizers"])):

@@ -51,6 +51,7 @@ class TrainingConfig:
     optimizer: str = "adam"
     serve_from: str = "head"
     epoch_diagnostics: bool = False
+    learn_temperature: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "validation_k"):

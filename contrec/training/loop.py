@@ -26,6 +26,7 @@ from contrec.errors import ConfigError
 from contrec.nn.diagnostics import vector_diagnostics
 from contrec.nn.encoders import Encoder, serving_vectors
 from contrec.nn.similarity import Similarity
+from contrec.nn.temperature import LearnedTemperature
 from contrec.runtime.progress import interactive
 from contrec.samplers.base import ModelSnapshot, NegativeSampler, Scorer
 from contrec.training import distributed
@@ -105,8 +106,10 @@ class _Run:
         counts = torch.from_numpy(train.item_counts()).double()
         self.log_p_batch = torch.log(counts / self.n_inter).float()  # [n_items]; −inf for items never a positive
         self.lookup = PositiveLookup(train.matrix)
-        self.optimizer = Optimizer(user_encoder, item_encoder, config)
-        self.towers: nn.Module = Towers(user_encoder, item_encoder)
+        self.temperature = LearnedTemperature(config.temperature) if config.learn_temperature else None
+        extra = list(self.temperature.parameters()) if self.temperature is not None else []
+        self.optimizer = Optimizer(user_encoder, item_encoder, config, extra)
+        self.towers: nn.Module = Towers(user_encoder, item_encoder, self.temperature)
         if world is not None:
             self.towers = distributed.wrap(self.towers)  # after Optimizer: DDP must see sparse-adam's sparse tables
         sampler.bind(pool_scorer(user_encoder, item_encoder, similarity))
@@ -122,7 +125,7 @@ class _Run:
         self.state = RunState()
         if ckpt.resume:
             self.state = resume_run(ckpt, user_encoder, item_encoder, self.optimizer, sampler, self.generators,
-                                    self.draws, self.rank)
+                                    self.draws, self.rank, self.temperature)
             if self.validator is not None:
                 v, s = self.validator, self.state
                 v.best_score, v.best_epoch, v.best_state = s.best_score, s.best_epoch, s.best_state
@@ -213,6 +216,8 @@ class _Run:
             "refresh_seconds": stats.refresh_seconds, "refreshes": stats.refreshes,
             "elapsed": time.perf_counter() - self.started,
         }
+        if self.temperature is not None:
+            record["temperature"] = self.temperature.value()
         if self.validator is not None:
             score = self.validator.score(*self._served(), self.similarity.faiss_metric)
             record["validation"] = score
@@ -271,4 +276,4 @@ class _Run:
                      distributed.gather(torch.tensor(astuple(stats), dtype=torch.float64)).numpy())
         if self.rank == 0:
             save_run(self.ckpt, state, self.user_encoder, self.item_encoder, self.optimizer, self.sampler,
-                     self.generators, ranks)
+                     self.generators, ranks, self.temperature)

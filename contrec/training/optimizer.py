@@ -20,8 +20,12 @@ class Optimizer:
     rows a batch touched (`torch.optim.SparseAdam`; a row's moments age only when it is used).
     """
 
-    def __init__(self, user_encoder: nn.Module, item_encoder: nn.Module, config: TrainingConfig) -> None:
+    def __init__(self, user_encoder: nn.Module, item_encoder: nn.Module, config: TrainingConfig,
+                 extra: "list[nn.Parameter] | tuple[()]" = ()) -> None:
+        # ``extra``: parameters trained beside the towers (a learned temperature): dense Adam without weight
+        # decay (decay would pull τ towards 1), in a group of their own
         params = list(user_encoder.parameters()) + list(item_encoder.parameters())
+        extra = list(extra)
         self._tables: list[nn.Module] = []
         if config.optimizer == "sparse-adam":
             self._tables = [m for enc in (user_encoder, item_encoder) for m in enc.modules()
@@ -33,9 +37,12 @@ class Optimizer:
             for m in self._tables:
                 m.sparse = True
             self.optimizers.append(torch.optim.SparseAdam([m.weight for m in self._tables], lr=config.lr))
-        if dense:
-            fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in dense)
-            self.optimizers.append(torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay,
+        if dense or extra:
+            fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in dense + extra)
+            groups: list[dict[str, object]] = [{"params": dense}] if dense else []
+            if extra:
+                groups.append({"params": extra, "weight_decay": 0.0})
+            self.optimizers.append(torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay,
                                                      fused=fused or None))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
