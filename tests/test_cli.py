@@ -295,10 +295,12 @@ def test_every_option_says_what_it_does_and_model_defaults_come_from_the_signatu
             assert action.default == signature[action.dest].default, action.dest
     assert main(["fit", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for flag, value in (("--dim DIM", 64), ("--epochs EPOCHS", 20), ("--lr LR", 0.01), ("--temperature", 0.2),
+    for flag, value in (("--dim DIM", 64), ("--epochs EPOCHS", 20), ("--lr LR", 0.01),
                         ("--n-negatives N_NEGATIVES", 1024), ("--pooling", "mean")):
         start = text.rindex(flag)  # the options list, after the usage line
         assert re.search(r"\(default: ([^)]*)\)", text[start:]).group(1) == str(value), flag
+    tau = text[text.rindex("--temperature TEMPERATURE"):]  # the kernels' own defaults, from the registry
+    assert re.search(r"\(default: the kernel's own: dot 40, cosine 0.2, gaussian 100,", tau), tau[:200]
     assert isinstance(parser, argparse.ArgumentParser)
 
 

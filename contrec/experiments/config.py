@@ -69,10 +69,10 @@ _LR = {"lr": [0.005, 0.01, 0.02]}  # each kernel's τ grid brackets its default 
 VARIANT_KINDS = ("similarity", "encoder", "objective")
 VARIANT_SPACES: dict[str, dict[str, list[Any]]] = {
     "similarity": _KERNEL_SPACE,
-    "similarity:dot": {"temperature": [5.0, 10.0, 25.0, 60.0], **_LR},
-    "similarity:gaussian": {"temperature": [2.0, 5.0, 10.0, 25.0], **_LR},
-    "similarity:laplacian": {"temperature": [0.2, 0.5, 1.0, 2.0], **_LR},
-    "similarity:kernel-mixture": {"temperature": [1.0, 2.0, 5.0, 10.0], **_LR,
+    "similarity:dot": {"temperature": [10.0, 25.0, 40.0, 60.0, 100.0], **_LR},
+    "similarity:gaussian": {"temperature": [10.0, 30.0, 100.0, 300.0], **_LR},
+    "similarity:laplacian": {"temperature": [0.25, 0.5, 1.0, 2.0], **_LR},
+    "similarity:kernel-mixture": {"temperature": [5.0, 15.0, 50.0, 150.0], **_LR,
                                   "similarity_params.weight": [0.25, 0.5, 0.75]},
     "similarity:kernel-mixture-normalized": {**_CONTREC_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
     "similarity:cosine": _CONTREC_SPACE,
