@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -14,7 +14,7 @@ from contrec.data.readers import DUPLICATE_POLICIES
 from contrec.errors import ConfigError
 
 __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
-           "json_object"]
+           "json_object", "signature_default"]
 
 log = logging.getLogger("contrec")
 
@@ -38,8 +38,10 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
     g.add_argument("--names", help="comma-separated column names for a file without a header")
     g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
-    g.add_argument("--duplicates", default=_default_duplicates(), choices=DUPLICATE_POLICIES,
-                   help="policy for repeated (user, item) rows (default: last)")
+    from contrec.data.interactions import read_interactions
+
+    g.add_argument("--duplicates", default=signature_default(read_interactions, "duplicates"),
+                   choices=DUPLICATE_POLICIES, help="policy for repeated (user, item) rows")
     g.add_argument("--item-attributes", help="CSV of item attributes (e.g. movies.csv with genres) for domain rules")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
     g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")
@@ -98,9 +100,8 @@ def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
     return value
 
 
-def _default_duplicates() -> str:
+def signature_default(func: Callable[..., Any], name: str) -> Any:
+    """The default of ``func``'s parameter ``name``: the CLI's defaults are the Python API's, never retyped."""
     import inspect
 
-    from contrec.data.interactions import read_interactions
-
-    return inspect.signature(read_interactions).parameters["duplicates"].default
+    return inspect.signature(func).parameters[name].default

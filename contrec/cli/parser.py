@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from contrec.cli.commands import cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split, seeds
 from contrec.cli.fit import cmd_fit
-from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list
+from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, signature_default
 
 __all__ = ["build_parser"]
 
@@ -35,18 +35,11 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
-def _default(func: Callable[..., Any], name: str) -> Any:
-    """The default of ``func``'s parameter ``name``: the CLI's defaults are the Python API's, never retyped."""
-    import inspect
-
-    return inspect.signature(func).parameters[name].default
-
-
 def _model_default(name: str) -> Any:
     """A ContrastiveRecommender constructor default."""
     from contrec.models.contrastive import ContrastiveRecommender
 
-    return _default(ContrastiveRecommender, name)
+    return signature_default(ContrastiveRecommender, name)
 
 
 def _say_model_defaults(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +184,7 @@ def _recommend_parser(p: argparse.ArgumentParser) -> None:
     who.add_argument("--histories-file", help="CSV with columns query,item: one list per query id (new users)")
     from contrec.serving.recommender import FactorRecommender
 
-    p.add_argument("-k", type=int, default=_default(FactorRecommender.recommend, "k"), help="items per user")
+    p.add_argument("-k", type=int, default=signature_default(FactorRecommender.recommend, "k"), help="items per user")
     p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
     p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
     p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
@@ -204,7 +197,7 @@ def _evaluate_parser(p: argparse.ArgumentParser) -> None:
     add_read_options(p)
     from contrec.evaluation import evaluate
 
-    ks = list(_default(evaluate, "k"))
+    ks = list(signature_default(evaluate, "k"))
     p.add_argument("-k", type=int_list, default=ks,
                    help=f"cutoffs, comma-separated (default: {','.join(map(str, ks))})")
     p.add_argument("--drop-unknown", action="store_true",
@@ -223,9 +216,10 @@ def _split_parser(p: argparse.ArgumentParser) -> None:
     add_read_options(p)
     from contrec.data.splits import split_random
 
-    p.add_argument("--test-size", type=float, default=_default(split_random, "test_size"),
+    p.add_argument("--test-size", type=float, default=signature_default(split_random, "test_size"),
                    help="share of each user's positives held out")
-    p.add_argument("--seed", type=int, default=_default(split_random, "seed"), help="random seed of the per-user split")
+    p.add_argument("--seed", type=int, default=signature_default(split_random, "seed"),
+                   help="random seed of the per-user split")
     p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
     p.add_argument("--train-out", required=True, help="CSV to write the training part to")
     p.add_argument("--test-out", required=True, help="CSV to write the held-out part to")
@@ -242,12 +236,12 @@ def _datasets_parser(p: argparse.ArgumentParser) -> None:
 def _demo_parser(p: argparse.ArgumentParser) -> None:
     from contrec.cli.demo import run_demo
 
-    p.add_argument("--dataset", default=_default(run_demo, "dataset"),
+    p.add_argument("--dataset", default=signature_default(run_demo, "dataset"),
                    help="a known dataset (contrec datasets list)")
-    p.add_argument("--seed", type=int, default=_default(run_demo, "seed"),
+    p.add_argument("--seed", type=int, default=signature_default(run_demo, "seed"),
                    help="random seed of the split and the model")
     p.add_argument("--data-dir", help="folder holding <dataset>/ (default: $CONTREC_DATA, then download)")
-    p.add_argument("--show-users", type=int, default=_default(run_demo, "n_users"),
+    p.add_argument("--show-users", type=int, default=signature_default(run_demo, "n_users"),
                    help="users whose recommendations are shown")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
 

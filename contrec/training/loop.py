@@ -146,13 +146,11 @@ class _Run:
         finally:
             self.bar.close()
             self.optimizer.close()
-        best = self.validator.best_state if self.validator is not None else state.best_state
-        if best is not None:
-            self.user_encoder.load_state_dict(best[0])
-            self.item_encoder.load_state_dict(best[1])
-            best_epoch = self.validator.best_epoch if self.validator is not None else state.best_epoch
+        # a checkpoint's identity includes the validation data: only a validated run has a best epoch
+        if self.validator is not None and self.validator.best_state is not None:
+            self.validator.restore(self.user_encoder, self.item_encoder)
             for record in state.history:
-                record["best"] = record["epoch"] == best_epoch
+                record["best"] = record["epoch"] == self.validator.best_epoch
         self.user_encoder.eval()
         self.item_encoder.eval()
         return state.history
@@ -266,8 +264,7 @@ class _Run:
     def _save(self, epoch: int, batch: int, stats: StepStats, epoch_rng: Tensor, epoch_seconds: float,
               done: bool = False) -> None:
         v = self.validator
-        best = (v.best_score, v.best_epoch, v.best_state) if v is not None else \
-            (self.state.best_score, self.state.best_epoch, self.state.best_state)
+        best = (v.best_score, v.best_epoch, v.best_state) if v is not None else (-math.inf, -1, None)
         state = RunState(self.step, epoch, batch, done, self.state.history, *best, stats, epoch_rng, epoch_seconds,
                          time.perf_counter() - self.started)
         ranks = None
