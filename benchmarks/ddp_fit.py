@@ -77,7 +77,7 @@ def main() -> None:
     model = contrec.ContrastiveRecommender(
         epochs=args.epochs, batch_size=args.batch_size // size, n_negatives=args.n_negatives // size,
         seed=args.seed, verbose=False, threads=args.threads or max(1, 2 // size), sampler=args.sampler,
-        optimizer=args.optimizer, **params)
+        optimizer=args.optimizer, validation_size=0, **params)  # a fixed number of epochs: one process vs several
     checkpoint = out / "run.ckpt" if (args.checkpoint_every or args.keep_checkpoints or args.resume) else None
     t0 = time.perf_counter()
     model.fit(train, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)

@@ -87,7 +87,8 @@ def test_resume_refuses_other_settings_other_data_and_model_files(tmp_path):
     assert [r["epoch"] for r in longer.history_] == [1, 2, 3, 4, 5, 6]
 
 
-FIT = ["fit", str(SAMPLE_CSV), "--user", "user_id", "--item", "item_id", "--epochs", "30", "--dim", "16",
+FIT = ["fit", str(SAMPLE_CSV), "--user", "user_id", "--item", "item_id", "--epochs", "30", "--validation-size", "0",
+       "--dim", "16",
        "--batch-size", "8", "--n-negatives", "16", "--threads", "1", "--seed", "5", "-q"]
 
 

@@ -14,8 +14,11 @@ from contrec.nn.encoders import (
     IdEncoder,
     Projected,
     segment_gather,
+    segment_sample,
 )
 from contrec.nn.features import FeatureTokens, item_feature_tokens
+from contrec.nn.graph import GraphEncoder, link_graph, normalized_adjacency
+from contrec.nn.simplex import SimplexEncoder
 
 HISTORY = sp.csr_matrix(np.array([[1, 1, 0, 0, 1], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 1, 0]],
                                  dtype=np.float32))
@@ -31,7 +34,16 @@ def _towers():
         "history-attention": HistoryEncoder(HISTORY, 8, pooling="attention", user_id=True, dropout=0.5,
                                             generator=gen),
         "projected": Projected(IdEncoder(5, 8, generator=gen), hidden=16, out_dim=6, generator=gen),
+        "simplex": SimplexEncoder(HISTORY, 8, dropout=0.5, cap=2, generator=gen),
+        "graph-user": _graph_pair(gen)[0],
+        "graph-item": _graph_pair(gen)[1],
     }
+
+
+def _graph_pair(gen, layers=2):
+    users, items = GraphEncoder(4, 8, generator=gen), GraphEncoder(5, 8, generator=gen)
+    link_graph(users, items, HISTORY, layers)
+    return users, items
 
 
 @pytest.mark.parametrize("name", list(_towers()))
@@ -236,7 +248,12 @@ def test_fits_are_reproducible_with_history_dropout_and_ssl():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"user_tower": "graph"}, "user_tower must be one of"),
+    ({"user_tower": "lightgcn"}, "user_tower must be one of"),
+    ({"user_tower": "graph", "optimizer": "sparse-adam"}, "use optimizer='adam'"),
+    ({"user_tower": "graph", "item_tower": "features"}, "both towers must be 'id' or 'graph'"),
+    ({"user_tower": "history", "item_tower": "graph"}, "both towers must be 'id' or 'graph'"),
+    ({"graph_layers": 0}, "graph_layers must be"),
+    ({"history_cap": -1}, "history_cap must be"),
     ({"ssl_weight": 0.1}, "ssl_weight needs user_tower='history'"),
     ({"objective": "bpr", "hardness": 1.0}, "with objective='infonce'"),
     ({"history_dropout": 1.0}, "history_dropout must be in"),
@@ -246,3 +263,115 @@ def test_fits_are_reproducible_with_history_dropout_and_ssl():
 def test_tower_parameters_are_checked(board, params, message):
     with pytest.raises(contrec.ConfigError, match=message):
         contrec.ContrastiveRecommender(verbose=False, **params).fit(board)
+
+
+def test_graph_tower_is_the_layer_mean_of_the_normalised_propagation_by_hand():
+    users, items = _graph_pair(torch.Generator().manual_seed(0), layers=2)
+    r = HISTORY.toarray()
+    du, di = r.sum(1), r.sum(0)
+    norm = np.where(r > 0, 1 / np.sqrt(np.outer(np.maximum(du, 1), np.maximum(di, 1))), 0.0)
+    np.testing.assert_allclose(normalized_adjacency(HISTORY).toarray(), norm, rtol=1e-6)
+    n_u = r.shape[0]
+    adj = np.block([[np.zeros((n_u, n_u)), norm], [norm.T, np.zeros((r.shape[1], r.shape[1]))]])
+    e0 = np.vstack([users.embedding.weight.detach().numpy(), items.embedding.weight.detach().numpy()])
+    mean = (e0 + adj @ e0 + adj @ adj @ e0) / 3  # LightGCN: K = 2, layers 0..2 weighted alike
+    np.testing.assert_allclose(users.encode_all().numpy(), mean[:n_u], atol=1e-6)
+    np.testing.assert_allclose(items.encode_all().numpy(), mean[n_u:], atol=1e-6)
+    assert np.allclose(users.encode_all()[2].numpy(), users.embedding.weight[2].detach().numpy() / 3)  # no edges
+
+
+def test_graph_gradients_equal_dense_autograd_and_one_step_propagates_once(monkeypatch):
+    users, items = _graph_pair(torch.Generator().manual_seed(1))
+    calls = []
+    prop = users.propagation
+    original = prop._propagate
+    monkeypatch.setattr(prop, "_propagate", lambda u, i: calls.append(1) or original(u, i))
+    loss = (users(torch.tensor([0, 3])) * items(torch.tensor([1, 4]))).sum()
+    loss.backward()
+    assert len(calls) == 1  # the item side reused the user side's tables in the same step
+    got = users.embedding.weight.grad.clone(), items.embedding.weight.grad.clone()
+    # the same loss with dense matrices and torch's own autograd
+    r = torch.from_numpy(normalized_adjacency(HISTORY).toarray())
+    u0 = users.embedding.weight.detach().clone().requires_grad_()
+    i0 = items.embedding.weight.detach().clone().requires_grad_()
+    u1, i1 = r @ i0, r.T @ u0
+    u2, i2 = r @ i1, r.T @ u1
+    ((u0 + u1 + u2)[[0, 3]] / 3 * ((i0 + i1 + i2)[[1, 4]] / 3)).sum().backward()
+    torch.testing.assert_close(got[0], u0.grad)
+    torch.testing.assert_close(got[1], i0.grad)
+    users(torch.tensor([0]))  # the same side again: a new step, propagated anew
+    assert len(calls) == 2
+
+
+def test_segment_sample_caps_heavy_rows_uniformly_and_keeps_light_rows_whole():
+    from scipy.stats import chisquare
+
+    indptr = torch.tensor([0, 3, 103])
+    indices = torch.arange(103)
+    gen = torch.Generator().manual_seed(0)
+    flat, segment = segment_sample(indptr, indices, torch.tensor([0, 1]), 10, gen)
+    assert flat[segment == 0].tolist() == [0, 1, 2] and (segment == 1).sum() == 10
+    draws = torch.cat([segment_sample(indptr, indices, torch.tensor([1]), 10, gen)[0] for _ in range(3000)])
+    counts = np.bincount(draws.numpy() - 3, minlength=100)
+    assert chisquare(counts).pvalue > 0.001  # every item of a heavy history is equally likely
+
+
+def test_history_cap_bounds_training_histories_but_serving_pools_everything():
+    heavy = sp.csr_matrix(np.ones((2, 50), dtype=np.float32))
+    tower = HistoryEncoder(heavy, 4, cap=5, generator=torch.Generator().manual_seed(0))
+    seen = []
+    original = tower.pool
+    tower.pool = lambda items, segment, n: seen.append(len(items)) or original(items, segment, n)
+    tower(torch.tensor([0, 1]))
+    assert seen[-1] == 10  # 5 per user while training
+    tower.eval()
+    tower(torch.tensor([0, 1]))
+    assert seen[-1] == 100
+    np.testing.assert_allclose(tower.encode_all()[0].numpy(), tower.items.weight.mean(0).detach().numpy(),
+                               atol=1e-6)
+
+
+def test_simplex_gate_mixes_the_id_vector_and_the_transformed_history():
+    tower = SimplexEncoder(HISTORY, 4, generator=torch.Generator().manual_seed(0))
+    tower.eval()
+    with torch.no_grad():
+        tower.transform.weight.mul_(2.0)
+        tower.gate.bias.fill_(1.0)  # g = σ(1) with zero gate weights
+        pooled = tower.items.weight[[0, 1, 4]].mean(0)
+        expected = torch.sigmoid(torch.tensor(1.0)) * tower.user.weight[0] + \
+            (1 - torch.sigmoid(torch.tensor(1.0))) * 2.0 * pooled
+        torch.testing.assert_close(tower(torch.tensor([0]))[0], expected)
+        # a new user has no ID vector: the transformed history alone
+        torch.testing.assert_close(tower.encode_histories(HISTORY[:1])[0], 2.0 * pooled)
+
+
+@pytest.mark.parametrize("towers", [{"user_tower": "graph", "item_tower": "graph"}, {"user_tower": "graph"},
+                                    {"item_tower": "graph"}, {"user_tower": "simplex"}])
+@pytest.mark.parametrize("similarity", ["cosine", "dot", "laplacian", "kernel-mixture"])
+def test_graph_and_simplex_towers_train_with_every_kernel(towers, similarity):
+    _, _, _, data = _genre_world(n_users=40)
+    model = contrec.ContrastiveRecommender(dim=8, epochs=2, batch_size=64, n_negatives=16, verbose=False, seed=0,
+                                           similarity=similarity, validation_size=0, **towers).fit(data)
+    assert np.isfinite(model.history_[-1]["loss"]) and len(model.recommend(data.users.ids[0], k=4)) == 4
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "popularity", "hard", "dynamic-hard", "domain-rule", "mixed"])
+def test_graph_towers_train_with_every_sampler(sampler):
+    _, _, _, data = _genre_world(n_users=40)
+    params = {"domain-rule": {"rule": "disjoint(genres)"}}.get(sampler)
+    a, b = (contrec.ContrastiveRecommender(dim=8, epochs=2, batch_size=64, n_negatives=16, verbose=False, seed=0,
+                                           sampler=sampler, sampler_params=params, user_tower="graph",
+                                           item_tower="graph", validation_size=0).fit(data) for _ in range(2))
+    np.testing.assert_array_equal(a.user_vectors_, b.user_vectors_)  # reproducible under a seed
+
+
+def test_graph_and_simplex_models_save_without_pickle_and_load(tmp_path):
+    _, _, _, data = _genre_world(n_users=40)
+    for towers in ({"user_tower": "graph", "item_tower": "graph"}, {"user_tower": "simplex"}):
+        model = contrec.ContrastiveRecommender(dim=8, epochs=2, batch_size=64, n_negatives=16, verbose=False,
+                                               seed=0, validation_size=0, **towers).fit(data)
+        again = contrec.ContrastiveRecommender.load(model.save(tmp_path / "m.contrec"))
+        pd.testing.assert_frame_equal(again.recommend(data.users.ids[:3], k=5), model.recommend(data.users.ids[:3],
+                                                                                                k=5))
+    query = [list(data.items.ids[:4])]
+    pd.testing.assert_frame_equal(again.recommend_for_history(query, k=5), model.recommend_for_history(query, k=5))

@@ -14,7 +14,7 @@ from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedErro
 
 from .conftest import checkerboard
 
-FAST = dict(dim=16, epochs=15, batch_size=64, n_negatives=32, lr=0.05, verbose=False, seed=0)
+FAST = dict(dim=16, epochs=15, batch_size=64, n_negatives=32, lr=0.05, verbose=False, seed=0, validation_size=0)
 
 
 @pytest.fixture(scope="module")
@@ -307,7 +307,7 @@ def test_weights_given_to_the_contrastive_model_are_announced_once():
     frame = checkerboard().to_frame()
     frame["plays"] = np.arange(len(frame)) % 7 + 1.0
     weighted = contrec.Interactions.from_frame(frame, weight="plays")
-    with pytest.warns(IgnoredWeightsWarning, match="ignores them; ImplicitALS uses them"):
+    with pytest.warns(IgnoredWeightsWarning, match="treats every positive alike; set positive_weights"):
         ContrastiveRecommender(**{**FAST, "epochs": 1}).fit(weighted)
     with warnings.catch_warnings():
         warnings.simplefilter("error", IgnoredWeightsWarning)

@@ -63,31 +63,28 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    learn_temperature=args.learn_temperature,
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
+                                   validation_size=args.validation_size, lr_schedule=args.lr_schedule,
                                    **_tower_params(args))
     model.check()
     validation = None
-    if args.validation_size:
-        if args.refit and (args.checkpoint or args.resume):
-            raise ConfigError("--checkpoint/--resume cover one training run; with --validation-size add "
-                              "--no-refit (or train with --epochs set to the best epoch, without validation)")
+    if args.validation_size and not args.refit:
+        # the early-stopped model of the carve is the one saved; by default the model carves, stops early
+        # and trains on every positive itself (ContrastiveRecommender.validation_size)
         data, validation = split_random(data, test_size=args.validation_size, seed=args.seed)
     return model, data, validation, full
 
 
 def _fit(args: argparse.Namespace, save: bool = True) -> int:
-    model, data, validation, full = _fit_inputs(args)
+    model, data, validation, _ = _fit_inputs(args)
     t0 = time.perf_counter()
     model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
               resume=args.resume)
-    log.info("fitted in %.1fs", time.perf_counter() - t0)
-    if validation is not None and args.refit:
-        # early stopping chose the number of epochs; the model that is saved learns from every positive
-        best = model.best_epoch_ or model.epochs
-        log.info("best epoch on validation: %d; refitting on all %d positives for %d epochs (--no-refit keeps "
-                 "the early-stopped model)", best, len(data) + len(validation), best)
-        t1 = time.perf_counter()
-        model = type(model)(**{**model.get_params(), "epochs": best}).fit(full)
-        log.info("refitted in %.1fs", time.perf_counter() - t1)
+    if model.selection_:
+        log.info("best epoch on the %.0f%% validation carve: %d; trained on all %d positives for %d epochs "
+                 "(fitted in %.1fs)", 100 * model.validation_size, model.best_epoch_, len(data), model.best_epoch_,
+                 time.perf_counter() - t0)
+    else:
+        log.info("fitted in %.1fs", time.perf_counter() - t0)
     if save:
         model.save(args.output)
         log.info("saved %s", args.output)

@@ -143,6 +143,8 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -> None:
+    from contrec.training.config import LR_SCHEDULES
+
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=_model_default("epochs"),
                    help="passes over the training positives (the most, with --validation-size)")
@@ -153,12 +155,15 @@ def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -
                         "faster for 100k+ users/items")
     g.add_argument("--patience", type=int, default=_model_default("patience"),
                    help="with --validation-size: stop after this many epochs without a better validation NDCG")
-    g.add_argument("--validation-size", type=float, default=0.0,
-                   help="hold out this share of each user's positives for early stopping (default: none); "
-                        "the saved model is then refitted on every positive for the best number of epochs")
+    g.add_argument("--validation-size", type=float, default=_model_default("validation_size"),
+                   help="hold out this share of each user's positives to choose the number of epochs by early "
+                        "stopping; the saved model is then trained on every positive for that many (0 = no "
+                        "carve: train --epochs epochs)")
     g.add_argument("--no-refit", dest="refit", action="store_false",
-                   help="with --validation-size, save the early-stopped model instead of refitting on every "
+                   help="with --validation-size, save the early-stopped model instead of training on every "
                         "positive (its validation positives stay known: never recommended)")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=_model_default("lr_schedule"),
+                   help="learning rate over the run: constant, or decaying to 0 (linear, cosine)")
     g.add_argument("--seed", type=int, default=_model_default("seed"),
                    help="random seed: the same seed, data and threads give the same model on CPU")
     g.add_argument("--threads", type=int, help=THREADS_HELP)

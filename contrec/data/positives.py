@@ -40,7 +40,7 @@ class RowSets:
     """
 
     def __init__(self, matrix: sp.spmatrix) -> None:
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        self.matrix = sp.csr_matrix(matrix, dtype=np.float32, copy=True)  # the caller's weights stay as they are
         self.matrix.sum_duplicates()
         self.matrix.sort_indices()
         self.matrix.data[:] = 1.0

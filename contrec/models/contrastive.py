@@ -15,10 +15,12 @@ import scipy.sparse as sp
 import torch
 
 from contrec.data.interactions import Interactions, binary_matrix
-from contrec.errors import ConfigError, DataError
+from contrec.errors import ConfigError, DataError, check_number
 from contrec.models.params import Params
+from contrec.models.selection import select_settings
 from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
+from contrec.nn.graph import link_graph
 from contrec.nn.similarity import Similarity, get_similarity
 from contrec.nn.towers import TowerConfig, build_item_tower, build_user_tower, feature_tokens
 from contrec.runtime.threads import default_threads, pinned_threads, usable_cpus
@@ -30,8 +32,9 @@ from contrec.training.loop import train_two_tower
 
 __all__ = ["ContrastiveRecommender", "IgnoredWeightsWarning", "WEIGHTS_IGNORED"]
 
-WEIGHTS_IGNORED = ("the interactions carry weights (e.g. play counts), but ContrastiveRecommender treats every "
-                   "positive alike and ignores them; ImplicitALS uses them as confidence")
+WEIGHTS_IGNORED = ("the interactions carry weights (e.g. play counts), but ContrastiveRecommender with "
+                   "positive_weights='none' treats every positive alike; set positive_weights='log1p' (or "
+                   "'linear', 'capped') to draw heavier positives more often")
 
 
 class IgnoredWeightsWarning(UserWarning):
@@ -74,9 +77,21 @@ class ContrastiveRecommender(Params, FactorRecommender):
             ``exclude_positives``); 0 = in-batch negatives only.
         in_batch: use the batch's other positives as negatives too.
         logq: subtract log q (sampling-bias correction). Off only for ablations.
-        epochs: maximum passes over the training positives.
+        epochs: maximum passes over the training positives (early stopping on the validation carve
+            picks how many the final fit makes).
+        validation_size: share of each user's positives ``fit`` holds out, when it is given no
+            validation data, to choose the number of epochs (and any open adaptive setting,
+            `contrec.models.selection`) before training on every positive; 0 = train ``epochs``
+            epochs on everything, no carve.
         batch_size: positives per step.
         lr, weight_decay: Adam settings.
+        positive_weights: how the data's weights (play counts, ratings as confidence) count:
+            ``"none"`` (every positive once per epoch), or each epoch draws its positives with
+            probability ∝ ``"log1p"``, ``"linear"`` or ``"capped"`` (linear up to the 95th
+            percentile) of the weight (`contrec.training.weights`).
+        lr_schedule: the learning rate over the run: ``"constant"``, or decaying to 0 by the last
+            step, ``"linear"`` or ``"cosine"`` (the carve fits decay over ``epochs``, the final fit
+            over the epochs it makes).
         optimizer: ``"adam"`` (default: every parameter, every step; the fused CPU kernel) or
             ``"sparse-adam"`` (embedding tables get sparse gradients and a lazy Adam that
             updates only the rows a batch touched, as `torch.optim.SparseAdam`; the rest
@@ -96,13 +111,20 @@ class ContrastiveRecommender(Params, FactorRecommender):
         hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
         similarity_params: parameters for a similarity given by name, e.g. ``{"weight": 0.3}``
             for ``"kernel-mixture"`` (the Laplacian loss's share).
-        user_tower: ``"id"`` (one vector per user) or ``"history"`` (pooled vectors of the
-            user's training items; enables `recommend_for_history` for users not in training).
+        user_tower: ``"id"`` (one vector per user), ``"history"`` (pooled vectors of the
+            user's training items; enables `recommend_for_history` for users not in training),
+            ``"simplex"`` (a learned per-user gate between the ID vector and the transformed
+            history mean, `contrec.nn.simplex`; also serves new users) or ``"graph"`` (ID vectors
+            propagated over the user–item graph, LightGCN; `contrec.nn.graph`).
         pooling: history pooling, ``"mean"`` or ``"attention"``.
         history_user_id: add a user ID vector to the history tower's output.
         history_dropout: share of history items dropped at random in each training step.
-        item_tower: ``"id"`` or ``"features"`` (ID vector + attribute tokens; items without
-            training interactions are served from their features).
+        history_cap: while training, a history longer than this is a random sample of this many
+            items (a heavy user's step costs no more than a light one's); serving pools the whole
+            history. 0 = never sample.
+        graph_layers: propagation layers K of a graph tower.
+        item_tower: ``"id"``, ``"features"`` (ID vector + attribute tokens; items without
+            training interactions are served from their features) or ``"graph"``.
         item_features: attribute columns for the feature tower (None = all but free text).
         id_dropout: share of training rows whose item ID vector the feature tower drops.
         projection: hidden size of an MLP projection head after both towers (0 = none).
@@ -132,12 +154,14 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
                  debias_prior: float = 0.0, hardness: float = 0.0, similarity_params: dict[str, Any] | None = None,
                  user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,
-                 history_dropout: float = 0.0, item_tower: str = "id", item_features: list[str] | None = None,
+                 history_dropout: float = 0.5, item_tower: str = "id", item_features: list[str] | None = None,
                  id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
                  margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
                  epoch_diagnostics: bool = False, index: str = "exact",
                  index_params: dict[str, Any] | None = None, optimizer: str = "adam",
-                 learn_temperature: bool = False) -> None:
+                 learn_temperature: bool = False, history_cap: int = 256, graph_layers: int = 2,
+                 validation_size: float = 0.1, lr_schedule: str = "constant",
+                 positive_weights: str = "none") -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -176,8 +200,14 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.index = index
         self.index_params = index_params
         self.learn_temperature = learn_temperature
+        self.history_cap = history_cap
+        self.graph_layers = graph_layers
+        self.validation_size = validation_size
+        self.lr_schedule = lr_schedule
+        self.positive_weights = positive_weights
 
     _repr_changed_only = True
+    _epoch_log = staticmethod(logger.info)  # the carve fits of contrec.models.selection say which they are
 
     # ------------------------------------------------------------------ settings
     def check(self, train: Interactions | None = None) -> None:
@@ -199,24 +229,36 @@ class ContrastiveRecommender(Params, FactorRecommender):
             if towers.item_tower == "features":
                 feature_tokens(towers, train)
 
-    def _configs(self, world: "distributed.World | None" = None) -> tuple[TowerConfig, TrainingConfig, Similarity]:
-        """The typed settings of the towers and of training, each validated as it is built, and the kernel."""
+    def _configs(self, world: "distributed.World | None" = None, chosen: dict[str, Any] | None = None
+                 ) -> tuple[TowerConfig, TrainingConfig, Similarity]:
+        """The typed settings of the towers and of training, each validated as it is built, and the kernel.
+
+        ``chosen``: settings picked on the validation carve (`contrec.models.selection`), over the parameters."""
+        chosen = dict(chosen or {})
+        check_number("validation_size", self.validation_size, below=1.0)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
         # a config's fields are model parameters of the same name: the names live once, in the configs
         similarity = get_similarity(self.similarity, **(self.similarity_params or {}))
-        towers = self._config(TowerConfig)
-        temperature = similarity.default_temperature if self.temperature is None else self.temperature
-        training = self._config(TrainingConfig, verbose=self.verbose and (world is None or world.main),
+        towers = self._config(TowerConfig, chosen)
+        tau = chosen.get("temperature", self.temperature)
+        temperature = similarity.default_temperature if tau is None else tau
+        training = self._config(TrainingConfig, chosen, verbose=self.verbose and (world is None or world.main),
                                 temperature=temperature)
-        if training.ssl_weight > 0 and towers.user_tower != "history":
+        if training.optimizer == "sparse-adam" and "graph" in (towers.user_tower, towers.item_tower):
+            raise ConfigError("a graph tower propagates whole tables (dense gradients); use optimizer='adam'")
+        sides = {"user_tower": towers.user_tower, "item_tower": towers.item_tower}
+        if "graph" in sides.values() and any(v not in ("id", "graph") for v in sides.values()):
+            raise ConfigError("a graph tower propagates over ID vectors: both towers must be 'id' or 'graph' "
+                              f"(got {', '.join(f'{k}={v!r}' for k, v in sides.items())})")
+        if training.ssl_weight > 0 and towers.user_tower not in ("history", "simplex"):
             raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
         return towers, training, similarity
 
-    def _config(self, cls: type, **overrides: Any) -> Any:
-        """``cls`` (a config dataclass) built by keyword from the parameters of the same names."""
+    def _config(self, cls: type, chosen: dict[str, Any], **overrides: Any) -> Any:
+        """``cls`` (a config dataclass) built by keyword from the parameters of the same names (or ``chosen``)."""
         names = [f.name for f in dataclasses.fields(cls) if f.name not in overrides]
-        return cls(**{name: getattr(self, name) for name in names}, **overrides)
+        return cls(**{name: chosen.get(name, getattr(self, name)) for name in names}, **overrides)
 
     def _index_settings(self, metric: str) -> dict[str, Any]:
         from contrec.serving.index import FaissIndex
@@ -235,7 +277,12 @@ class ContrastiveRecommender(Params, FactorRecommender):
             resume: "str | os.PathLike[str] | None" = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
 
-        The validation positives become known to the model like the training ones: they are
+        Without ``validation`` and with ``validation_size`` > 0 (the default), the model carves
+        its own: it early-stops on that share of each user's positives, then trains on every
+        positive for the best number of epochs (`contrec.models.selection`; the carve fits are
+        in ``selection_``). With ``validation_size=0`` it trains ``epochs`` epochs, no carve.
+
+        Given validation positives become known to the model like the training ones: they are
         never recommended back (``filter_seen=True``) and `evaluate` leaves them out. The model
         does not train on them; to use them too, refit on ``train`` ∪ ``validation`` with
         ``epochs=model.best_epoch_`` (``contrec fit --validation-size`` does so by default).
@@ -258,8 +305,17 @@ class ContrastiveRecommender(Params, FactorRecommender):
             >>> model.fit(train, checkpoint="run.ckpt", checkpoint_every=500)  # doctest: +SKIP
             >>> model.fit(train, checkpoint="run.ckpt", resume="run.ckpt")     # after a crash  # doctest: +SKIP
         """
+        if isinstance(train, Interactions) and _weighted(train) and self.positive_weights == "none":
+            warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
+        chosen: dict[str, Any] = {}
+        self.selection_: list[dict[str, Any]] = []
+        if validation is None and self.validation_size:
+            _check_data(train, None)
+            self._configs()  # a mistake in the settings is one line before any carve fit
+            chosen, trials = select_settings(self, train)
+            self.selection_ = [t.as_dict() for t in trials]
         world = distributed.current()
-        towers, config, similarity = self._configs(world)
+        towers, config, similarity = self._configs(world, chosen)
         checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
                                       None if resume is None else str(resume))
         if checkpoint is not None:
@@ -267,8 +323,6 @@ class ContrastiveRecommender(Params, FactorRecommender):
 
             check_writable(checkpoint)
         _check_data(train, validation)
-        if _weighted(train):
-            warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         self._metric = similarity.faiss_metric
         self._threads = self.threads
@@ -289,8 +343,9 @@ class ContrastiveRecommender(Params, FactorRecommender):
             user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
             tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
             item_encoder = build_item_tower(towers, train, generator, tokens)
+            link_graph(user_encoder, item_encoder, binary_matrix(train.matrix), towers.graph_layers)
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
-                                            validation, logger.info, checkpointing, world)
+                                            validation, self._epoch_log, checkpointing, world)
             user_vectors = similarity.prepare(serving_vectors(user_encoder, self.serve_from).numpy())
             item_vectors = similarity.prepare(serving_vectors(item_encoder, self.serve_from).numpy())
             self._set_state(train, user_vectors, item_vectors)
@@ -306,7 +361,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.sampler_ = sampler
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
-        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), None)
+        self.chosen_ = chosen
+        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), chosen.get("epochs"))
         best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
         self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
         self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)

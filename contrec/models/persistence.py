@@ -59,6 +59,9 @@ def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") 
         "train_fingerprint": model.train_fingerprint_,
         "n_users": len(model.users_), "n_items": len(model.items_),
         "history": model.history_,
+        "chosen": getattr(model, "chosen_", {}),  # what the validation carve chose (contrec.models.selection)
+        "selection": getattr(model, "selection_", []),
+        "best_epoch": getattr(model, "best_epoch_", None),
         "item_attributes": attributes,
     }
     arrays = {
@@ -119,7 +122,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
              if key.startswith("user_tower.")}
     if state:
         try:
-            towers, _, _ = model._configs()
+            towers, _, _ = model._configs(chosen=meta.get("chosen") or {})
             encoder = build_user_tower(towers, n_users, seen, torch.Generator().manual_seed(0))
             encoder.load_state_dict(state)
         except (RuntimeError, ConfigError, ValueError) as err:
@@ -128,6 +131,8 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
         model.user_encoder_ = encoder
     model.sampler_ = None
     model.history_ = meta.get("history", [])
+    model.chosen_, model.selection_ = dict(meta.get("chosen") or {}), list(meta.get("selection") or [])
+    model.best_epoch_ = meta.get("best_epoch")
     model.train_fingerprint_ = meta.get("train_fingerprint")
     return model
 

@@ -36,7 +36,7 @@ from contrec.nn.features import FeatureTokens
 from contrec.registry import Registry
 
 __all__ = ["Encoder", "IdEncoder", "FeatureEncoder", "HistoryEncoder", "Projected", "ENCODER_PRESETS",
-           "segment_gather", "serving_vectors", "history_tower"]
+           "segment_gather", "segment_sample", "serving_vectors", "history_tower"]
 
 # Named tower combinations (model parameters they set), for `contrec fit --encoder` and `compare --encoders`.
 ENCODER_PRESETS: Registry[dict[str, Any]] = Registry("encoder", {
@@ -142,6 +142,26 @@ def segment_gather(indptr: Tensor, indices: Tensor, rows: Tensor) -> tuple[Tenso
     return indices[positions], segment
 
 
+def segment_sample(indptr: Tensor, indices: Tensor, rows: Tensor, cap: int, generator: torch.Generator
+                   ) -> tuple[Tensor, Tensor]:
+    """Like `segment_gather`, but a row with more than ``cap`` entries gives ``cap`` of them drawn at
+    random (with replacement): a heavy user's history costs a training step no more than ``cap`` items.
+
+    Example:
+        >>> indptr, indices = torch.tensor([0, 2, 7]), torch.arange(7)
+        >>> flat, seg = segment_sample(indptr, indices, torch.tensor([0, 1]), 3, torch.Generator().manual_seed(0))
+        >>> flat[:2].tolist(), seg.tolist(), bool(((flat[2:] >= 2) & (flat[2:] < 7)).all())
+        ([0, 1], [0, 0, 1, 1, 1], True)
+    """
+    starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+    take = lengths.clamp(max=cap)  # [B]
+    segment = torch.repeat_interleave(torch.arange(len(rows)), take)  # [T]
+    within = torch.arange(len(segment)) - (torch.cumsum(take, 0) - take)[segment]
+    long = lengths[segment] > cap
+    drawn = (torch.rand(len(segment), generator=generator) * lengths[segment]).long()
+    return indices[starts[segment] + torch.where(long, drawn, within)], segment
+
+
 class FeatureEncoder(Encoder):
     """Item tower: ID vector + mean of the item's attribute token vectors.
 
@@ -211,7 +231,7 @@ class HistoryEncoder(Encoder):
     """
 
     def __init__(self, history: sp.csr_matrix, dim: int, pooling: str = "mean", user_id: bool = False,
-                 dropout: float = 0.0, init_std: float = 0.1, generator: torch.Generator | None = None,
+                 dropout: float = 0.0, cap: int = 0, init_std: float = 0.1, generator: torch.Generator | None = None,
                  seed: int = 0) -> None:
         super().__init__()
         if pooling not in ("mean", "attention"):
@@ -219,7 +239,9 @@ class HistoryEncoder(Encoder):
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"history dropout must be in [0, 1) (got {dropout})")
         self.n, self.n_items = history.shape
-        self.dim, self.pooling, self.dropout = int(dim), pooling, float(dropout)
+        if not isinstance(cap, int) or cap < 0:
+            raise ConfigError(f"history_cap must be a non-negative integer (got {cap!r})")
+        self.dim, self.pooling, self.dropout, self.cap = int(dim), pooling, float(dropout), cap
         self.items = nn.Embedding(self.n_items, self.dim)
         with torch.no_grad():
             self.items.weight.copy_(_normal((self.n_items, self.dim), init_std, generator))
@@ -239,13 +261,19 @@ class HistoryEncoder(Encoder):
         return self._encode(ids, exclude, self.dropout if self.training else 0.0)
 
     def _encode(self, ids: Tensor, exclude: Tensor | None, dropout: float) -> Tensor:
-        flat, segment = segment_gather(self.indptr, self.indices, ids)
+        if self.training and self.cap:
+            flat, segment = segment_sample(self.indptr, self.indices, ids, self.cap, self._noise)
+        else:
+            flat, segment = segment_gather(self.indptr, self.indices, ids)
         keep = torch.ones(len(flat), dtype=torch.bool)
         if exclude is not None:
             keep &= flat != exclude[segment]
         if dropout > 0:
             keep &= torch.rand(len(flat), generator=self._noise) >= dropout
-        pooled = self.pool(flat[keep], segment[keep], len(ids))
+        return self.combine(self.pool(flat[keep], segment[keep], len(ids)), ids)
+
+    def combine(self, pooled: Tensor, ids: Tensor) -> Tensor:
+        """The user vector from the pooled history ``[B, d]`` (plus the ID vector when the tower has one)."""
         return pooled if self.user is None else pooled + self.user(ids)
 
     def pool(self, items: Tensor, segment: Tensor, n_rows: int) -> Tensor:

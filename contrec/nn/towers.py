@@ -20,12 +20,14 @@ from contrec.data.interactions import Interactions
 from contrec.errors import ConfigError, check_choice, check_int, check_number
 from contrec.nn.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncoder, Projected
 from contrec.nn.features import FeatureTokens, item_feature_tokens
+from contrec.nn.graph import GraphEncoder
+from contrec.nn.simplex import SimplexEncoder
 
 __all__ = ["TowerConfig", "USER_TOWERS", "ITEM_TOWERS", "POOLINGS", "build_user_tower", "build_item_tower",
            "feature_tokens"]
 
-USER_TOWERS = ("id", "history")
-ITEM_TOWERS = ("id", "features")
+USER_TOWERS = ("id", "history", "simplex", "graph")
+ITEM_TOWERS = ("id", "features", "graph")
 POOLINGS = ("mean", "attention")
 
 
@@ -37,7 +39,9 @@ class TowerConfig:
     user_tower: str = "id"
     pooling: str = "mean"
     history_user_id: bool = False
-    history_dropout: float = 0.0
+    history_dropout: float = 0.5
+    history_cap: int = 256
+    graph_layers: int = 2
     item_tower: str = "id"
     item_features: tuple[str, ...] | list[str] | None = None
     id_dropout: float = 0.2
@@ -50,6 +54,8 @@ class TowerConfig:
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("item_tower", self.item_tower, ITEM_TOWERS)
         check_int("projection", self.projection, 0)
+        check_int("history_cap", self.history_cap, 0)
+        check_int("graph_layers", self.graph_layers)
         for name in ("history_dropout", "id_dropout"):
             check_number(name, getattr(self, name), below=1.0)
 
@@ -59,7 +65,13 @@ def build_user_tower(config: TowerConfig, n_users: int, history: sp.csr_matrix, 
     """The user tower: one vector per user, or pooled vectors of the user's items (``history``, binary)."""
     if config.user_tower == "history":
         tower: Encoder = HistoryEncoder(history, config.dim, pooling=config.pooling, user_id=config.history_user_id,
-                                        dropout=config.history_dropout, generator=generator, seed=config.seed)
+                                        dropout=config.history_dropout, cap=config.history_cap, generator=generator,
+                                        seed=config.seed)
+    elif config.user_tower == "simplex":
+        tower = SimplexEncoder(history, config.dim, dropout=config.history_dropout, cap=config.history_cap,
+                               generator=generator, seed=config.seed)
+    elif config.user_tower == "graph":
+        tower = GraphEncoder(n_users, config.dim, generator=generator)
     else:
         tower = IdEncoder(n_users, config.dim, generator=generator)
     return Projected(tower, config.projection, generator=generator) if config.projection else tower
@@ -84,6 +96,8 @@ def build_item_tower(config: TowerConfig, train: Interactions, generator: torch.
         tokens = tokens if tokens is not None else feature_tokens(config, train)
         tower: Encoder = FeatureEncoder(train.n_items, config.dim, tokens, known=train.item_counts() > 0,
                                         id_dropout=config.id_dropout, generator=generator, seed=config.seed)
+    elif config.item_tower == "graph":
+        tower = GraphEncoder(train.n_items, config.dim, generator=generator)
     else:
         tower = IdEncoder(train.n_items, config.dim, generator=generator)
     return Projected(tower, config.projection, generator=generator) if config.projection else tower

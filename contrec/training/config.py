@@ -16,10 +16,12 @@ from typing import Any
 
 from contrec.errors import ConfigError, check_choice, check_int, check_number
 from contrec.nn.losses import OBJECTIVES
+from contrec.training.weights import POSITIVE_WEIGHTS
 
-__all__ = ["TrainingConfig", "Checkpointing", "OPTIMIZERS", "SERVE_FROM"]
+__all__ = ["TrainingConfig", "Checkpointing", "OPTIMIZERS", "SERVE_FROM", "LR_SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sparse-adam")
+LR_SCHEDULES = ("constant", "linear", "cosine")  # the learning rate over the run's steps
 SERVE_FROM = ("head", "tower")  # which output retrieval uses when a projection head exists
 
 
@@ -52,6 +54,8 @@ class TrainingConfig:
     serve_from: str = "head"
     epoch_diagnostics: bool = False
     learn_temperature: bool = False
+    lr_schedule: str = "constant"
+    positive_weights: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "validation_k"):
@@ -68,6 +72,8 @@ class TrainingConfig:
         check_choice("serve_from", self.serve_from, SERVE_FROM)
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("positive_weights", self.positive_weights, POSITIVE_WEIGHTS)
         check_number("ssl_dropout", self.ssl_dropout, below=1.0)
         check_number("margin", self.margin)
         check_number("ssl_weight", self.ssl_weight)

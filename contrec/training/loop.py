@@ -37,6 +37,7 @@ from contrec.training.optimizer import Optimizer
 from contrec.training.sharing import rank_seed
 from contrec.training.step import Towers, step_loss
 from contrec.training.validation import Validator
+from contrec.training.weights import draw_weights, weighted_draw
 
 __all__ = ["TrainingConfig", "Checkpointing", "train_two_tower", "pool_scorer", "OPTIMIZERS"]
 
@@ -103,8 +104,13 @@ class _Run:
         if self.n_local == 0:
             raise ConfigError(f"{self.n_inter} training positives cannot be shared by {self.n_ranks} processes; "
                               "use fewer processes")
-        counts = torch.from_numpy(train.item_counts()).double()
-        self.log_p_batch = torch.log(counts / self.n_inter).float()  # [n_items]; −inf for items never a positive
+        draw = draw_weights(train.matrix.data, config.positive_weights)
+        # an epoch's rows: a shuffle, or a weighted draw with replacement (contrec.training.weights)
+        self.cdf = None if draw is None else torch.from_numpy(np.cumsum(draw))
+        counts = torch.from_numpy(train.item_counts() if draw is None else np.bincount(
+            train.matrix.indices, weights=draw, minlength=train.n_items)).double()
+        # [n_items]: each item's expected share of a batch's positives; −inf for items never a positive
+        self.log_p_batch = torch.log(counts / counts.sum()).float()
         self.lookup = PositiveLookup(train.matrix)
         self.temperature = LearnedTemperature(config.temperature) if config.learn_temperature else None
         extra = list(self.temperature.parameters()) if self.temperature is not None else []
@@ -181,6 +187,7 @@ class _Run:
                              self.lookup, self.log_p_batch, config, self.draws, stats, self.world)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.optimizer.schedule(self.step / (config.epochs * self.n_batches))
             self.optimizer.step()
             stats.loss += loss.item() * len(idx)
             self.step += 1
@@ -197,7 +204,8 @@ class _Run:
 
     def _shard(self) -> Tensor:
         """This rank's share of a fresh shuffle of every training positive (draws from the trainer's generator)."""
-        perm = torch.randperm(self.n_inter, generator=self.generator)
+        perm = torch.randperm(self.n_inter, generator=self.generator) if self.cdf is None else \
+            weighted_draw(self.cdf, self.n_inter, self.generator)
         return perm[self.rank * self.n_local:(self.rank + 1) * self.n_local]
 
     def _end_epoch(self, epoch: int, stats: StepStats, seconds: float) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -24,6 +26,7 @@ class Optimizer:
                  extra: "list[nn.Parameter] | tuple[()]" = ()) -> None:
         # ``extra``: parameters trained beside the towers (a learned temperature): dense Adam without weight
         # decay (decay would pull τ towards 1), in a group of their own
+        self.lr, self.lr_schedule = config.lr, config.lr_schedule
         params = list(user_encoder.parameters()) + list(item_encoder.parameters())
         extra = list(extra)
         self._tables: list[nn.Module] = []
@@ -44,6 +47,23 @@ class Optimizer:
                 groups.append({"params": extra, "weight_decay": 0.0})
             self.optimizers.append(torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay,
                                                      fused=fused or None))
+
+    def schedule(self, progress: float) -> None:
+        """Set the learning rate for a step ``progress`` ∈ [0, 1) of the way through the run.
+
+        ``linear`` and ``cosine`` decay from ``lr`` towards 0 by the last step: late steps then
+        settle into a minimum instead of hopping around it, which is what a constant rate's
+        epoch-to-epoch wobble of validation NDCG shows.
+        """
+        if self.lr_schedule == "constant":
+            return
+        if self.lr_schedule == "linear":
+            factor = 1.0 - progress
+        else:
+            factor = 0.5 * (1.0 + math.cos(math.pi * progress))
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = self.lr * factor
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for opt in self.optimizers:

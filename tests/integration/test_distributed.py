@@ -94,7 +94,8 @@ def test_cli_distributed_writes_one_model_and_reports_one_error_line(tmp_path):
 def test_ctrl_c_stops_every_process_with_one_line_and_no_model(tmp_path):
     ckpt, out = tmp_path / "run.ckpt", tmp_path / "m.contrec"
     launcher = subprocess.Popen([sys.executable, "-m", "contrec", "fit", str(SAMPLE_CSV), "--user", "user_id",
-                                 "--item", "item_id", "--epochs", "100000", "--batch-size", "32", "--dim", "8", "-q",
+                                 "--item", "item_id", "--epochs", "100000", "--validation-size", "0", "--batch-size", "32",
+                                 "--dim", "8", "-q",
                                  "--distributed", "--checkpoint", str(ckpt), "--checkpoint-every", "5", "-o", str(out)],
                                 env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
