@@ -274,6 +274,11 @@ def test_weight_column_is_announced_by_fit_and_help(tmp_path, capsys):
     assert len(warned) == 1, err
     assert main(["fit", "--help"]) == 0
     assert "treats every positive alike" in " ".join(capsys.readouterr().out.split())
+    # issue 17.4: --positive-weights makes them count, and then there is nothing to warn about
+    assert main(["fit", str(SAMPLE_CSV), "--user", "user_id", "--item", "item_id", "--weight", "rating", *FIT,
+                 "--positive-weights", "log1p", "-o", str(tmp_path / "w.contrec")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert contrec.ContrastiveRecommender.load(tmp_path / "w.contrec").positive_weights == "log1p"
 
 
 def test_every_option_says_what_it_does_and_model_defaults_come_from_the_signature(capsys):
@@ -295,7 +300,7 @@ def test_every_option_says_what_it_does_and_model_defaults_come_from_the_signatu
             assert action.default == signature[action.dest].default, action.dest
     assert main(["fit", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for flag, value in (("--dim DIM", 64), ("--epochs EPOCHS", 20), ("--lr LR", 0.01),
+    for flag, value in (("--dim DIM", 128), ("--epochs EPOCHS", 20), ("--lr LR", 0.01), ("--validation-size VALIDATION_SIZE", 0.1),
                         ("--n-negatives N_NEGATIVES", 1024), ("--pooling", "mean")):
         start = text.rindex(flag)  # the options list, after the usage line
         assert re.search(r"\(default: ([^)]*)\)", text[start:]).group(1) == str(value), flag

@@ -64,6 +64,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    validation_size=args.validation_size, lr_schedule=args.lr_schedule,
+                                   positive_weights=args.positive_weights,
                                    **_tower_params(args))
     model.check()
     validation = None
@@ -100,8 +101,8 @@ def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
         params.update(ENCODER_PRESETS[ENCODER_PRESETS.key(args.encoder)])
     if args.similarity_params:
         params["similarity_params"] = json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
-    for name in ("user_tower", "pooling", "history_dropout", "item_tower", "id_dropout", "projection", "serve_from",
-                 "objective", "margin", "ssl_weight", "optimizer"):
+    for name in ("user_tower", "pooling", "history_dropout", "history_cap", "graph_layers", "item_tower",
+                 "id_dropout", "projection", "serve_from", "objective", "margin", "ssl_weight", "optimizer"):
         value = getattr(args, name)
         if value is not None:
             params[name] = value

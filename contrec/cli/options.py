@@ -18,8 +18,9 @@ __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_
 
 log = logging.getLogger("contrec")
 
-WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS uses it as confidence, while "
-                "contrec's contrastive model treats every positive alike for now (it says so when weights are given)")
+WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS uses it as confidence; contrec's "
+               "contrastive model treats every positive alike unless --positive-weights says how they count "
+               "(it says so when weights are given)")
 
 
 THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use, less any that other "

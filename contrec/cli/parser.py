@@ -124,11 +124,15 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--similarity-params", help="similarity parameters as JSON, e.g. '{\"weight\": 0.3}' for "
                                                "kernel-mixture")
     g.add_argument("--user-tower", choices=USER_TOWERS, help="history: users are pooled item vectors "
-                   "(enables recommend --history for new users)")
+                   "(enables recommend --history for new users); simplex: gated ID + history; graph: LightGCN")
     g.add_argument("--pooling", choices=POOLINGS, help="how the history tower pools a user's items")
     g.add_argument("--history-dropout", type=float, help="share of history items dropped per training step")
     g.add_argument("--history-user-id", action="store_true", help="add a user ID vector to the history tower")
-    g.add_argument("--item-tower", choices=ITEM_TOWERS, help="features: ID + attribute tokens (cold items)")
+    g.add_argument("--history-cap", type=int, help="while training, a longer history is a random sample of this "
+                                                   "many items (0 = never)")
+    g.add_argument("--graph-layers", type=int, help="propagation layers of a graph tower (LightGCN)")
+    g.add_argument("--item-tower", choices=ITEM_TOWERS, help="features: ID + attribute tokens (cold items); "
+                                                             "graph: LightGCN")
     g.add_argument("--item-features", help="attribute columns for the feature tower, comma-separated "
                                            "(default: all but free text)")
     g.add_argument("--id-dropout", type=float, help="share of rows whose item ID vector the feature tower drops")
@@ -144,6 +148,7 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
 
 def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -> None:
     from contrec.training.config import LR_SCHEDULES
+    from contrec.training.weights import POSITIVE_WEIGHTS
 
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=_model_default("epochs"),
@@ -162,6 +167,9 @@ def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -
     g.add_argument("--no-refit", dest="refit", action="store_false",
                    help="with --validation-size, save the early-stopped model instead of training on every "
                         "positive (its validation positives stay known: never recommended)")
+    g.add_argument("--positive-weights", choices=POSITIVE_WEIGHTS, default=_model_default("positive_weights"),
+                   help="how --weight counts: none (every positive once per epoch), or positives drawn in "
+                        "proportion to log1p, linear or capped (95th percentile) weight")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=_model_default("lr_schedule"),
                    help="learning rate over the run: constant, or decaying to 0 (linear, cosine)")
     g.add_argument("--seed", type=int, default=_model_default("seed"),

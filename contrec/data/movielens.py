@@ -148,7 +148,7 @@ def fetch_movielens(name: str, data_dir: str | os.PathLike | None = None, *, dow
 
 
 def load_movielens(name: str = "ml-100k", data_dir: str | os.PathLike | None = None, min_rating: float | None = 4.0,
-                   *, download: bool = True, verify: bool = True) -> Interactions:
+                   *, download: bool = True, verify: bool = True, ratings_as_weights: bool = False) -> Interactions:
     """Load a MovieLens release as positives, with timestamps and item attributes.
 
     Args:
@@ -158,6 +158,8 @@ def load_movielens(name: str = "ml-100k", data_dir: str | os.PathLike | None = N
         min_rating: ratings ≥ this are positives (None keeps every rating as a positive).
         download: fetch from GroupLens when there is no local copy.
         verify: check the SHA-256 digests pinned in the registry.
+        ratings_as_weights: each positive's weight is its rating (confidence for ALS, draws for
+            ``positive_weights``); otherwise every positive weighs 1.
 
     Returns:
         `Interactions` with ``timestamps`` and ``item_attributes`` (title, year, genres as
@@ -171,7 +173,11 @@ def load_movielens(name: str = "ml-100k", data_dir: str | os.PathLike | None = N
     info = dataset_info(name)
     folder = fetch_movielens(name, data_dir, download=download, verify=verify)
     ratings, movies = _PARSERS[info.format](folder)
-    return read_interactions(ratings, user="user", item="item", rating="rating", timestamp="timestamp",
+    weight = None
+    if ratings_as_weights:
+        ratings = ratings.assign(weight=ratings["rating"])
+        weight = "weight"
+    return read_interactions(ratings, user="user", item="item", rating="rating", timestamp="timestamp", weight=weight,
                              min_rating=min_rating, item_attributes=movies, source_name=f"{name} ratings")
 
 

@@ -85,6 +85,8 @@ VARIANT_SPACES: dict[str, dict[str, list[Any]]] = {
     "encoder:history-ssl": {**_CONTREC_SPACE, "ssl_weight": [0.05, 0.1, 0.3]},
     "encoder:features": {**_CONTREC_SPACE, "id_dropout": [0.0, 0.2, 0.5]},
     "encoder:projection": {**_CONTREC_SPACE, "serve_from": ["head", "tower"]},
+    "encoder:simplex": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
+    "encoder:graph": {**_CONTREC_SPACE, "graph_layers": [1, 2, 3]},
     "objective": _CONTREC_SPACE,
     "objective:triplet": {"margin": [0.1, 0.2, 0.5, 1.0], "lr": [0.005, 0.01, 0.02]},
 }

@@ -54,7 +54,8 @@ def short_settings(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> st
 def best_trial(records: list[dict[str, Any]], contestant: Contestant) -> tuple[int, dict[str, Any]] | None:
     """The best-scoring trial (ties: the earlier) and the settings to test with; None when every trial failed.
 
-    contrec early-stopped on the carve: its best epoch becomes the number of epochs of the test fit.
+    contrec early-stopped on the carve: its best epoch becomes the number of epochs of the test fit,
+    which therefore carves nothing of its own (``validation_size=0``).
     """
     scored = [i for i, r in enumerate(records) if np.isfinite(r["score"])]
     if not scored:
@@ -63,4 +64,5 @@ def best_trial(records: list[dict[str, Any]], contestant: Contestant) -> tuple[i
     params = copy.deepcopy(records[best]["params"])
     if contestant.is_contrec and records[best]["best_epoch"]:
         params["epochs"] = int(records[best]["best_epoch"])
+        params["validation_size"] = 0.0
     return best, params

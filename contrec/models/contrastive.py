@@ -147,10 +147,10 @@ class ContrastiveRecommender(Params, FactorRecommender):
         >>> model.recommend(["1", "42"], k=10)                              # doctest: +SKIP
     """
 
-    def __init__(self, dim: int = 64, similarity: "str | Similarity" = "cosine", temperature: float | None = None,
+    def __init__(self, dim: int = 128, similarity: "str | Similarity" = "cosine", temperature: float | None = None,
                  sampler: "str | NegativeSampler" = "uniform", n_negatives: int = 1024, in_batch: bool = True,
                  logq: bool = True, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01,
-                 weight_decay: float = 0.0, patience: int = 3, validation_k: int = 20, seed: int = 0,
+                 weight_decay: float = 0.0, patience: int = 6, validation_k: int = 20, seed: int = 0,
                  threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
                  debias_prior: float = 0.0, hardness: float = 0.0, similarity_params: dict[str, Any] | None = None,
                  user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,

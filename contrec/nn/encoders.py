@@ -50,6 +50,8 @@ ENCODER_PRESETS: Registry[dict[str, Any]] = Registry("encoder", {
     "history-ssl": {"user_tower": "history", "item_tower": "id", "pooling": "mean", "history_dropout": 0.5,
                     "ssl_weight": 0.1},
     "projection": {"user_tower": "id", "item_tower": "id", "projection": 128},
+    "simplex": {"user_tower": "simplex", "item_tower": "id", "history_dropout": 0.5},
+    "graph": {"user_tower": "graph", "item_tower": "graph"},
 })
 
 

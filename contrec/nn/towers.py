@@ -35,7 +35,7 @@ POOLINGS = ("mean", "attention")
 class TowerConfig:
     """The towers' settings (see `contrec.models.contrastive.ContrastiveRecommender` for each field)."""
 
-    dim: int = 64
+    dim: int = 128
     user_tower: str = "id"
     pooling: str = "mean"
     history_user_id: bool = False

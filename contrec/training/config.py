@@ -40,7 +40,7 @@ class TrainingConfig:
     temperature: float = 0.2
     in_batch: bool = True
     logq: bool = True
-    patience: int = 3
+    patience: int = 6
     validation_k: int = 20
     seed: int = 0
     verbose: bool = True
