@@ -212,8 +212,8 @@ def test_id_model_refuses_histories_and_tower_flags_are_checked(model_file, tmp_
     assert main(["recommend", str(model_file), "--history", "i1"]) == 1
     assert "needs a model fitted with user_tower='history'" in one_error_line(capsys)
     out = tmp_path / "m.contrec"
-    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--encoder", "graph", "-o", str(out)]) == 1
-    assert "unknown encoder 'graph'; choose one of: id, features" in one_error_line(capsys)
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--encoder", "lightgcn", "-o", str(out)]) == 1
+    assert "unknown encoder 'lightgcn'; choose one of: id, features" in one_error_line(capsys)
     assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--similarity", "kernel-mixture", "--similarity-params",
                  "{\"weight\": 3}", "-o", str(out)]) == 1
     assert "kernel-mixture weight must be in [0, 1]" in one_error_line(capsys)
