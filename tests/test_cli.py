@@ -44,10 +44,14 @@ def test_fit_recommend_round_trip(model_file, tmp_path, capsys):
     assert printed[0] == "user,item,score,rank" and len(printed) == 1 + 2 * 40
 
 
-def test_split_then_evaluate(model_file, tmp_path, capsys):
-    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_split_then_evaluate(model_file, tmp_path, capsys, suffix):
+    """A .tsv output is written tab-separated, as the readers read a .tsv (it was written with commas, so
+    `fit` refused `split`'s own output)."""
+    train, test = tmp_path / f"train{suffix}", tmp_path / f"test{suffix}"
     assert main(["split", str(SAMPLE_CSV), *READ, "--test-size", "0.25", "--train-out", str(train),
                  "--test-out", str(test), "-q"]) == 0
+    assert ("\t" in train.read_text().splitlines()[0]) == (suffix == ".tsv")
     model = tmp_path / "m.contrec"
     assert main(["fit", str(train), *FIT, "-o", str(model)]) == 0
     metrics = tmp_path / "metrics.csv"
@@ -242,6 +246,7 @@ def test_evaluate_counts_unknown_test_items_as_misses(tmp_path, capsys):
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     assert main(["split", str(SAMPLE_CSV), *READ, "--test-size", "0.25", "--train-out", str(train),
                  "--test-out", str(test), "-q"]) == 0
+    assert ("\t" in train.read_text().splitlines()[0]) == (suffix == ".tsv")
     model = tmp_path / "m.contrec"
     assert main(["fit", str(train), *FIT, "-o", str(model)]) == 0
     with open(test, "a") as fh:  # items released after the model was trained: relevant, not retrievable

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -79,7 +80,9 @@ def write_csv(frame: pd.DataFrame, path: str | None) -> None:
     if path is None or path == "-":
         frame.to_csv(sys.stdout, index=False)
         return
-    atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode("utf-8")))
+    # the readers take a .tsv / .tab file as tab-separated: write it so, or `split` → `fit` fails on its own output
+    sep = "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
+    atomic_write(path, lambda f: f.write(frame.to_csv(index=False, sep=sep).encode("utf-8")))
     log.info("wrote %s (%d rows)", path, len(frame))
 
 
