@@ -60,15 +60,17 @@ class ContrastiveRecommender(Params, FactorRecommender):
     probability for sampled ones); known positives of the user other than the target are
     masked (accidental hits). See `contrec.nn.losses` and `contrec.training`.
 
-    The defaults were chosen on ml-100k once and are meant to be good without tuning
-    (``benchmarks/quality.py`` measures them against tuned implicit ALS).
+    The defaults were chosen on validation carves of ml-100k and ml-latest-small (never a test
+    split; docs/encoders.md) and are meant to be good without tuning; ``fit`` picks its number
+    of epochs on its own carve (``validation_size``). ``benchmarks/quality.py`` measures them
+    against tuned implicit ALS and EASE.
 
     Args:
         dim: embedding size.
         similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"`` (served by exact FAISS L2),
             ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
         temperature: τ; logits are s/τ. None (default): the kernel's own (`Similarity.default_temperature`,
-            chosen on validation carves: cosine 0.2, dot 25, laplacian 0.5, … — see docs/encoders.md).
+            chosen on validation carves: cosine 0.2, dot 40, laplacian 1, … — see docs/encoders.md).
         learn_temperature: train τ with the towers (a bounded log-scale parameter, as CLIP), starting
             from ``temperature``; the final value is ``temperature_``.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
