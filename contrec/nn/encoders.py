@@ -96,6 +96,10 @@ class Encoder(nn.Module):
         """The projection head applied to tower outputs ``[B, dim]``; no head: unchanged."""
         return vectors
 
+    def without_head(self) -> "Encoder":
+        """The tower itself, under any projection head (a graph tower is linked through it)."""
+        return self
+
 
 def serving_vectors(encoder: Encoder, serve_from: str = "head") -> Tensor:
     """The vectors retrieval uses: a projection head's output, or the tower's own with ``serve_from="tower"``."""
@@ -350,6 +354,9 @@ class Projected(Encoder):
 
     def project(self, vectors: Tensor) -> Tensor:
         return self.head(vectors)
+
+    def without_head(self) -> Encoder:
+        return self.base
 
 
 def history_tower(encoder: Encoder) -> HistoryEncoder | None:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from contrec.data.interactions import binary_matrix
 from contrec.errors import ConfigError
 from contrec.nn.encoders import Encoder, IdEncoder
 
@@ -40,8 +41,7 @@ __all__ = ["GraphEncoder", "Propagation", "link_graph", "normalized_adjacency"]
 
 def normalized_adjacency(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """``D_u^-½ R D_i^-½`` of a binary users × items matrix (rows or columns without edges stay 0)."""
-    r = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-    r.data[:] = 1.0
+    r = binary_matrix(matrix)
     du = np.asarray(r.sum(axis=1)).ravel()
     di = np.asarray(r.sum(axis=0)).ravel()
     inv_u = np.where(du > 0, 1.0 / np.sqrt(np.maximum(du, 1.0)), 0.0).astype(np.float32)
@@ -140,19 +140,13 @@ class GraphEncoder(IdEncoder):
             return self.forward(torch.arange(self.n)).clone()
 
 
-def _graph_part(encoder: Encoder) -> Encoder:
-    """The tower under a projection head, if any."""
-    base = getattr(encoder, "base", None)
-    return base if isinstance(base, Encoder) else encoder
-
-
 def link_graph(user_encoder: Encoder, item_encoder: Encoder, matrix: sp.csr_matrix, layers: int) -> None:
     """Connect graph towers to one `Propagation` over ``matrix`` (binary users × items).
 
     Nothing happens when neither tower is a graph tower. A graph tower needs the other side's
     ID table for its layer 0, so the other tower must be an ID or a graph tower.
     """
-    user, item = _graph_part(user_encoder), _graph_part(item_encoder)
+    user, item = user_encoder.without_head(), item_encoder.without_head()
     if not isinstance(user, GraphEncoder) and not isinstance(item, GraphEncoder):
         return
     for name, tower in (("user_tower", user), ("item_tower", item)):
