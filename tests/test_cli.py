@@ -309,7 +309,7 @@ def test_every_option_says_what_it_does_and_model_defaults_come_from_the_signatu
         start = text.rindex(flag)  # the options list, after the usage line
         assert re.search(r"\(default: ([^)]*)\)", text[start:]).group(1) == str(value), flag
     tau = text[text.rindex("--temperature TEMPERATURE"):]  # the kernels' own defaults, from the registry
-    assert re.search(r"\(default: the kernel's own: dot 40, cosine 0.2, gaussian 100,", tau), tau[:200]
+    assert re.search(r"\(default: the kernel's own: dot 0.2, cosine 0.2, gaussian 0.4,", tau), tau[:200]
     assert isinstance(parser, argparse.ArgumentParser)
 
 

@@ -21,7 +21,7 @@ def test_two_by_three_by_hand():
     u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     v = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
     log_q = torch.tensor([0.0, math.log(2.0), 0.0])
-    loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(), temperature=0.5, log_q=log_q)
+    loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(max_norm=None), temperature=0.5, log_q=log_q)
     expected = ((-2 + math.log(math.e**2 + 0.5 + 1)) + (-4 + math.log(1 + 0.5 + math.e**4))) / 2
     assert abs(float(loss) - expected) < 1e-6
 
@@ -31,7 +31,7 @@ def test_every_item_with_uniform_q_equals_full_softmax(torch_generator):
     users = torch.randn(n_users, d, generator=torch_generator)
     items = torch.randn(n_items, d, generator=torch_generator)
     positives = torch.randint(0, n_items, (n_users,), generator=torch_generator)
-    for sim in (Dot(), Cosine()):
+    for sim in (Dot(max_norm=None), Cosine()):
         full = F.cross_entropy(sim.pairwise(users, items) / tau, positives)
         log_q = torch.full((n_items,), -math.log(n_items))  # uniform proposal over every item
         sampled = info_nce(users, items, positives, similarity=sim, temperature=tau, log_q=log_q)
@@ -42,9 +42,9 @@ def test_masked_candidates_leave_the_softmax_but_the_label_stays():
     u = torch.tensor([[1.0, 0.0]])
     v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     mask = torch.tensor([[True, True, False]])  # label column 0 is "masked" too: it must survive
-    logits = info_nce_logits(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, mask=mask)
+    logits = info_nce_logits(u, v, torch.tensor([0]), similarity=Dot(max_norm=None), temperature=1.0, mask=mask)
     assert torch.isfinite(logits[0, 0]) and logits[0, 1] == float("-inf")
-    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, mask=mask)
+    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(max_norm=None), temperature=1.0, mask=mask)
     assert abs(float(loss) - (-1 + math.log(math.e + 1))) < 1e-6
 
 
@@ -102,7 +102,7 @@ def test_debiased_by_hand():
     # Ng = max((1 + e² − 2·0.1·e) / 0.9, 2·e^{−1/τ}) ; loss = −1 + log(e + Ng)
     u, v, labels = _one_row()
     ng = max((1 + math.e**2 - 2 * 0.1 * math.e) / 0.9, 2 * math.exp(-1))
-    loss = info_nce(u, v, labels, similarity=Dot(), temperature=1.0, debias_prior=0.1)
+    loss = info_nce(u, v, labels, similarity=Dot(max_norm=None), temperature=1.0, debias_prior=0.1)
     assert abs(float(loss) - (-1 + math.log(math.e + ng))) < 1e-5
 
 
@@ -111,7 +111,7 @@ def test_debias_floor_binds_when_the_prior_is_large():
     # negative; check the floor 2·e^{−1/τ} with a positive logit of 5
     u = torch.tensor([[1.0, 0.0]])
     v = torch.tensor([[5.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(), temperature=1.0, debias_prior=0.9)
+    loss = info_nce(u, v, torch.tensor([0]), similarity=Dot(max_norm=None), temperature=1.0, debias_prior=0.9)
     assert abs(float(loss) - (-5 + math.log(math.e**5 + 2 * math.exp(-1)))) < 1e-5
 
 
@@ -119,7 +119,7 @@ def test_hardness_weighted_by_hand():
     # β = 1: w ∝ (e^0, e^2), neg = N · Σ w e^l / Σ w = 2 (1·1 + e²·e²) / (1 + e²); loss = −1 + log(e + neg)
     u, v, labels = _one_row()
     neg = 2 * (1 + math.e**4) / (1 + math.e**2)
-    loss = info_nce(u, v, labels, similarity=Dot(), temperature=1.0, hardness=1.0)
+    loss = info_nce(u, v, labels, similarity=Dot(max_norm=None), temperature=1.0, hardness=1.0)
     assert abs(float(loss) - (-1 + math.log(math.e + neg))) < 1e-5
 
 
@@ -142,7 +142,7 @@ def test_fused_shared_path_equals_autograd_cross_entropy(torch_generator):
     labels = torch.randint(0, M, (B,), generator=torch_generator)
     mask = torch.rand(B, M, generator=torch_generator) < 0.3
     mask[torch.arange(B), labels] = True  # the label column is always a known positive; it must stay
-    for similarity in (Cosine(), Dot()):
+    for similarity in (Cosine(), Dot(max_norm=None)):
         for log_q in (None, torch.randn(M, generator=torch_generator), torch.randn(B, M, generator=torch_generator)):
             for m in (None, mask):
                 u = torch.randn(B, d, generator=torch_generator, requires_grad=True)
@@ -156,7 +156,7 @@ def test_fused_shared_path_equals_autograd_cross_entropy(torch_generator):
                 for a, b in zip(g_fused, g_plain):
                     assert torch.allclose(a, b, atol=1e-6)
     u = torch.randn(B, d, requires_grad=True)
-    loss = info_nce(u, torch.randn(M, d), labels, similarity=Dot(), temperature=1.0)
+    loss = info_nce(u, torch.randn(M, d), labels, similarity=Dot(max_norm=None), temperature=1.0)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="inplace"):  # never a silently wrong gradient
         loss.backward()

@@ -19,9 +19,13 @@ def test_every_registered_similarity_is_under_contract():
     assert set(NAMES) == set(contrec.nn.similarity.SIMILARITIES)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_pairwise_equals_rowwise_and_faiss_matches_brute_force(name):
-    sim = get_similarity(name)
+BALLS = [("dot", {"max_norm": None}), ("gaussian", {"max_norm": None}), ("kernel-mixture", {"max_norm": None}),
+         ("dot", {"max_norm": 2.5}), ("laplacian", {"max_norm": 1.0}), ("gaussian", {"max_norm": 0.5})]
+
+
+@pytest.mark.parametrize("name, params", [(n, {}) for n in NAMES] + BALLS)
+def test_pairwise_equals_rowwise_and_faiss_matches_brute_force(name, params):
+    sim = get_similarity(name, **params)
     assert sim.name == name
     gen = torch.Generator().manual_seed(0)
     users = torch.randn(7, 5, generator=gen) * 2
@@ -43,8 +47,9 @@ def test_pairwise_equals_rowwise_and_faiss_matches_brute_force(name):
 
 def test_distance_kernels_by_hand():
     u, v = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]])
-    assert Gaussian().pairwise(u, v).tolist() == [[-25.0, -1.0]]
+    assert Gaussian(max_norm=None).pairwise(u, v).tolist() == [[-25.0, -1.0]]
     assert Laplacian().pairwise(u, v)[0].tolist() == pytest.approx([-5.0, -1.0])
+    assert Gaussian().pairwise(u, v).tolist() == [[-1.0, -1.0]]  # the default unit ball: (3, 4) → (0.6, 0.8)
     unit = Gaussian(normalize=True).pairwise(torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 5.0]]))
     assert unit.item() == pytest.approx(-2.0)  # ‖e1 − e2‖² = 2
 
@@ -114,8 +119,11 @@ def test_kernel_mixture_is_trained_on_its_own_score_like_every_kernel():
     mixture = KernelMixture(weight=0.3)
     by_hand = F.cross_entropy(mixture.pairwise(u, v) / 0.5 - log_q, labels)  # one softmax over s/τ − log q
     assert loss(mixture).item() == pytest.approx(by_hand.item(), rel=1e-6)
-    assert loss(KernelMixture(weight=1.0)).item() == pytest.approx(loss(Laplacian()).item(), rel=1e-6)
-    assert loss(KernelMixture(weight=0.0)).item() == pytest.approx(loss(Gaussian()).item(), rel=1e-6)
+    for radius in (None, 1.0):
+        assert loss(KernelMixture(weight=1.0, max_norm=radius)).item() == pytest.approx(
+            loss(Laplacian(max_norm=radius)).item(), rel=1e-6)
+        assert loss(KernelMixture(weight=0.0, max_norm=radius)).item() == pytest.approx(
+            loss(Gaussian(max_norm=radius)).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -137,6 +145,34 @@ def test_gaussian_on_the_sphere_at_twice_the_temperature_is_cosine():
     assert Gaussian(normalize=True).default_temperature == 2 * Cosine().default_temperature
 
 
+def test_the_ball_scales_long_vectors_back_and_leaves_short_ones_alone():
+    x = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    for sim in (get_similarity("dot", max_norm=2.0), get_similarity("gaussian", max_norm=2.0)):
+        inside = sim.embed(x) if sim.inner_product else sim._vectors(x)
+        np.testing.assert_allclose(inside.numpy(), [[1.2, 1.6], [0.3, 0.4], [0.0, 0.0]], rtol=1e-6)
+        np.testing.assert_allclose(sim.prepare(x.numpy()), inside.numpy(), rtol=1e-6)  # served as trained
+    free = get_similarity("dot", max_norm=None)
+    assert free.embed(x) is x
+
+
+def test_default_temperatures_follow_the_radius():
+    """Dot and Gaussian scores scale with R², so the default τ does too: a bigger ball is the same model."""
+    assert get_similarity("dot").default_temperature == Cosine().default_temperature  # unit ball: cosine's range
+    assert get_similarity("dot", max_norm=3.0).default_temperature == pytest.approx(9 * 0.2)
+    assert get_similarity("gaussian").default_temperature == get_similarity("gaussian-normalized").default_temperature
+    assert get_similarity("gaussian", max_norm=2.0).default_temperature == pytest.approx(4 * 0.4)
+    assert get_similarity("dot", max_norm=None).default_temperature == 40.0  # free norms keep their own τ
+    assert get_similarity("gaussian", max_norm=None).default_temperature == 100.0
+    gen = torch.Generator().manual_seed(6)
+    u, v = torch.randn(5, 3, generator=gen) * 4, torch.randn(7, 3, generator=gen) * 4
+    labels, log_q = torch.arange(5), torch.randn(7, generator=gen)
+    for name in ("dot", "gaussian"):
+        small, big = get_similarity(name, max_norm=1.0), get_similarity(name, max_norm=3.0)
+        a = info_nce(u, v, labels, similarity=small, temperature=small.default_temperature, log_q=log_q)
+        b = info_nce(u * 3, v * 3, labels, similarity=big, temperature=big.default_temperature, log_q=log_q)
+        assert a.item() == pytest.approx(b.item(), rel=1e-5)
+
+
 def test_similarity_parameters_are_checked():
     assert get_similarity("kernel-mixture-normalized", weight=0.2).normalize
     with pytest.raises(contrec.ConfigError, match="weight must be in"):
@@ -145,6 +181,13 @@ def test_similarity_parameters_are_checked():
         get_similarity("cosine", weight=0.2)
     with pytest.raises(contrec.ConfigError, match="choose one of"):
         get_similarity("rbf")
+    for bad in (0, -1.0, "1", True):
+        with pytest.raises(contrec.ConfigError, match="max_norm must be a positive number or None"):
+            get_similarity("dot", max_norm=bad)
+    with pytest.raises(contrec.ConfigError, match="max_norm does not apply to gaussian-normalized"):
+        get_similarity("gaussian-normalized", max_norm=2.0)
+    with pytest.raises(contrec.ConfigError, match="similarity 'cosine': .*(takes no|unexpected keyword)"):
+        get_similarity("cosine", max_norm=1.0)
 
 
 @pytest.mark.parametrize("name", NAMES)

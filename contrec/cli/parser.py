@@ -122,7 +122,8 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("towers and loss")
     g.add_argument("--encoder", help=f"tower preset: {_names(ENCODER_PRESETS)} (the flags below override it)")
     g.add_argument("--similarity-params", help="similarity parameters as JSON, e.g. '{\"weight\": 0.3}' for "
-                                               "kernel-mixture")
+                                               "kernel-mixture, '{\"max_norm\": null}' to free the norms of dot, "
+                                               "gaussian and kernel-mixture (default: the unit ball)")
     g.add_argument("--user-tower", choices=USER_TOWERS, help="history: users are pooled item vectors "
                    "(enables recommend --history for new users); simplex: gated ID + history; graph: LightGCN")
     g.add_argument("--pooling", choices=POOLINGS, help="how the history tower pools a user's items")

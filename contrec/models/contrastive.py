@@ -67,10 +67,13 @@ class ContrastiveRecommender(Params, FactorRecommender):
 
     Args:
         dim: embedding size.
-        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"`` (served by exact FAISS L2),
-            ``"gaussian-normalized"``, ``"laplacian-normalized"``, or a `Similarity` instance.
+        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"``, ``"kernel-mixture"``
+            (the distance kernels are served by exact FAISS L2), their ``-normalized`` forms, or a
+            `Similarity` instance. ``dot``, ``gaussian`` and ``kernel-mixture`` keep vectors in the unit
+            ball (``similarity_params={"max_norm": None}`` frees the norms).
         temperature: τ; logits are s/τ. None (default): the kernel's own (`Similarity.default_temperature`,
-            chosen on validation carves: cosine 0.2, dot 40, laplacian 1, … — see docs/encoders.md).
+            chosen on validation carves: cosine 0.2, dot 0.2, gaussian 0.4, laplacian 1, … — see
+            docs/encoders.md).
         learn_temperature: train τ with the towers (a bounded log-scale parameter, as CLIP), starting
             from ``temperature``; the final value is ``temperature_``.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
@@ -112,7 +115,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         debias_prior: τ⁺ of the debiased contrastive loss (Chuang et al. 2020); 0 = off.
         hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
         similarity_params: parameters for a similarity given by name, e.g. ``{"weight": 0.3}``
-            for ``"kernel-mixture"`` (the Laplacian loss's share).
+            for ``"kernel-mixture"`` (the Laplacian term's share) or ``{"max_norm": 2.0}`` (the ball's radius).
         user_tower: ``"id"`` (one vector per user), ``"history"`` (pooled vectors of the
             user's training items; enables `recommend_for_history` for users not in training),
             ``"simplex"`` (a learned per-user gate between the ID vector and the transformed

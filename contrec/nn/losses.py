@@ -105,7 +105,7 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         >>> u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> v = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
         >>> from contrec.nn.similarity import Dot
-        >>> loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(), temperature=1.0)
+        >>> loss = info_nce(u, v, torch.tensor([0, 2]), similarity=Dot(max_norm=None), temperature=1.0)
         >>> # row 0 logits (1, 0, 0): −log(e/(e+2)); row 1 logits (0, 0, 2): −log(e²/(e²+2))
         >>> round(float(loss), 4)
         0.3955

@@ -63,6 +63,41 @@ class Similarity(Protocol):
         ...
 
 
+def _ball(x: Tensor, radius: float | None) -> Tensor:
+    """``x`` scaled into the ball of ``radius`` (rows already inside are unchanged); None: ``x``."""
+    if radius is None:
+        return x
+    return x * (radius / x.norm(dim=-1, keepdim=True).clamp_min(radius))
+
+
+def _ball_np(v: np.ndarray, radius: float | None) -> np.ndarray:
+    if radius is None:
+        return v
+    return v * (radius / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), radius))
+
+
+def _radius(max_norm: float | None) -> float | None:
+    if max_norm is None:
+        return None
+    if not isinstance(max_norm, (int, float)) or isinstance(max_norm, bool) or not max_norm > 0:
+        raise ConfigError(f"max_norm must be a positive number or None (got {max_norm!r})")
+    return float(max_norm)
+
+
+# Default temperatures, chosen with the default fit on validation carves of the training splits of ml-100k
+# and ml-latest-small, never on a test split (docs/encoders.md has the grids and numbers). Free-norm values
+# (20 fixed epochs, ml-100k carve, dim 64) are kept for ``max_norm=None``.
+_BALL_TAU = 0.2  # dot in the unit ball: cosine's τ (scores in [−1, 1] like cosine's)
+_FREE_DOT_TAU = 40.0
+_GAUSSIAN_BALL_TAU = 0.4  # −‖u−v‖² spans [−4, 0] in the unit ball: twice cosine's range, twice its τ
+_GAUSSIAN_TAU = 100.0
+_LAPLACIAN_TAU = 1.0
+_LAPLACIAN_NORMALIZED_TAU = 0.1
+_MIXTURE_BALL_TAU = 0.2
+_MIXTURE_TAU = 50.0
+_MIXTURE_NORMALIZED_TAU = 0.3
+
+
 class BaseSimilarity:
     """Defaults of the optional parts of `Similarity`: not an inner product, not a mixture."""
 
@@ -75,18 +110,36 @@ class BaseSimilarity:
 
 
 class Dot(BaseSimilarity):
-    """Inner product ``u·v``; FAISS inner-product search ranks in the same order."""
+    """Inner product ``u·v`` of vectors kept in the ball of radius ``max_norm``; FAISS inner-product
+    search (on the same vectors) ranks in the same order.
+
+    Vectors longer than ``max_norm`` are scaled back onto the ball, in training and serving alike
+    (max-norm regularisation): a vector's length — how sure the model is — is still learned, up to
+    the radius. ``max_norm=None`` leaves the norms free; sampled softmax then grows them until the
+    popular items dominate (ml-100k / ml-latest-small carves: 0.93 / 0.88 × cosine at the best τ,
+    against 1.00 / 0.97 in the unit ball).
+
+    Example:
+        >>> import torch
+        >>> Dot().pairwise(torch.tensor([[0.6, 0.0]]), torch.tensor([[1.0, 0.0], [3.0, 4.0]]))
+        tensor([[0.6000, 0.3600]])
+    """
 
     name: ClassVar[str] = "dot"
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "ip"
     inner_product: ClassVar[bool] = True
-    # unbounded scores: a small τ lets the norms run away within the default 20 epochs (ml-100k carve,
-    # default fit: τ 25 → NDCG@20 0.231, τ 40 → 0.246, τ 60 → 0.241, τ 150 → 0.204; cosine 0.249)
-    default_temperature: float = 40.0
+    def __init__(self, max_norm: float | None = 1.0) -> None:
+        self.max_norm = _radius(max_norm)
+
+    @property
+    def default_temperature(self) -> float:  # type: ignore[override]
+        # free norms run away under a small τ (a large one only slows that down); in the ball of radius R
+        # the scores are bounded by R², so cosine's τ·R² trains as well as cosine (docs/encoders.md)
+        return _FREE_DOT_TAU if self.max_norm is None else _BALL_TAU * self.max_norm ** 2
 
     def embed(self, x: Tensor) -> Tensor:
         """The vectors whose inner product is this similarity (lets the loss fuse matmul and bias)."""
-        return x
+        return _ball(x, self.max_norm)
 
     def pairwise(self, u: Tensor, v: Tensor) -> Tensor:
         return self.embed(u) @ self.embed(v).T  # [B, M]
@@ -95,13 +148,13 @@ class Dot(BaseSimilarity):
         return torch.einsum("bd,bnd->bn", self.embed(u), self.embed(v))  # [B, n]
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return np.ascontiguousarray(_ball_np(np.asarray(vectors, dtype=np.float32), self.max_norm), dtype=np.float32)
 
     def from_index(self, values: np.ndarray) -> np.ndarray:
         return values  # FAISS inner product is the score itself
 
     def __repr__(self) -> str:
-        return "Dot()"
+        return f"Dot(max_norm={self.max_norm})"
 
 
 class Cosine(Dot):
@@ -110,6 +163,9 @@ class Cosine(Dot):
     name: ClassVar[str] = "cosine"
 
     default_temperature: float = 0.2
+
+    def __init__(self) -> None:
+        self.max_norm = None
 
     def embed(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1)
@@ -123,13 +179,6 @@ class Cosine(Dot):
         return "Cosine()"
 
 
-# Default temperatures of the distance kernels, chosen with the default fit (20 epochs, no early stopping)
-# on a 20 % validation carve of ml-100k's seed-0 training split (docs/encoders.md has the grids and numbers).
-_GAUSSIAN_TAU = 100.0
-_LAPLACIAN_TAU = 1.0
-_LAPLACIAN_NORMALIZED_TAU = 0.2
-_MIXTURE_TAU = 50.0
-_MIXTURE_NORMALIZED_TAU = 0.3
 
 
 class _DistanceKernel(BaseSimilarity):
@@ -140,21 +189,30 @@ class _DistanceKernel(BaseSimilarity):
     ``s = −‖u−v‖`` (Kernel-InfoNCE, arXiv 2303.15103). Both decrease with the distance, so
     an exact L2 index ranks items in exactly their order. With ``normalize=True`` vectors
     are L2-normalised first; on unit vectors ‖u−v‖² = 2 − 2·cos, so retrieval then ranks
-    exactly like cosine: the kernel changes training, not retrieval.
+    exactly like cosine: the kernel changes training, not retrieval. ``max_norm`` keeps the
+    vectors in a ball instead (longer ones are scaled back onto it, in training and serving
+    alike), as `Dot` does: the Gaussian and the mixture default to the unit ball, because with
+    free norms their scores grow with the squared lengths and sampled softmax runs away with
+    them (0.93 × cosine at the best τ); the Laplacian's score grows only linearly and trains
+    well with free norms (its default ``max_norm=None``).
     """
 
     base_name: ClassVar[str] = ""
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "l2"
 
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, normalize: bool = False, max_norm: float | None = None) -> None:
         self.normalize = bool(normalize)
+        radius = _radius(max_norm)
+        if self.normalize and radius not in (None, 1.0):
+            raise ConfigError(f"max_norm does not apply to {self.name}: its vectors are unit vectors (got {max_norm!r})")
+        self.max_norm = None if self.normalize else radius
 
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"{self.base_name}-normalized" if self.normalize else self.base_name
 
     def _vectors(self, x: Tensor) -> Tensor:
-        return F.normalize(x, dim=-1) if self.normalize else x
+        return F.normalize(x, dim=-1) if self.normalize else _ball(x, self.max_norm)
 
     def _from_squared(self, sq: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -174,7 +232,7 @@ class _DistanceKernel(BaseSimilarity):
         v = np.asarray(vectors, dtype=np.float32)
         if self.normalize:
             v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return np.ascontiguousarray(v, dtype=np.float32)
+        return np.ascontiguousarray(_ball_np(v, self.max_norm), dtype=np.float32)
 
     def from_index(self, values: np.ndarray) -> np.ndarray:
         # FAISS L2 gives squared distances (contrec's index negates them so higher is better)
@@ -182,24 +240,33 @@ class _DistanceKernel(BaseSimilarity):
         return self._from_squared(squared).numpy()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(normalize={self.normalize})"
+        return f"{type(self).__name__}(normalize={self.normalize}, max_norm={self.max_norm})"
 
 
 class Gaussian(_DistanceKernel):
-    """Gaussian kernel: ``s(u, v) = −‖u − v‖²``, so exp(s/τ) = exp(−‖u−v‖²/τ).
+    """Gaussian kernel: ``s(u, v) = −‖u − v‖²``, so exp(s/τ) = exp(−‖u−v‖²/τ), on vectors in the
+    ball of radius ``max_norm`` (default 1; None: free norms).
 
     Example:
         >>> import torch
-        >>> Gaussian().pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [1.0, 0.0]]))
+        >>> u, v = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+        >>> Gaussian(max_norm=None).pairwise(u, v)
         tensor([[-25.,  -1.]])
+        >>> Gaussian().pairwise(u, v)  # (3, 4) is scaled back onto the unit ball first
+        tensor([[-1., -1.]])
     """
 
     base_name: ClassVar[str] = "gaussian"
 
+    def __init__(self, normalize: bool = False, max_norm: float | None = 1.0) -> None:
+        super().__init__(normalize, max_norm)
+
     @property
     def default_temperature(self) -> float:  # type: ignore[override]
         # on unit vectors −‖u−v‖² = 2·cos − 2: τ 0.4 is exactly cosine at τ 0.2
-        return 0.4 if self.normalize else _GAUSSIAN_TAU
+        if self.normalize:
+            return 0.4
+        return _GAUSSIAN_TAU if self.max_norm is None else _GAUSSIAN_BALL_TAU * self.max_norm ** 2
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -sq
@@ -208,7 +275,8 @@ class Gaussian(_DistanceKernel):
 class Laplacian(_DistanceKernel):
     """Laplacian kernel: ``s(u, v) = −‖u − v‖``, so exp(s/τ) = exp(−‖u−v‖/τ).
 
-    A tiny constant inside the square root keeps the gradient finite where u = v.
+    A tiny constant inside the square root keeps the gradient finite where u = v. Norms are free
+    by default (``max_norm=None``): the score grows only linearly with them.
 
     Example:
         >>> import torch
@@ -220,7 +288,9 @@ class Laplacian(_DistanceKernel):
 
     @property
     def default_temperature(self) -> float:  # type: ignore[override]
-        return _LAPLACIAN_NORMALIZED_TAU if self.normalize else _LAPLACIAN_TAU
+        if self.normalize:
+            return _LAPLACIAN_NORMALIZED_TAU
+        return _LAPLACIAN_TAU * (1.0 if self.max_norm is None else self.max_norm)
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -torch.sqrt(sq + 1e-12)
@@ -232,7 +302,8 @@ class KernelMixture(_DistanceKernel):
     The score is ``s = weight · (−‖u−v‖) + (1 − weight) · (−‖u−v‖²)``, so exp(s/τ) is the product
     of a Laplacian and a Gaussian kernel; it is trained and served like every other kernel:
     InfoNCE over s/τ, retrieval by s (the paper's other form, a weighted sum of the two
-    kernels' losses at one τ, cannot suit both: alone they want τ ≈ 0.5 and τ ≈ 10).
+    kernels' losses at one τ, cannot suit both: alone they want τ ≈ 0.5 and τ ≈ 10). Vectors are
+    kept in the unit ball by default, as the Gaussian's (``max_norm``).
 
     Serving: both terms of the score fall
     with the same distance, so any mixture ranks items exactly in L2 order: exact FAISS L2
@@ -241,27 +312,30 @@ class KernelMixture(_DistanceKernel):
 
     Example:
         >>> import torch
-        >>> KernelMixture(weight=0.5).pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
+        >>> KernelMixture(weight=0.5, max_norm=None).pairwise(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
         tensor([[-15.]])
     """
 
     base_name: ClassVar[str] = "kernel-mixture"
 
-    def __init__(self, weight: float = 0.5, normalize: bool = False) -> None:
+    def __init__(self, weight: float = 0.5, normalize: bool = False, max_norm: float | None = 1.0) -> None:
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0.0 <= weight <= 1.0:
             raise ConfigError(f"kernel-mixture weight must be in [0, 1] (got {weight!r})")
-        super().__init__(normalize)
+        super().__init__(normalize, max_norm)
         self.weight = float(weight)
 
     @property
     def default_temperature(self) -> float:  # type: ignore[override]
-        return _MIXTURE_NORMALIZED_TAU if self.normalize else _MIXTURE_TAU
+        if self.normalize:
+            return _MIXTURE_NORMALIZED_TAU
+        # the squared term dominates at large radii: scale like the Gaussian's (exact at the default radius 1)
+        return _MIXTURE_TAU if self.max_norm is None else _MIXTURE_BALL_TAU * self.max_norm ** 2
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -self.weight * torch.sqrt(sq + 1e-12) - (1.0 - self.weight) * sq
 
     def __repr__(self) -> str:
-        return f"KernelMixture(weight={self.weight}, normalize={self.normalize})"
+        return f"KernelMixture(weight={self.weight}, normalize={self.normalize}, max_norm={self.max_norm})"
 
 
 SIMILARITIES: Registry[Similarity] = Registry("similarity", {
@@ -280,7 +354,7 @@ def get_similarity(name: "str | Similarity", **params: Any) -> Similarity:
         >>> get_similarity("cosine")
         Cosine()
         >>> get_similarity("kernel-mixture", weight=0.3)
-        KernelMixture(weight=0.3, normalize=False)
+        KernelMixture(weight=0.3, normalize=False, max_norm=1.0)
     """
     if not isinstance(name, str):
         if isinstance(name, Similarity):
