@@ -66,7 +66,7 @@ def markdown(result: dict[str, Any]) -> str:
         check = {True: "cosine, rerun now, reproduced its earlier NDCG exactly",
                  False: "but cosine, rerun now, did NOT reproduce its earlier NDCG exactly"}[bool(result["cosine_reproduced"])]
         lines += ["", "† rows kept from the previous run (`--keep`): that kernel's defaults did not change since, and "
-                  f"a fit is deterministic ({check})."]
+                  f"a fit is deterministic ({check}); their fit seconds are that run's, with other fits beside them."]
     return "\n".join(lines) + "\n"
 
 
