@@ -43,6 +43,27 @@ def test_matches_brute_force_with_exclusion(rng, metric):
     assert not np.any(exclude.toarray()[np.arange(57)[:, None], ids] > 0)
 
 
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_filtered_search_in_small_chunks_agrees_with_the_unfiltered_faiss_search(rng, metric, monkeypatch):
+    """Heavy exclusions are answered by brute force in chunks: chunk edges change nothing, and a light
+    exclusion (FAISS over-fetch) and a heavy one both match the brute-force ranking."""
+    import contrec.serving.index as index_module
+
+    monkeypatch.setattr(index_module, "_DENSE_CELLS", 300 * 7)  # 7 queries per chunk: 9 chunks, a ragged last one
+    items = rng.normal(size=(300, 16)).astype(np.float32)
+    queries = rng.normal(size=(60, 16)).astype(np.float32)
+    index = FaissIndex(metric).build(items)
+    plain_ids, plain_scores = index.search(queries, 20)
+    ids, scores = index.search(queries, 20, sp.csr_matrix((60, 300), dtype=np.float32))
+    check_same_ranking(ids, scores, plain_ids, plain_scores)
+    heavy = sp.random(60, 300, density=0.9, format="csr", random_state=2)  # 270 of 300 seen on average
+    heavy.data[:] = 1
+    ids, scores = index.search(queries, 20, heavy)
+    ref_ids, ref_scores = brute_force(queries, items, 20, heavy, metric)
+    check_same_ranking(ids, scores, ref_ids, ref_scores)
+    assert not np.any(heavy.toarray()[np.arange(60)[:, None], np.where(ids >= 0, ids, 0)][ids >= 0] > 0)
+
+
 def test_always_k_items_when_available_and_pads_when_not(rng):
     items = rng.normal(size=(10, 4)).astype(np.float32)
     exclude = sp.csr_matrix(np.array([[1] * 7 + [0] * 3, [1] * 2 + [0] * 8], dtype=np.float32))
