@@ -102,7 +102,7 @@ def _tower_params(args: argparse.Namespace) -> dict[str, Any]:
     if args.similarity_params:
         params["similarity_params"] = json_object(args.similarity_params, "--similarity-params", '{"weight": 0.3}')
     for name in ("user_tower", "pooling", "history_dropout", "history_cap", "graph_layers", "item_tower",
-                 "id_dropout", "projection", "serve_from", "objective", "margin", "ssl_weight", "optimizer"):
+                 "id_dropout", "projection", "serve_from", "objective", "margin", "ssl_weight", "optimizer", "init"):
         value = getattr(args, name)
         if value is not None:
             params[name] = value

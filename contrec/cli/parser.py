@@ -138,6 +138,8 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
                                            "(default: all but free text)")
     g.add_argument("--id-dropout", type=float, help="share of rows whose item ID vector the feature tower drops")
     g.add_argument("--projection", type=int, help="hidden size of an MLP projection head (0 = none)")
+    g.add_argument("--init", choices=("random", "spectral"),
+                   help="start of the ID/graph tables: random, or the interaction graph's top singular vectors")
     g.add_argument("--serve-from", choices=SERVE_FROM, help="retrieve with the head or the tower output")
     g.add_argument("--objective", choices=OBJECTIVES,
                    help="the loss over the same candidates: sampled-softmax InfoNCE or a pairwise loss")

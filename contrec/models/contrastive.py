@@ -22,7 +22,7 @@ from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
 from contrec.nn.graph import link_graph
 from contrec.nn.similarity import Similarity, get_similarity
-from contrec.nn.towers import TowerConfig, build_item_tower, build_user_tower, feature_tokens
+from contrec.nn.towers import TowerConfig, build_item_tower, build_user_tower, feature_tokens, start_towers
 from contrec.runtime.threads import default_threads, pinned_threads, usable_cpus
 from contrec.samplers import NegativeSampler, get_sampler
 from contrec.serving.recommender import FactorRecommender
@@ -67,13 +67,10 @@ class ContrastiveRecommender(Params, FactorRecommender):
 
     Args:
         dim: embedding size.
-        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"``, ``"kernel-mixture"``
-            (the distance kernels are served by exact FAISS L2), their ``-normalized`` forms, or a
-            `Similarity` instance. ``dot``, ``gaussian`` and ``kernel-mixture`` keep vectors in the unit
-            ball (``similarity_params={"max_norm": None}`` frees the norms).
+        similarity: ``"cosine"`` (default), ``"dot"``, ``"gaussian"``, ``"laplacian"``, ``"kernel-mixture"``, their
+            ``-normalized`` forms, or a `Similarity`; dot, gaussian and kernel-mixture keep vectors in the unit ball.
         temperature: τ; logits are s/τ. None (default): the kernel's own (`Similarity.default_temperature`,
-            chosen on validation carves: cosine 0.2, dot 0.2, gaussian 0.4, laplacian 1, … — see
-            docs/encoders.md).
+            chosen on validation carves: cosine 0.2, dot 0.2, gaussian 0.4, laplacian 1, … — docs/encoders.md).
         learn_temperature: train τ with the towers (a bounded log-scale parameter, as CLIP), starting
             from ``temperature``; the final value is ``temperature_``.
         sampler: negative sampler name (``"uniform"``) or instance; ``sampler_params`` go to it.
@@ -133,6 +130,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         item_features: attribute columns for the feature tower (None = all but free text).
         id_dropout: share of training rows whose item ID vector the feature tower drops.
         projection: hidden size of an MLP projection head after both towers (0 = none).
+        init: ``"random"`` or ``"spectral"``: start the ID and graph towers' tables from the top
+            singular vectors of the normalised training interactions (`contrec.nn.spectral`).
         serve_from: ``"head"`` or ``"tower"``: which output retrieval uses when a head exists.
         objective: ``"infonce"`` (default), ``"bpr"`` or ``"triplet"`` over the same candidates.
         margin: the triplet loss's margin.
@@ -166,7 +165,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  index_params: dict[str, Any] | None = None, optimizer: str = "adam",
                  learn_temperature: bool = False, history_cap: int = 256, graph_layers: int = 2,
                  validation_size: float = 0.1, lr_schedule: str = "constant",
-                 positive_weights: str = "none") -> None:
+                 positive_weights: str = "none", init: str = "random") -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -195,6 +194,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.item_features = item_features
         self.id_dropout = id_dropout
         self.projection = projection
+        self.init = init
         self.serve_from = serve_from
         self.objective = objective
         self.margin = margin
@@ -348,6 +348,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
             user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
             tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
             item_encoder = build_item_tower(towers, train, generator, tokens)
+            start_towers(towers, user_encoder, item_encoder, train.matrix)
             link_graph(user_encoder, item_encoder, binary_matrix(train.matrix), towers.graph_layers)
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
                                             validation, self._epoch_log, checkpointing, world)

@@ -100,6 +100,10 @@ class Encoder(nn.Module):
         """The tower itself, under any projection head (a graph tower is linked through it)."""
         return self
 
+    def id_table(self) -> "nn.Embedding | None":
+        """The one-vector-per-id table a spectral start may initialise; None for towers built otherwise."""
+        return None
+
 
 def serving_vectors(encoder: Encoder, serve_from: str = "head") -> Tensor:
     """The vectors retrieval uses: a projection head's output, or the tower's own with ``serve_from="tower"``."""
@@ -131,6 +135,9 @@ class IdEncoder(Encoder):
 
     def forward(self, ids: Tensor, exclude: Tensor | None = None) -> Tensor:
         return self.embedding(ids)  # [B, dim]
+
+    def id_table(self) -> nn.Embedding:
+        return self.embedding
 
 
 def segment_gather(indptr: Tensor, indices: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:

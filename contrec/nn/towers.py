@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -22,13 +23,15 @@ from contrec.nn.encoders import Encoder, FeatureEncoder, HistoryEncoder, IdEncod
 from contrec.nn.features import FeatureTokens, item_feature_tokens
 from contrec.nn.graph import GraphEncoder
 from contrec.nn.simplex import SimplexEncoder
+from contrec.nn.spectral import spectral_start, spectral_vectors
 
 __all__ = ["TowerConfig", "USER_TOWERS", "ITEM_TOWERS", "POOLINGS", "build_user_tower", "build_item_tower",
-           "feature_tokens"]
+           "feature_tokens", "start_towers", "INITS"]
 
 USER_TOWERS = ("id", "history", "simplex", "graph")
 ITEM_TOWERS = ("id", "features", "graph")
 POOLINGS = ("mean", "attention")
+INITS = ("random", "spectral")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,7 @@ class TowerConfig:
     item_features: tuple[str, ...] | list[str] | None = None
     id_dropout: float = 0.2
     projection: int = 0
+    init: str = "random"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -53,6 +57,7 @@ class TowerConfig:
         check_choice("user_tower", self.user_tower, USER_TOWERS)
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("item_tower", self.item_tower, ITEM_TOWERS)
+        check_choice("init", self.init, INITS)
         check_int("projection", self.projection, 0)
         check_int("history_cap", self.history_cap, 0)
         check_int("graph_layers", self.graph_layers)
@@ -101,3 +106,20 @@ def build_item_tower(config: TowerConfig, train: Interactions, generator: torch.
     else:
         tower = IdEncoder(train.n_items, config.dim, generator=generator)
     return Projected(tower, config.projection, generator=generator) if config.projection else tower
+
+
+def start_towers(config: TowerConfig, user: Encoder, item: Encoder, matrix: sp.csr_matrix) -> None:
+    """``init="spectral"``: start the ID tables (ID and graph towers) from the spectrum of the training
+    interactions (`contrec.nn.spectral`); other towers keep their random start."""
+    if config.init != "spectral":
+        return
+    tables = (user.id_table(), item.id_table())
+    if tables == (None, None):
+        return
+    users, items = spectral_vectors(matrix, config.dim, config.seed)
+    binary = sp.csr_matrix(matrix, copy=True)
+    binary.data[:] = 1.0
+    degrees = (np.asarray(binary.sum(axis=1)).ravel(), np.asarray(binary.sum(axis=0)).ravel())
+    for table, vectors, degree in zip(tables, (users, items), degrees):
+        if table is not None:
+            spectral_start(table, vectors, degree)
