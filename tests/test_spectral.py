@@ -57,6 +57,7 @@ def test_start_towers_puts_every_seen_row_on_its_spectral_direction_and_keeps_th
     start_towers(TowerConfig(dim=6, init="spectral"), users, items, matrix)
     u_vec, i_vec = spectral_vectors(matrix, 6)
     k = u_vec.shape[1]
+    assert not i_vec[9].any()  # no interactions: no spectral position at all
     got = items.embedding.weight.detach().numpy()
     for row in range(9):
         a, b = got[row, :k], i_vec[row]

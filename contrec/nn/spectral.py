@@ -48,7 +48,8 @@ def randomized_svd(matrix: sp.csr_matrix, k: int, seed: int, oversample: int = 1
 
 def spectral_vectors(matrix: sp.csr_matrix, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Users' and items' spectral coordinates ``U·√Σ`` ``[n_users, k]`` and ``V·√Σ`` ``[n_items, k]``,
-    k = min(dim, n_users, n_items), of the symmetric-normalised binary interaction matrix."""
+    k = min(dim, n_users, n_items), of the symmetric-normalised binary interaction matrix; users and
+    items without interactions are all-zero rows."""
     binary = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     binary.data[:] = 1.0
     user_degree = np.asarray(binary.sum(axis=1)).ravel()
@@ -58,21 +59,24 @@ def spectral_vectors(matrix: sp.csr_matrix, dim: int, seed: int = 0) -> tuple[np
     normalised = sp.csr_matrix(sp.diags(scale_u) @ binary @ sp.diags(scale_i))
     u, s, vt = randomized_svd(normalised, min(dim, *binary.shape), seed)
     root = np.sqrt(s)
-    return u * root, vt.T * root
+    users, items = u * root, vt.T * root
+    users[user_degree == 0] = 0.0  # exactly: the QR leaves rounding noise where the graph has nothing
+    items[item_degree == 0] = 0.0
+    return users, items
 
 
-def spectral_start(table: nn.Embedding, vectors: np.ndarray, degree: np.ndarray) -> None:
-    """Overwrite the rows of ``table`` that have interactions (``degree > 0``) with ``vectors``, scaled
-    to the table's current mean row norm (the random start's: the optimiser's steps keep their size);
-    rows without interactions and columns beyond the SVD's rank keep their random start."""
+def spectral_start(table: nn.Embedding, vectors: np.ndarray) -> None:
+    """Overwrite the rows of ``table`` that have a spectral position with ``vectors``, scaled to the
+    table's current mean row norm (the random start's: the optimiser's steps keep their size). Rows
+    without interactions — all-zero in ``vectors`` — and columns beyond the SVD's rank keep their
+    random start."""
     weight = table.weight
-    seen = torch.from_numpy(np.asarray(degree) > 0)
-    if not bool(seen.any()):
+    start = torch.as_tensor(vectors, dtype=weight.dtype)  # [n, k]
+    rows = torch.nonzero(start.abs().sum(1) > 0).squeeze(1)
+    if len(rows) == 0:
         return
-    start = torch.as_tensor(vectors, dtype=weight.dtype)[seen]  # [n_seen, k]
-    target = weight.detach()[seen].norm(dim=1).mean()
+    start = start[rows]
     norms = start.norm(dim=1).mean()
-    start = start * (target / norms) if norms > 0 else start
+    start = start * (weight.detach()[rows].norm(dim=1).mean() / norms)
     with torch.no_grad():
-        rows = torch.nonzero(seen).squeeze(1)
         weight[rows, :start.shape[1]] = start

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -116,10 +115,6 @@ def start_towers(config: TowerConfig, user: Encoder, item: Encoder, matrix: sp.c
     tables = (user.id_table(), item.id_table())
     if tables == (None, None):
         return
-    users, items = spectral_vectors(matrix, config.dim, config.seed)
-    binary = sp.csr_matrix(matrix, copy=True)
-    binary.data[:] = 1.0
-    degrees = (np.asarray(binary.sum(axis=1)).ravel(), np.asarray(binary.sum(axis=0)).ravel())
-    for table, vectors, degree in zip(tables, (users, items), degrees):
+    for table, vectors in zip(tables, spectral_vectors(matrix, config.dim, config.seed)):
         if table is not None:
-            spectral_start(table, vectors, degree)
+            spectral_start(table, vectors)
