@@ -173,6 +173,38 @@ def test_default_temperatures_follow_the_radius():
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("params", [{}, {"max_norm": None}, {"max_norm": 0.5}])
+def test_the_ball_is_what_the_model_serves_and_survives_a_round_trip(board, tmp_path, params):
+    model = contrec.ContrastiveRecommender(similarity="dot", similarity_params=params, dim=8, epochs=6, batch_size=64,
+                                           n_negatives=16, lr=0.05, validation_size=0, verbose=False,
+                                           seed=0).fit(board)
+    radius = params.get("max_norm", 1.0)
+    norms = np.linalg.norm(model.item_vectors_, axis=1)
+    if radius is None:
+        assert norms.max() > 1.0  # free norms grow past the unit ball
+    else:
+        assert norms.max() <= radius * (1 + 1e-5)
+    assert model.temperature_ == get_similarity("dot", **params).default_temperature
+    again = contrec.ContrastiveRecommender.load(model.save(tmp_path / "m.contrec"))
+    assert again.similarity_.max_norm == (None if radius is None else float(radius))
+    assert again.recommend("u0", k=5).equals(model.recommend("u0", k=5))
+
+
+def test_the_cli_frees_the_norms_with_json_null(tmp_path):
+    import pandas as pd
+
+    from contrec.cli.main import main
+
+    data = tmp_path / "board.csv"
+    pd.DataFrame([(f"u{u}", f"i{i}") for u in range(20) for i in range(16) if u % 2 == i % 2],
+                 columns=["user", "item"]).to_csv(data, index=False)
+    for params, radius in (('{"max_norm": null}', None), ("{}", 1.0)):
+        out = tmp_path / f"m{radius}.contrec"
+        assert main(["fit", str(data), "-o", str(out), "--similarity", "dot", "--similarity-params", params,
+                     "--dim", "8", "--epochs", "2", "--validation-size", "0", "--quiet"]) in (0, None)
+        assert contrec.ContrastiveRecommender.load(out).similarity_.max_norm == radius
+
+
 def test_similarity_parameters_are_checked():
     assert get_similarity("kernel-mixture-normalized", weight=0.2).normalize
     with pytest.raises(contrec.ConfigError, match="weight must be in"):
