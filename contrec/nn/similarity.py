@@ -70,12 +70,6 @@ def _ball(x: Tensor, radius: float | None) -> Tensor:
     return x * (radius / x.norm(dim=-1, keepdim=True).clamp_min(radius))
 
 
-def _ball_np(v: np.ndarray, radius: float | None) -> np.ndarray:
-    if radius is None:
-        return v
-    return v * (radius / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), radius))
-
-
 def _radius(max_norm: float | None) -> float | None:
     if max_norm is None:
         return None
@@ -148,7 +142,9 @@ class Dot(BaseSimilarity):
         return torch.einsum("bd,bnd->bn", self.embed(u), self.embed(v))  # [B, n]
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(_ball_np(np.asarray(vectors, dtype=np.float32), self.max_norm), dtype=np.float32)
+        # the very map training scores through: served vectors are the trained ones by construction
+        v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        return np.ascontiguousarray(self.embed(v).numpy(), dtype=np.float32)
 
     def from_index(self, values: np.ndarray) -> np.ndarray:
         return values  # FAISS inner product is the score itself
@@ -170,15 +166,8 @@ class Cosine(Dot):
     def embed(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1)
 
-    def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        v = np.asarray(vectors, dtype=np.float32)
-        norms = np.linalg.norm(v, axis=1, keepdims=True)
-        return np.ascontiguousarray(v / np.maximum(norms, 1e-12), dtype=np.float32)
-
     def __repr__(self) -> str:
         return "Cosine()"
-
-
 
 
 class _DistanceKernel(BaseSimilarity):
@@ -229,10 +218,8 @@ class _DistanceKernel(BaseSimilarity):
         return self._from_squared(sq)  # [B, n]
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        v = np.asarray(vectors, dtype=np.float32)
-        if self.normalize:
-            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return np.ascontiguousarray(_ball_np(v, self.max_norm), dtype=np.float32)
+        v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        return np.ascontiguousarray(self._vectors(v).numpy(), dtype=np.float32)  # as trained: unit or in the ball
 
     def from_index(self, values: np.ndarray) -> np.ndarray:
         # FAISS L2 gives squared distances (contrec's index negates them so higher is better)
