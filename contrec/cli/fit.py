@@ -64,7 +64,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    hardness=args.hardness, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    validation_size=args.validation_size, lr_schedule=args.lr_schedule,
-                                   positive_weights=args.positive_weights,
+                                   positive_weights=args.positive_weights, device=args.device,
                                    **_tower_params(args))
     model.check()
     validation = None

@@ -178,6 +178,9 @@ def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -
     g.add_argument("--seed", type=int, default=_model_default("seed"),
                    help="random seed: the same seed, data and threads give the same model on CPU")
     g.add_argument("--threads", type=int, help=THREADS_HELP)
+    g.add_argument("--device", default=_model_default("device"),
+                   help="where the towers train: cpu (default), cuda, cuda:N, mps, or auto (a GPU when one is "
+                        "visible); the saved model is the same file either way")
     g.add_argument("--checkpoint", help="write a training checkpoint here at every epoch end (atomic; no pickle)")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also checkpoint every this many steps (default: epoch ends only)")

@@ -16,7 +16,7 @@ import torch
 
 from contrec.data.interactions import Interactions, binary_matrix
 from contrec.errors import ConfigError, DataError, check_number
-from contrec.models.params import Params
+from contrec.models.params import Params, jsonable
 from contrec.models.selection import select_settings
 from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
@@ -142,6 +142,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         index: how recommendations are retrieved: ``"exact"`` (default), ``"ivf"`` or
             ``"hnsw"``; ``index_params`` go to `contrec.serving.index.FaissIndex` (e.g.
             ``{"ef_search": 128}``). Validation during fit always uses exact search.
+        device: where the towers train: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (a GPU
+            when one is visible); ``device_`` says which. Serving and the saved file are on the CPU either way.
 
     Example:
         >>> import contrec
@@ -165,7 +167,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  index_params: dict[str, Any] | None = None, optimizer: str = "adam",
                  learn_temperature: bool = False, history_cap: int = 256, graph_layers: int = 2,
                  validation_size: float = 0.1, lr_schedule: str = "constant",
-                 positive_weights: str = "none", init: str = "random") -> None:
+                 positive_weights: str = "none", init: str = "random", device: str = "cpu") -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -210,6 +212,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.validation_size = validation_size
         self.lr_schedule = lr_schedule
         self.positive_weights = positive_weights
+        self.device = device
 
     _repr_changed_only = True
     _epoch_log = staticmethod(logger.info)  # the carve fits of contrec.models.selection say which they are
@@ -338,8 +341,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
         if self.threads is None and self.verbose and (world is None or world.main):
             logger.info("fit: %d thread%s (%d of %d usable CPUs free; set threads= / --threads to fix it)",
                         self.threads_, "" if self.threads_ == 1 else "s", self.threads_, usable_cpus())
-        identity = {"settings": _jsonable({k: v for k, v in self.get_params().items()
-                                           if k not in ("verbose", "threads", "epochs")}),
+        identity = {"settings": jsonable({k: v for k, v in self.get_params().items()
+                                          if k not in ("verbose", "threads", "epochs", "device")}),
                     "train": train.fingerprint(),
                     "validation": None if validation is None else validation.fingerprint()}
         checkpointing = dataclasses.replace(checkpointing, identity=identity)
@@ -368,6 +371,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
         self.chosen_ = chosen
+        self.device_ = config.device
         self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), chosen.get("epochs"))
         best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
         self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
@@ -436,14 +440,3 @@ def _check_data(train: Interactions, validation: Interactions | None) -> None:
         raise DataError("the training data has no positives")
     if validation is not None and not train.same_space(validation):
         raise DataError("validation does not share the training data's id maps; carve it with split_random")
-
-
-def _jsonable(value: Any) -> Any:
-    """Settings as JSON: objects (a sampler or similarity instance) by their repr."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)

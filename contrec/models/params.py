@@ -15,7 +15,7 @@ from typing import Any
 
 from contrec.errors import ConfigError
 
-__all__ = ["Params"]
+__all__ = ["Params", "jsonable"]
 
 
 class Params:
@@ -60,3 +60,14 @@ def _same(value: Any, default: Any) -> bool:
         return bool(value == default)
     except (TypeError, ValueError):  # e.g. a DataFrame compared element-wise
         return False
+
+
+def jsonable(value: Any) -> Any:
+    """Settings as JSON: objects (a sampler or similarity instance) by their repr."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

@@ -69,16 +69,24 @@ class Encoder(nn.Module):
     def forward(self, ids: Tensor, exclude: Tensor | None = None) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        """Where the tower's tables live (`contrec.runtime.device`); a tower without parameters is on the CPU."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
     def encode_all(self, batch_size: int = 8192) -> Tensor:
-        """Vectors of every entity, ``[n, dim]``, without gradients and without training noise."""
+        """Vectors of every entity, ``[n, dim]``, without gradients and without training noise, on the tower's device."""
         was_training = self.training
         self.eval()
+        device = self.device
         try:
             with torch.no_grad():
-                parts = [self(torch.arange(s, min(s + batch_size, self.n))) for s in range(0, self.n, batch_size)]
+                parts = [self(torch.arange(s, min(s + batch_size, self.n), device=device))
+                         for s in range(0, self.n, batch_size)]
         finally:
             self.train(was_training)
-        return torch.cat(parts) if parts else torch.empty(0, self.dim)
+        return torch.cat(parts) if parts else torch.empty(0, self.dim, device=device)
 
     def tower_all(self, batch_size: int = 8192) -> Tensor:
         """The tower's own vectors before any projection head (`Projected`); here, `encode_all`."""
@@ -108,6 +116,11 @@ class Encoder(nn.Module):
 def serving_vectors(encoder: Encoder, serve_from: str = "head") -> Tensor:
     """The vectors retrieval uses: a projection head's output, or the tower's own with ``serve_from="tower"``."""
     return encoder.tower_all() if serve_from == "tower" else encoder.encode_all()
+
+
+def cpu_rand(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """``n`` uniform draws from a CPU generator, placed on ``device`` (a no-op on the CPU)."""
+    return torch.rand(n, generator=generator).to(device, non_blocking=True)
 
 
 def _normal(shape: tuple[int, ...], std: float, generator: torch.Generator | None) -> Tensor:
@@ -150,9 +163,10 @@ def segment_gather(indptr: Tensor, indices: Tensor, rows: Tensor) -> tuple[Tenso
     """
     starts, ends = indptr[rows], indptr[rows + 1]
     lengths = ends - starts  # [B]
-    segment = torch.repeat_interleave(torch.arange(len(rows)), lengths)  # [T]
+    device = indptr.device
+    segment = torch.repeat_interleave(torch.arange(len(rows), device=device), lengths)  # [T]
     seg_start = torch.cumsum(lengths, 0) - lengths  # [B] where each row's block starts in the flat list
-    positions = starts[segment] + torch.arange(len(segment)) - seg_start[segment]
+    positions = starts[segment] + torch.arange(len(segment), device=device) - seg_start[segment]
     return indices[positions], segment
 
 
@@ -169,10 +183,12 @@ def segment_sample(indptr: Tensor, indices: Tensor, rows: Tensor, cap: int, gene
     """
     starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
     take = lengths.clamp(max=cap)  # [B]
-    segment = torch.repeat_interleave(torch.arange(len(rows)), take)  # [T]
-    within = torch.arange(len(segment)) - (torch.cumsum(take, 0) - take)[segment]
+    device = indptr.device
+    segment = torch.repeat_interleave(torch.arange(len(rows), device=device), take)  # [T]
+    within = torch.arange(len(segment), device=device) - (torch.cumsum(take, 0) - take)[segment]
     long = lengths[segment] > cap
-    drawn = (torch.rand(len(segment), generator=generator) * lengths[segment]).long()
+    # the noise comes from a CPU generator on every device: a seed draws the same sample everywhere
+    drawn = (cpu_rand(len(segment), generator, device) * lengths[segment]).long()
     return indices[starts[segment] + torch.where(long, drawn, within)], segment
 
 
@@ -214,13 +230,13 @@ class FeatureEncoder(Encoder):
 
     def forward(self, ids: Tensor, exclude: Tensor | None = None) -> Tensor:
         flat, segment = segment_gather(self.indptr, self.indices, ids)
-        offsets = torch.zeros(len(ids), dtype=torch.int64)
+        offsets = torch.zeros(len(ids), dtype=torch.int64, device=ids.device)
         if len(ids) > 1:
             offsets[1:] = torch.cumsum(torch.bincount(segment, minlength=len(ids)), 0)[:-1]
         features = self.tokens(flat, offsets)  # [B, dim]; an item without tokens gets zeros
         keep = self.known[ids]
         if self.training and self.id_dropout > 0:
-            keep = keep & (torch.rand(len(ids), generator=self._noise) >= self.id_dropout)
+            keep = keep & (cpu_rand(len(ids), self._noise, ids.device) >= self.id_dropout)
         return features + self.id(ids) * keep[:, None].to(features.dtype)  # [B, dim]
 
 
@@ -279,11 +295,11 @@ class HistoryEncoder(Encoder):
             flat, segment = segment_sample(self.indptr, self.indices, ids, self.cap, self._noise)
         else:
             flat, segment = segment_gather(self.indptr, self.indices, ids)
-        keep = torch.ones(len(flat), dtype=torch.bool)
+        keep = torch.ones(len(flat), dtype=torch.bool, device=flat.device)
         if exclude is not None:
             keep &= flat != exclude[segment]
         if dropout > 0:
-            keep &= torch.rand(len(flat), generator=self._noise) >= dropout
+            keep &= cpu_rand(len(flat), self._noise, flat.device) >= dropout
         return self.combine(self.pool(flat[keep], segment[keep], len(ids)), ids)
 
     def combine(self, pooled: Tensor, ids: Tensor) -> Tensor:
@@ -298,11 +314,11 @@ class HistoryEncoder(Encoder):
             count = torch.bincount(segment, minlength=n_rows)  # [n_rows]
             return F.embedding_bag(items, self.items.weight, torch.cumsum(count, 0) - count, mode="mean")
         e = self.items(items)  # [T, d]
-        out = torch.zeros(n_rows, self.dim, dtype=e.dtype)
+        out = e.new_zeros(n_rows, self.dim)
         score = (e @ self.query) / math.sqrt(self.dim)  # [T]
-        top = torch.full((n_rows,), -math.inf, dtype=e.dtype).scatter_reduce(0, segment, score, "amax")
+        top = e.new_full((n_rows,), -math.inf).scatter_reduce(0, segment, score, "amax")
         w = torch.exp(score - top[segment].detach())  # [T], softmax numerators within each segment
-        total = torch.zeros(n_rows, dtype=e.dtype).index_add(0, segment, w).clamp(min=1e-12)
+        total = e.new_zeros(n_rows).index_add(0, segment, w).clamp(min=1e-12)
         return out.index_add(0, segment, e * (w / total[segment])[:, None])
 
     def history(self) -> "HistoryEncoder":
@@ -310,11 +326,11 @@ class HistoryEncoder(Encoder):
 
     def encode_histories(self, history: sp.csr_matrix) -> Tensor:
         """Vectors for arbitrary item lists (rows of ``history`` ``[n, n_items]``); no user ID part."""
-        history = history.tocsr()
-        indptr = torch.from_numpy(history.indptr.astype(np.int64))
-        indices = torch.from_numpy(history.indices.astype(np.int64))
+        history, device = history.tocsr(), self.device
+        indptr = torch.from_numpy(history.indptr.astype(np.int64)).to(device)
+        indices = torch.from_numpy(history.indices.astype(np.int64)).to(device)
         with torch.no_grad():
-            flat, segment = segment_gather(indptr, indices, torch.arange(history.shape[0]))
+            flat, segment = segment_gather(indptr, indices, torch.arange(history.shape[0], device=device))
             return self.pool(flat, segment, history.shape[0])
 
     def augmented_pair(self, ids: Tensor, dropout: float) -> tuple[Tensor, Tensor]:

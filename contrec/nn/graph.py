@@ -90,6 +90,12 @@ class Propagation:
         self.weights: tuple[Tensor, Tensor] | None = None
         self._cache: tuple[tuple[int, ...], Tensor, Tensor, set[str]] | None = None
 
+    def to(self, device: torch.device) -> "Propagation":
+        """Move the normalised graph where the towers train (`contrec.runtime.device`); returns self."""
+        self.r, self.r_t = self.r.to(device), self.r_t.to(device)
+        self._cache = None
+        return self
+
     def bind(self, user_weight: Tensor, item_weight: Tensor) -> None:
         if user_weight.shape[0] != self.n_users or item_weight.shape[0] != self.n_items:
             raise ConfigError(f"the graph has {self.n_users} users × {self.n_items} items; the towers have "
@@ -133,11 +139,13 @@ class GraphEncoder(IdEncoder):
     def forward(self, ids: Tensor, exclude: Tensor | None = None) -> Tensor:
         if self.propagation is None:
             raise ConfigError("a graph tower is used before link_graph connected it to the other tower")
-        return self.propagation.tables(self.side)[ids]
+        # an embedding lookup, not tables[ids]: indexing's backward adds rows with atomics across threads
+        # (last digits change from run to run); the embedding backward sums each row in a fixed order
+        return torch.nn.functional.embedding(ids, self.propagation.tables(self.side))
 
     def encode_all(self, batch_size: int = 8192) -> Tensor:
         with torch.no_grad():
-            return self.forward(torch.arange(self.n)).clone()
+            return self.forward(torch.arange(self.n, device=self.device)).clone()
 
 
 def link_graph(user_encoder: Encoder, item_encoder: Encoder, matrix: sp.csr_matrix, layers: int) -> None:

@@ -52,7 +52,7 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
     bias = None if log_q is None else log_q.expand(B, M)  # [B, M]
     if mask is not None:
         drop = mask.clone()
-        drop[torch.arange(B), labels] = False
+        drop[torch.arange(B, device=drop.device), labels] = False
         bias = (bias if bias is not None else user.new_zeros(B, M)).masked_fill(drop, float("inf"))  # [B, M]
     if candidate_index is not None:
         # Per-row candidates as indices into a set of distinct vectors: one [B, U] matmul, then a
@@ -176,7 +176,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
         # d loss / d (u vᵀ) = α (softmax − one-hot) / B, built in the softmax buffer in one sweep
         scale = grad * (ctx.alpha / B)
         probs.mul_(scale / total)
-        probs[torch.arange(B), labels] -= scale
+        probs[torch.arange(B, device=probs.device), labels] -= scale
         grad_u = torch.mm(probs, v) if ctx.needs_input_grad[0] else None  # [B, d]
         grad_v = torch.mm(probs.T, u) if ctx.needs_input_grad[1] else None  # [M, d]
         return grad_u, grad_v, None, None, None, None
@@ -201,7 +201,7 @@ def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperatur
     if not 0.0 <= debias_prior < 1.0:
         raise ValueError(f"debias_prior must be in [0, 1) (got {debias_prior})")
     B = logits.shape[0]
-    rows = torch.arange(B)
+    rows = torch.arange(B, device=logits.device)
     negative = torch.isfinite(logits)  # [B, M]
     negative[rows, labels] = False
     pos = logits[rows, labels]  # [B]
@@ -255,7 +255,7 @@ def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarit
     scores = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=1.0,
                              candidate_index=candidate_index)  # [B, M] raw s
     B = scores.shape[0]
-    rows = torch.arange(B)
+    rows = torch.arange(B, device=scores.device)
     negative = torch.ones_like(scores, dtype=torch.bool) if mask is None else ~mask
     negative[rows, labels] = False
     diff = scores[rows, labels][:, None] - scores  # [B, M] s⁺ − s⁻

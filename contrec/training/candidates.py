@@ -68,6 +68,17 @@ class Candidates:
     labels: Tensor
     per_row: bool
 
+    def to(self, device: torch.device) -> "Candidates":
+        """The same candidates on ``device``: one copy per tensor per step (on the CPU, these very tensors)."""
+        if device.type == "cpu":
+            return self
+
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Candidates(move(self.items), move(self.log_q), move(self.mask), move(self.encode),  # type: ignore[arg-type]
+                          move(self.index), move(self.labels), self.per_row)  # type: ignore[arg-type]
+
 
 def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor,
                      config: TrainingConfig, generator: torch.Generator, stats: StepStats,

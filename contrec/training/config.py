@@ -16,6 +16,7 @@ from typing import Any
 
 from contrec.errors import ConfigError, check_choice, check_int, check_number
 from contrec.nn.losses import OBJECTIVES
+from contrec.runtime.device import device_name
 from contrec.training.weights import POSITIVE_WEIGHTS
 
 __all__ = ["TrainingConfig", "Checkpointing", "OPTIMIZERS", "SERVE_FROM", "LR_SCHEDULES"]
@@ -56,6 +57,7 @@ class TrainingConfig:
     learn_temperature: bool = False
     lr_schedule: str = "constant"
     positive_weights: str = "none"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "validation_k"):
@@ -83,6 +85,7 @@ class TrainingConfig:
         if self.objective != "infonce" and (self.debias_prior or self.hardness):
             raise ConfigError("debias_prior and hardness reshape the InfoNCE softmax; "
                               "use them with objective='infonce'")
+        object.__setattr__(self, "device", device_name(self.device))  # "auto" → what this machine has
         for name in _FLOATS:  # valid now: a plain float from here on (an int lr works as 0.01 does)
             object.__setattr__(self, name, float(getattr(self, name)))
 

@@ -52,14 +52,29 @@ def pool_scorer(user_encoder: nn.Module, item_encoder: nn.Module, similarity: Si
         modes = (user_encoder.training, item_encoder.training)
         user_encoder.eval()
         item_encoder.eval()
+        device = item_encoder.device
         try:
             with torch.no_grad():
                 distinct, index = distinct_items(j, item_encoder.n)  # encode each pooled item once
-                return similarity.pairwise(user_encoder(u), item_encoder(distinct)).gather(1, index)  # [B, C]
+                scores = similarity.pairwise(user_encoder(u.to(device)), item_encoder(distinct.to(device)))
+                # the sampler ranks on the CPU: off a GPU this is one copy (and wait) per step for dynamic-hard
+                return scores.gather(1, index.to(device)).cpu()  # [B, C]
         finally:
             user_encoder.train(modes[0])
             item_encoder.train(modes[1])
     return scorer
+
+
+def place(user_encoder: Encoder, item_encoder: Encoder, temperature: "LearnedTemperature | None",
+          device: torch.device) -> None:
+    """Move both towers (with a graph tower's shared graph) and a learned τ to ``device``, in place."""
+    for module in (user_encoder, item_encoder, temperature):
+        if module is not None:
+            module.to(device)
+    for tower in (user_encoder.without_head(), item_encoder.without_head()):
+        propagation = getattr(tower, "propagation", None)
+        if propagation is not None:
+            propagation.to(device)
 
 
 def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Similarity,
@@ -68,6 +83,9 @@ def train_two_tower(user_encoder: Encoder, item_encoder: Encoder, similarity: Si
                     checkpointing: Checkpointing | None = None, world: "distributed.World | None" = None,
                     ) -> list[dict[str, Any]]:
     """Train both towers in place; returns the per-epoch history.
+
+    The towers train on ``config.device`` and are back on the CPU when this returns (served and
+    saved from there); the candidates are built on the CPU either way (`contrec.runtime.device`).
 
     With ``validation`` (non-empty, same id space), training scores NDCG@``validation_k``
     after every epoch, stops after ``patience`` epochs without improvement and restores the
@@ -92,6 +110,9 @@ class _Run:
                  checkpointing: Checkpointing | None, world: "distributed.World | None") -> None:
         self.user_encoder, self.item_encoder, self.similarity = user_encoder, item_encoder, similarity
         self.sampler, self.train_data, self.config, self.log, self.world = sampler, train, config, log, world
+        self.device = torch.device(config.device)
+        if world is not None and self.device.type != "cpu":
+            raise ConfigError(f"multi-process training (DDP over gloo) runs on the CPU; got device={config.device!r}")
         self.generator = torch.Generator().manual_seed(config.seed)  # the shuffle: the same on every rank
         self.rank, self.n_ranks = (world.rank, world.size) if world is not None else (0, 1)
         # sampled negatives must differ between ranks; one process keeps drawing from the shuffle's generator
@@ -113,6 +134,7 @@ class _Run:
         self.log_p_batch = torch.log(counts / counts.sum()).float()
         self.lookup = PositiveLookup(train.matrix)
         self.temperature = LearnedTemperature(config.temperature) if config.learn_temperature else None
+        place(user_encoder, item_encoder, self.temperature, self.device)  # before the optimizer sees the parameters
         extra = list(self.temperature.parameters()) if self.temperature is not None else []
         self.optimizer = Optimizer(user_encoder, item_encoder, config, extra)
         self.towers: nn.Module = Towers(user_encoder, item_encoder, self.temperature)
@@ -152,6 +174,7 @@ class _Run:
         finally:
             self.bar.close()
             self.optimizer.close()
+            place(self.user_encoder, self.item_encoder, self.temperature, torch.device("cpu"))
         # a checkpoint's identity includes the validation data: only a validated run has a best epoch
         if self.validator is not None and self.validator.best_state is not None:
             self.validator.restore(self.user_encoder, self.item_encoder)
@@ -179,25 +202,29 @@ class _Run:
         self.user_encoder.train()
         self.item_encoder.train()
         refresh_every = self.sampler.refresh_every
+        # the epoch's loss sum stays on the device (float64, the same sums as Python floats): no wait per step
+        loss_sum = torch.tensor(stats.loss, dtype=torch.float64, device=self.device)
         for b in range(first, self.n_batches):
             if refresh_every and self.step % refresh_every == 0:
                 self._refresh(stats)
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
             loss = step_loss(self.users[idx], self.items[idx], self.towers, self.similarity, self.sampler,
-                             self.lookup, self.log_p_batch, config, self.draws, stats, self.world)
+                             self.lookup, self.log_p_batch, config, self.draws, stats, self.world, self.device)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.schedule(self.step / (config.epochs * self.n_batches))
             self.optimizer.step()
-            stats.loss += loss.item() * len(idx)
+            loss_sum += loss.detach().double() * len(idx)
             self.step += 1
             self.bar.update(1)
             if self.ckpt.path and self.ckpt.every and self.step % self.ckpt.every == 0 and b + 1 < self.n_batches:
+                stats.loss = loss_sum.item()
                 self._save(epoch, b + 1, stats, epoch_rng, time.perf_counter() - t0)
-            if b % 10 == 0:
+            if b % 10 == 0 and not self.bar.disable:
                 rate = (b + 1) * config.batch_size * self.n_ranks / max(time.perf_counter() - t0, 1e-9)
                 self.bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", inter_per_s=f"{rate:,.0f}",
                                      fn_rate=f"{stats.false_negatives / max(stats.sampled, 1):.3f}")
+        stats.loss = loss_sum.item()
         if refresh_every:
             self._refresh(stats)
         return self._end_epoch(epoch, stats, time.perf_counter() - t0)
@@ -249,18 +276,19 @@ class _Run:
         self.user_encoder.eval()
         self.item_encoder.eval()
         prepare, serve_from = self.similarity.prepare, self.config.serve_from
-        return (prepare(serving_vectors(self.user_encoder, serve_from).numpy()),
-                prepare(serving_vectors(self.item_encoder, serve_from).numpy()))
+        return (prepare(serving_vectors(self.user_encoder, serve_from).cpu().numpy()),
+                prepare(serving_vectors(self.item_encoder, serve_from).cpu().numpy()))
 
     def _diagnostics(self) -> dict[str, float]:
         uv, iv = self._served()
-        norms = np.linalg.norm(serving_vectors(self.item_encoder, self.config.serve_from).numpy(), axis=1)
+        norms = np.linalg.norm(serving_vectors(self.item_encoder, self.config.serve_from).cpu().numpy(), axis=1)
         return vector_diagnostics(uv, iv, binary_matrix(self.train_data.matrix), norms, seed=self.config.seed)
 
     def _snapshot(self) -> ModelSnapshot:
         with torch.no_grad():
-            return ModelSnapshot(self.similarity.prepare(self.user_encoder.encode_all().numpy()),
-                                 self.similarity.prepare(self.item_encoder.encode_all().numpy()),
+            # a sampler that follows the model gets the tables once per refresh (FAISS and numpy are on the CPU)
+            return ModelSnapshot(self.similarity.prepare(self.user_encoder.encode_all().cpu().numpy()),
+                                 self.similarity.prepare(self.item_encoder.encode_all().cpu().numpy()),
                                  self.similarity.faiss_metric, self.step)
 
     def _refresh(self, stats: StepStats) -> None:

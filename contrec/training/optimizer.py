@@ -41,7 +41,8 @@ class Optimizer:
                 m.sparse = True
             self.optimizers.append(torch.optim.SparseAdam([m.weight for m in self._tables], lr=config.lr))
         if dense or extra:
-            fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type == "cpu" for p in dense + extra)
+            fused = all(p.dtype in (torch.float32, torch.float64) and p.device.type in ("cpu", "cuda")
+                        for p in dense + extra)
             groups: list[dict[str, object]] = [{"params": dense}] if dense else []
             if extra:
                 groups.append({"params": extra, "weight_decay": 0.0})

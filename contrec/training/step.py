@@ -47,9 +47,16 @@ class Towers(nn.Module):
 
 def step_loss(bu: Tensor, bi: Tensor, towers: nn.Module, similarity: Similarity, sampler: NegativeSampler,
               lookup: PositiveLookup, log_p_batch: Tensor, config: TrainingConfig, generator: torch.Generator,
-              stats: StepStats, world: "distributed.World | None" = None) -> Tensor:
-    """The loss of one batch of (user ``bu``, positive ``bi``) pairs; counts go into ``stats``."""
-    candidates = build_candidates(bu, bi, sampler, lookup, log_p_batch, config, generator, stats, world)
+              stats: StepStats, world: "distributed.World | None" = None, device: torch.device | None = None
+              ) -> Tensor:
+    """The loss of one batch of (user ``bu``, positive ``bi``) pairs (CPU tensors); counts go into ``stats``.
+
+    ``device``: where the towers are (`contrec.runtime.device`; None = the CPU). The loss is on that device.
+    """
+    device = device or torch.device("cpu")
+    # candidates are drawn and masked on the CPU (CPU generators: the same draws on every device), then cross once
+    candidates = build_candidates(bu, bi, sampler, lookup, log_p_batch, config, generator, stats, world).to(device)
+    bu, bi = bu.to(device, non_blocking=True), bi.to(device, non_blocking=True)
     u, v, views, tau = towers(bu, bi, candidates.encode, config.ssl_dropout if config.ssl_weight > 0 else 0.0)
     if world is not None and world.size > 1:
         v = gather_candidates(v, len(bu), world.size, candidates.per_row)
@@ -74,4 +81,4 @@ def objective(u: Tensor, v: Tensor, candidates: Candidates, similarity: Similari
 def ssl_loss(a: Tensor, b: Tensor, temperature: float) -> Tensor:
     """InfoNCE between two random views of each distinct user's history, the other users as negatives."""
     a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
-    return torch.nn.functional.cross_entropy((a @ b.T) / temperature, torch.arange(len(a)))
+    return torch.nn.functional.cross_entropy((a @ b.T) / temperature, torch.arange(len(a), device=a.device))
