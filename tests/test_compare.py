@@ -188,6 +188,7 @@ def _tiny_config(folder: Path, trials: int = 2) -> dict:
         "data": {"path": str(csv), "rating": "rating", "timestamp": "t", "item_attributes": str(folder / "items.csv")},
         "seeds": [0, 1],
         "threads": 1,
+        "workers": 1,  # in this process: the tests patch fits; test_parallel_workers_give_the_same_numbers spawns
         "tuning": {"trials": trials, "validation_size": 0.25},
         "contestants": [
             {"sampler": "uniform", "params": TINY_CONTREC},
@@ -257,9 +258,20 @@ def test_summary_statistics_and_significance(tiny_run):
 def test_tuning_records_trials_and_chosen_settings(tiny_run):
     _, out, result = tiny_run
     tuning = pd.read_csv(out / "tuning.csv")
-    # every seed is tuned on its own carve: trials × seeds
-    assert tuning.groupby("contestant").size().to_dict() == {"ease": 4, "genres": 4, "popularity": 2,
-                                                                "contrec-uniform": 4}
+    # every seed is tuned on its own carve: trials × seeds settings; contrec's race in rungs (3 epochs, then 4)
+    settings = tuning.groupby("contestant").apply(lambda t: len(t[["seed", "trial"]].drop_duplicates()))
+    assert settings.to_dict() == {"ease": 4, "genres": 4, "popularity": 2, "contrec-uniform": 4}
+    contrec = tuning[tuning["contestant"] == "contrec-uniform"]
+    assert contrec.groupby("rung")["epochs"].max().to_dict() == {1: 3, 2: 4}
+    assert contrec.groupby("rung").size().to_dict() == {1: 4, 2: 2}  # the better of each seed's two goes on
+    for seed in (0, 1):
+        first = contrec[(contrec["seed"] == seed) & (contrec["rung"] == 1)]
+        on = first[first["promoted"]]
+        assert len(on) == 1 and on["validation"].iloc[0] == first["validation"].max()
+        assert contrec[(contrec["seed"] == seed) & (contrec["rung"] == 2)]["trial"].tolist() == on["trial"].tolist()
+    assert tuning[tuning["contestant"] == "ease"]["rung"].eq(1).all()  # baselines: every setting to the end
+    md = (out / "report.md").read_text()
+    assert "Search: successive halving over epochs" in md and "8 at 3 → 4 at 4 epochs" in md
     for seed in (0, 1):
         ease = tuning[(tuning["contestant"] == "ease") & (tuning["seed"] == seed)].sort_values(
             "validation", ascending=False, kind="stable")

@@ -202,7 +202,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raw["contestants"] = [{kind: name} for kind, text in flags.items() for name in _names(text) or []]
     command = "contrec " + " ".join(shlex.quote(a) for a in args.argv)
     result = compare(raw, seeds=args.seeds, tune=False if args.no_tune else None, trials=args.trials,
-                     threads=args.threads, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
+                     threads=args.threads, workers=args.workers, search=args.search, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
                      command=command)
     print(results_table(result))
     print(f"\nbest on {result.config.primary}: {result.best}; report: {Path(args.out) / 'report.md'} "

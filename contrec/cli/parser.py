@@ -319,6 +319,11 @@ def _contestant_options(p: argparse.ArgumentParser) -> None:
                    help=f"metric@k that ranks contestants and picks tuning trials (default {default('primary')})")
     g.add_argument("--threads", type=int, help="torch, FAISS and BLAS threads for every fit, the same for every "
                    f"contestant (default {default('threads')})")
+    g.add_argument("--workers", type=int, help="processes fitting independent cells side by side, --threads each "
+                   "(default: as many as the free CPUs hold); the results do not depend on it")
+    g.add_argument("--search", choices=("halving", "full"),
+                   help="tuning search: halving (default: contrec's settings train a few epochs, the best third "
+                        "continue) or full (every setting trains to the end)")
 
 
 def _dataset_names() -> list[str]:

@@ -149,16 +149,31 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class TuningSpec:
-    """The validation budget every contestant gets: ``trials`` settings tried on a carve of train."""
+    """The validation budget every contestant gets: ``trials`` settings tried on a carve of train.
+
+    ``search``: ``"halving"`` (contrec's settings race over epochs: all train ``min_epochs``, the best
+    1/``eta`` continue, `contrec.experiments.search`) or ``"full"`` (every setting trains to the end).
+    """
 
     enabled: bool = True
     trials: int = 6
     validation_size: float = 0.2
     seed: int = 0
+    search: str = "halving"
+    eta: int = 3
+    min_epochs: int = 3
 
     def __post_init__(self) -> None:
+        from contrec.experiments.search import SEARCHES
+
         if not isinstance(self.trials, int) or self.trials < 1:
             raise ConfigError(f"tuning.trials must be an integer ≥ 1 (got {self.trials!r})")
+        if self.search not in SEARCHES:
+            raise ConfigError(f"tuning.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
+        for name, low in (("eta", 2), ("min_epochs", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"tuning.{name} must be an integer ≥ {low} (got {value!r})")
         if not 0 < float(self.validation_size) < 1:
             raise ConfigError(f"tuning.validation_size must be a fraction in (0, 1) (got {self.validation_size!r})")
 
@@ -249,6 +264,7 @@ class ExperimentConfig:
     tuning: TuningSpec = TuningSpec()
     primary: str = "ndcg@20"
     threads: int | None = 2
+    workers: int | None = None  # processes fitting cells side by side; None: as many as the free CPUs hold
 
     def __post_init__(self) -> None:
         if not self.contestants:
@@ -267,6 +283,10 @@ class ExperimentConfig:
                               f"(got {self.primary!r}); metrics: {', '.join(METRICS)}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer (got {self.threads!r})")
+        if self.workers is not None and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
+                                         or self.workers < 1):
+            raise ConfigError(f"workers must be a positive integer, or None for as many as the CPUs hold "
+                              f"(got {self.workers!r})")
 
     @property
     def primary_metric(self) -> tuple[str, int]:
@@ -286,6 +306,7 @@ class ExperimentConfig:
         d["tuning"] = asdict(self.tuning)
         d["primary"] = self.primary
         d["threads"] = self.threads
+        d["workers"] = self.workers
         d["contestants"] = [{"name": c.name, ("sampler" if c.is_contrec else "baseline"):
                              (c.sampler if c.is_contrec else c.model), "params": copy.deepcopy(c.params),
                              "space": copy.deepcopy(c.space)} for c in self.contestants]
@@ -298,7 +319,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "config") -> "ExperimentConfig":
         """Build and validate from a dict (a parsed YAML/TOML file); unknown keys are errors."""
-        top = _take(raw, {"dataset", "data", "seeds", "protocol", "tuning", "primary", "threads",
+        top = _take(raw, {"dataset", "data", "seeds", "protocol", "tuning", "primary", "threads", "workers",
                           "contestants"}, where)
         if "data" in top:
             data_raw = _take(top["data"], set(DataSpec.__dataclass_fields__) - {"dataset"}, f"{where}: data")
@@ -346,7 +367,7 @@ class ExperimentConfig:
                 raise _fail(here, str(err)) from None
         default_primary = f"ndcg@{max(protocol.k)}"
         return cls(data, tuple(contestants), seeds, protocol, tuning, str(top.get("primary", default_primary)),
-                   top.get("threads", 2))
+                   top.get("threads", 2), top.get("workers"))
 
 
 def load_config(path: "str | Path") -> ExperimentConfig:
@@ -383,7 +404,8 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
                  similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
                  objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
                  tune: bool | None = None, trials: int | None = None,
-                 threads: int | None = None) -> ExperimentConfig:
+                 threads: int | None = None, workers: int | None = None, search: str | None = None
+                 ) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
     ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
@@ -416,7 +438,11 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
         tuning["enabled"] = bool(tune)
     if trials is not None:
         tuning["trials"] = trials
+    if search is not None:
+        tuning["search"] = search
     raw["tuning"] = tuning
     if threads is not None:
         raw["threads"] = threads
+    if workers is not None:
+        raw["workers"] = workers
     return ExperimentConfig.from_dict(raw)

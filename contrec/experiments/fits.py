@@ -125,16 +125,21 @@ def _clean_history(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]
     return [{k: r[k] for k in keep if k in r} for r in history or []]
 
 def run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Interactions,
-                      validation: Interactions, config: ExperimentConfig, bar: Any = None) -> dict[str, Any]:
+                     validation: Interactions, config: ExperimentConfig, bar: Any = None, epochs: int | None = None,
+                     checkpoint: str | None = None, resume: str | None = None) -> dict[str, Any]:
+    """One setting scored on the carve. contrec: ``epochs`` caps this rung of a successive-halving search,
+    ``checkpoint`` is written at every epoch end and ``resume`` continues an earlier rung's run."""
     metric, k = config.primary_metric
     model_params = dict(params)
     if contestant.is_contrec:
         model_params["validation_k"] = k
+        if epochs is not None:
+            model_params["epochs"] = epochs
     model = make_model(contestant, model_params, config.tuning.seed, config.threads)
     t0 = time.perf_counter()
     with quiet_fit(bar, f"tuning {contestant.name}"):
-        if contestant.is_contrec:
-            model.fit(fit, validation)  # early stopping on the carve; its best epoch is kept
+        if contestant.is_contrec:  # early stopping on the carve; its best epoch is kept
+            model.fit(fit, validation, checkpoint=checkpoint, resume=resume)
         else:
             model.fit(fit)
     fit_s = time.perf_counter() - t0

@@ -147,6 +147,40 @@ def _p(p: float) -> str:
     return "< 1e-4" if p < 1e-4 else f"{p:.4f}"
 
 
+def _cores(threads: int | None, workers: int) -> str:
+    each = f"{threads} thread{'' if threads == 1 else 's'}"
+    return each if workers == 1 else f"{workers} worker processes × {each}"
+
+
+def search_summary(result: ComparisonResult) -> str:
+    """What the tuning search did: its rungs, what it pruned, and the epochs it trained against a full search."""
+    cfg, tuning = result.config, result.tuning
+    if cfg.tuning.search == "full" or tuning.empty or tuning["rung"].max() == 1:
+        return ("Search: every setting trains to the end (`search: full`), early-stopped on the carve "
+                f"(patience {constructor_patience()}).")
+    contrec = tuning[tuning["epochs"].notna()]
+    rungs = contrec.groupby("rung").agg(epochs=("epochs", "max"), fits=("trial", "size")).reset_index()
+    shape = " → ".join(f"{int(r.fits)} at {int(r.epochs)}" for r in rungs.itertuples())
+    searches = contrec.groupby(["contestant", "seed"]).ngroups
+    # a promoted setting continues its run: its epochs are those of its last rung's history
+    trained = contrec.groupby(["contestant", "seed", "trial"])["trained_epochs"].max().sum()
+    full = contrec[contrec["rung"] == 1].shape[0] * float(rungs["epochs"].max())
+    pruned = int((~contrec["promoted"].astype(bool) & (contrec["rung"] < contrec["rung"].max())).sum())
+    return (f"Search: successive halving over epochs for contrec (η = {cfg.tuning.eta}; "
+            f"`contrec.experiments.search`): every setting trains {cfg.tuning.min_epochs} epochs on the carve, the "
+            f"best 1/{cfg.tuning.eta} continue from their checkpoints (not restarted), the last one trains its full "
+            f"budget with early stopping. Fits per rung over all {searches} contestant × seed searches: {shape} "
+            f"epochs; {pruned} settings pruned before the end. contrec trained {trained:,.0f} epochs in tuning, "
+            f"against at most {full:,.0f} had every setting trained its full budget. Baselines train every setting "
+            "to the end.")
+
+
+def constructor_patience() -> int:
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    return int(ContrastiveRecommender.param_defaults()["patience"])
+
+
 def _tuning_table(result: ComparisonResult) -> str:
     lines = ["| contestant | seed | trials | best validation | chosen settings (changes from defaults) |",
              "|---|---:|---:|---:|---|"]
@@ -155,8 +189,9 @@ def _tuning_table(result: ComparisonResult) -> str:
             trials = result.tuning[(result.tuning["contestant"] == c.name) & (result.tuning["seed"] == seed)]
             changed = {k: v for k, v in params.items() if c.params.get(k) != v}
             text = json.dumps(changed, sort_keys=True) if changed else "defaults"
-            best = f"{trials['validation'].max():.4f}" if len(trials) else "–"
-            lines.append(f"| {c.name} | {seed} | {len(trials)} | {best} | `{text}` |")
+            final = trials[trials["rung"] == trials["rung"].max()] if len(trials) else trials
+            best = f"{final['validation'].max():.4f}" if len(final) else "–"
+            lines.append(f"| {c.name} | {seed} | {trials['trial'].nunique()} | {best} | `{text}` |")
     return "\n".join(lines)
 
 
@@ -185,7 +220,7 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"# contrec comparison on {cfg.data.label}", "",
         f"Contestants: {', '.join(c.name for c in cfg.contestants)}. Seeds: {', '.join(map(str, cfg.seeds))}. "
         f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
-        f"({cfg.threads} threads).", "",
+        f"({_cores(cfg.threads, m.get('workers', 1))}).", "",
     ]
     if m.get("command"):
         lines += ["```", m["command"], "```", ""]
@@ -236,7 +271,7 @@ def _tuning_section(result: ComparisonResult, plots: dict[str, bool]) -> list[st
               if cfg.tuning.enabled else "off (`--no-tune`): every contestant runs its default settings.")
     lines = ["## Tuning", "", tuning, ""]
     if cfg.tuning.enabled:
-        lines += [_tuning_table(result), ""]
+        lines += [search_summary(result), "", _tuning_table(result), ""]
     if plots.get("curves"):
         lines += ["![validation curves](curves.png)", ""]
     return lines

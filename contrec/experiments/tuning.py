@@ -32,7 +32,14 @@ def trial_settings(contestant: Contestant, trials: int, seed: int) -> list[dict[
         defaults = constructor_defaults(contestant)
 
         def resolved(combo: Mapping[str, Any]) -> str:
-            return json.dumps({**defaults, **with_overrides(contestant.params, combo)}, sort_keys=True, default=str)
+            settings = {**defaults, **with_overrides(contestant.params, combo)}
+            if contestant.is_contrec and settings.get("temperature") is None:
+                # τ None means the kernel's own default: a draw of that value is the defaults again
+                from contrec.nn.similarity import get_similarity
+
+                kernel = get_similarity(settings["similarity"], **(settings.get("similarity_params") or {}))
+                settings["temperature"] = kernel.default_temperature
+            return json.dumps(settings, sort_keys=True, default=str)
 
         seen = {resolved({})}
         picks = rng.permutation(total) if total <= 1_000_000 else rng.integers(0, total, 4 * trials)
