@@ -47,9 +47,11 @@ def test_matches_brute_force_with_exclusion(rng, metric):
 def test_filtered_search_in_small_chunks_agrees_with_the_unfiltered_faiss_search(rng, metric, monkeypatch):
     """Heavy exclusions are answered by brute force in chunks: chunk edges change nothing, and a light
     exclusion (FAISS over-fetch) and a heavy one both match the brute-force ranking."""
-    import contrec.serving.index as index_module
+    import contrec.serving.dense as dense_module
 
-    monkeypatch.setattr(index_module, "_DENSE_CELLS", 300 * 7)  # 7 queries per chunk: 9 chunks, a ragged last one
+    # 7 queries × 256 items per tile: 9 query tiles and 2 item tiles, both with a ragged last one
+    monkeypatch.setattr(dense_module, "_QUERY_TILE", 7)
+    monkeypatch.setattr(dense_module, "_CELLS", 7 * 64)
     items = rng.normal(size=(300, 16)).astype(np.float32)
     queries = rng.normal(size=(60, 16)).astype(np.float32)
     index = FaissIndex(metric).build(items)
@@ -62,6 +64,33 @@ def test_filtered_search_in_small_chunks_agrees_with_the_unfiltered_faiss_search
     ref_ids, ref_scores = brute_force(queries, items, 20, heavy, metric)
     check_same_ranking(ids, scores, ref_ids, ref_scores)
     assert not np.any(heavy.toarray()[np.arange(60)[:, None], np.where(ids >= 0, ids, 0)][ids >= 0] > 0)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_the_tiled_brute_force_masks_groups_and_pairs_exactly(rng, metric, monkeypatch):
+    """Tiles of queries × items, each row's running top-k merged tile by tile: the same list as one
+    brute-force ranking, whatever the tile edges, with forbidden groups and excluded pairs masked."""
+    import contrec.serving.dense as dense_module
+    from contrec.serving.dense import dense_top_k
+
+    monkeypatch.setattr(dense_module, "_QUERY_TILE", 5)
+    monkeypatch.setattr(dense_module, "_CELLS", 5 * 64)  # item tiles of 256 over 700 items
+    items = rng.normal(size=(700, 8)).astype(np.float32)
+    queries = rng.normal(size=(23, 8)).astype(np.float32)
+    group = rng.integers(0, 12, 700)
+    banned = sp.random(23, 12, density=0.3, format="csr", random_state=3)
+    exclude = sp.random(23, 700, density=0.2, format="csr", random_state=4)
+    exclude.data[:] = 1
+    blocked = rng.random(700) < 0.1
+    mask = exclude.toarray() > 0
+    mask |= (banned.toarray() > 0)[:, group] | blocked[None, :]
+    ids, scores = dense_top_k(items, queries, 15, l2=metric == "l2", exclude=exclude, group=group, banned=banned,
+                              blocked=blocked)
+    ref_ids, ref_scores = brute_force(queries, items, 15, sp.csr_matrix(mask.astype(np.float32)), metric)
+    check_same_ranking(ids, scores, ref_ids, ref_scores)
+    few = sp.csr_matrix(np.ones((23, 12), np.float32))  # every group forbidden: nothing passes
+    ids, scores = dense_top_k(items, queries, 4, group=group, banned=few)
+    assert (ids == -1).all() and np.isneginf(scores).all()
 
 
 def test_always_k_items_when_available_and_pads_when_not(rng):

@@ -206,11 +206,20 @@ def test_rule_strings_dicts_and_errors():
     assert str(as_dict) == str(rule)
     for bad, message in [("disjoint(genres", "ends early"), ("similar(genres)", "unknown rule 'similar'"),
                          ("disjoint(genres) xor same(year)", "unexpected 'xor'"), ("", "the rule is empty"),
-                         ("disjoint()", "needs an attribute name"), ("__import__('os')", "cannot parse rule")]:
+                         ("disjoint()", "needs an attribute name"), ("__import__('os')", "unknown rule '__import__'"), ("disjoint(genres) ; rm", "cannot parse rule")]:
         with pytest.raises(ConfigError, match=message):
             parse_rule(bad)
     with pytest.raises(ConfigError, match="exactly one key"):
         parse_rule({"disjoint": "genres", "same": "decade"})
+    has = parse_rule("""disjoint(genres) and not has(genres, "Children's")""")
+    assert str(has) == """disjoint(genres) and not has(genres, "Children's")""" and parse_rule(str(has)) == has
+    assert parse_rule({"not": {"has": ["genres", "Children's"]}}) == parse_rule("not has(genres, \"Children's\")")
+    for bad, message in [("has(genres)", "expected ','"), ("has(genres, )", "needs a value"),
+                         ("'Drama'", "quoted value stands only inside has")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_rule(bad)
+    with pytest.raises(ConfigError, match="'has' takes one attribute and one value"):
+        parse_rule({"has": "genres"})
 
 
 def test_rule_files_json_and_yaml(tmp_path):
@@ -336,6 +345,18 @@ def test_domain_rule_on_movielens_style_genres_and_decade():
             c = attrs.iloc[j]
             assert not set(p["genres"].split("|")) & set(c["genres"].split("|"))
             assert p["year"] // 10 != c["year"] // 10
+
+
+def test_a_has_rule_draws_only_items_holding_the_value():
+    train = skewed_interactions()
+    sampler = DomainRuleSampler("has(genres, Drama)", fallback="skip", draw="per-row").fit(train)
+    neg = sampler.sample(torch.arange(6), torch.from_numpy(train.matrix.indices[:6].astype(np.int64)), 20,
+                         torch.Generator().manual_seed(0))
+    genres = train.item_attributes["genres"].str.split("|")
+    drawn = (neg.items if neg.valid is None else neg.items[neg.valid]).reshape(-1).tolist()
+    assert drawn and all("Drama" in genres.iloc[j] for j in drawn)
+    with pytest.raises(DataError, match=r"no item has genres 'Dramaa'"):
+        DomainRuleSampler("has(genres, Dramaa)").fit(train)
 
 
 # ---------------------------------------------------------------- mixed and in-batch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     check_output(args.output)
     model = _load_model(args.model)
     unknown = "skip" if args.skip_unknown else "raise"
+    rules = {"items": _item_list(args.items_file, "--items-file") if args.items_file else None,
+             "exclude": _exclusions(args.exclude_file) if args.exclude_file else None,
+             "rule": _serving_rule(args.rule) if args.rule else None}
     if args.history is not None or args.histories_file is not None:
         recs = model.recommend_for_history(_histories(args), k=args.k, filter_seen=not args.include_seen,
-                                           unknown=unknown)
+                                           unknown=unknown, **rules)
         if args.attributes and model.item_attributes_ is not None:
             recs = recs.join(model.item_attributes_, on="item")
+        _note_short_lists(recs, "query", args.k, any(v is not None for v in rules.values()))
         write_csv(recs, args.output)
         return 0
     if args.all_users:
@@ -48,11 +53,70 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if not users:
             raise ConfigError(f"{path}: contains no user ids")
     recs = model.recommend(users, k=args.k, filter_seen=not args.include_seen,
-                           unknown="skip" if args.skip_unknown else "raise")
+                           unknown="skip" if args.skip_unknown else "raise", **rules)
     if args.attributes and model.item_attributes_ is not None:
         recs = recs.join(model.item_attributes_, on="item")
+    asked = len(model.users_) if users is None else len(set(users) & set(map(str, model.users_.ids)))
+    _note_short_lists(recs, "user", args.k, any(v is not None for v in rules.values()), asked)
     write_csv(recs, args.output)
     return 0
+
+
+def _note_short_lists(recs: Any, key: str, k: int, filtered: bool, asked: int | None = None) -> None:
+    """One stderr line when serving filters left some lists shorter than k (the output stays exact)."""
+    if not filtered:
+        return
+    sizes = recs.groupby(key).size()
+    short = int((sizes < k).sum()) + (max(asked - len(sizes), 0) if asked is not None else 0)
+    if short:
+        total = asked if asked is not None else len(sizes)
+        print(f"contrec: note: {short:,} of {total:,} lists hold fewer than {k} items: the filters (--items-file, "
+              "--exclude-file, --rule) leave too few", file=sys.stderr)
+
+
+def _id_frame(path_text: str, flag: str) -> "Any":
+    """A list file (one id per line) or a CSV with named columns, as a frame of strings."""
+    import pandas as pd
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise ConfigError(f"{flag} {path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, header=None, sep=",")
+    except pd.errors.EmptyDataError:
+        raise ConfigError(f"{flag} {path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{flag} {path}: not a CSV or list file ({str(err).splitlines()[0]})") from None
+    first = [str(v).strip().lower() for v in frame.iloc[0]]
+    if "item" in first:  # a header line names the columns
+        frame = frame.iloc[1:].set_axis(first, axis=1)
+    else:
+        frame = frame.set_axis(["item"] if frame.shape[1] == 1 else ["user", "item", *frame.columns[2:]], axis=1)
+    if frame.empty:
+        raise ConfigError(f"{flag} {path}: lists no item ids")
+    return frame
+
+
+def _serving_rule(text: str) -> Any:
+    """``--rule``: the rule text, or the rule in a .json/.yaml file (read as data, never run)."""
+    if Path(text).suffix.lower() in (".json", ".yaml", ".yml"):
+        from contrec.rules import load_rule
+
+        return load_rule(text)[0]
+    return text
+
+
+def _item_list(path_text: str, flag: str) -> list[str]:
+    frame = _id_frame(path_text, flag)
+    return [v.strip() for v in frame["item"].tolist() if v.strip()]
+
+
+def _exclusions(path_text: str) -> "Any":
+    """Everyone's (an item column alone) or per-user (user and item columns) exclusions."""
+    frame = _id_frame(path_text, "--exclude-file")
+    if "user" in frame.columns:
+        return frame[["user", "item"]].apply(lambda c: c.str.strip())
+    return [v.strip() for v in frame["item"].tolist() if v.strip()]
 
 
 def _histories(args: argparse.Namespace) -> dict[str, list[str]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from contrec.cli.commands import cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split, seeds
+from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evaluate, cmd_recommend, cmd_split,
+                                  seeds)
+from contrec.cli.vectors import cmd_export, cmd_score
 from contrec.cli.fit import cmd_fit
 from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, signature_default
 
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _fit_parser(command("fit", cmd_fit, "train a model on an interaction file and save it"))
     _recommend_parser(command("recommend", cmd_recommend, "top-k recommendations from a saved model"))
+    _export_parser(command("export", cmd_export, "write a model's user and item vectors for a vector database"))
+    _score_parser(command("score", cmd_score, "score given (user, item) pairs with a saved model (re-ranking)"))
     _evaluate_parser(command("evaluate", cmd_evaluate, "full-ranking metrics of a saved model on a held-out file"))
     _split_parser(command("split", cmd_split, "split an interaction file per user into train and test CSVs"))
     _datasets_parser(command("datasets", cmd_datasets, "list or download known datasets (MovieLens)"))
@@ -205,8 +209,33 @@ def _recommend_parser(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("-k", type=int, default=signature_default(FactorRecommender.recommend, "k"), help="items per user")
     p.add_argument("--include-seen", action="store_true", help="do not filter items seen in training")
+    p.add_argument("--items-file", help="allow-list: only these items may be recommended (one item id per line, "
+                                        "or a CSV with an item column)")
+    p.add_argument("--exclude-file", help="items never recommended: one item id per line / an item column "
+                                          "(for everyone), or a CSV with user,item columns (per user)")
+    p.add_argument("--rule", help="a domain rule that must hold between every item of the user's history and a "
+                                  "recommended one, e.g. 'never_same(genres)', 'differ(language)' or the plain filter "
+                                  "'not has(genres, Horror)' (or a .json/.yaml rule file)")
     p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
     p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
+    p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+
+
+def _export_parser(p: argparse.ArgumentParser) -> None:
+    from contrec.serving.vectors import EXPORT_FORMATS
+
+    p.add_argument("model", help="model file written by contrec fit")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="parquet",
+                   help="parquet: users.parquet / items.parquet (id, vector); npy: *_vectors.npy + *_ids.txt")
+    p.add_argument("-o", "--out", required=True, help="folder to write into (created; files replaced atomically)")
+
+
+def _score_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file written by contrec fit")
+    p.add_argument("pairs", help="CSV of (user, item) pairs to score")
+    p.add_argument("--user", default="user", help="user id column of the pairs file")
+    p.add_argument("--item", default="item", help="item id column of the pairs file")
+    p.add_argument("--skip-unknown", action="store_true", help="score pairs with an unknown id NaN instead of failing")
     p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
 
 

@@ -6,11 +6,12 @@ import re
 from typing import Any, Callable, Mapping
 
 from contrec.errors import ConfigError
-from contrec.rules.syntax import RULE_OPS, AllOf, AnyOf, Not, Predicate, Rule
+from contrec.rules.syntax import RULE_OPS, AllOf, AnyOf, Has, Not, Predicate, Rule
 
 __all__ = ["parse_rule"]
 
-_TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z_][A-Za-z0-9_.\-]*))")
+_TOKEN = re.compile(r"""\s*(?:(\()|(\))|(,)|([A-Za-z_][A-Za-z0-9_.\-]*)|"([^"]*)"|'([^']*)')""")
+_QUOTED = (5, 6)  # groups of a quoted value: kept as a value, never read as a word
 
 
 def parse_rule(spec: "str | Mapping[str, Any] | Rule") -> Rule:
@@ -44,8 +45,14 @@ def _from_dict(spec: Mapping[str, Any]) -> Rule:
         return Not(parse_rule(value))
     if key == "rule":
         return parse_rule(value)
+    if key == "has":  # {"has": {"genres": "Horror"}} or {"has": ["genres", "Horror"]}
+        pairs = list(value.items()) if isinstance(value, Mapping) else [tuple(value)] if isinstance(value, (list, tuple)) else []
+        if len(pairs) != 1 or len(pairs[0]) != 2 or not all(isinstance(v, str) and v for v in pairs[0]):
+            raise ConfigError(f"rule 'has' takes one attribute and one value, e.g. {{'has': {{'genres': 'Horror'}}}} "
+                              f"(got {value!r})")
+        return Has(*pairs[0])
     if key not in RULE_OPS:
-        raise ConfigError(f"unknown rule {key!r}; choose one of: {', '.join(RULE_OPS)}, and, or, not")
+        raise ConfigError(f"unknown rule {key!r}; choose one of: {', '.join(RULE_OPS)}, has, and, or, not")
     if not isinstance(value, str) or not value:
         raise ConfigError(f"rule {key!r} takes an attribute name (got {value!r})")
     return Predicate(key, value)
@@ -55,6 +62,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens: list[tuple[str, int]] = []
+        self.quoted: list[bool] = []
         pos = 0
         while pos < len(text):
             if text[pos:].strip() == "":
@@ -63,6 +71,7 @@ class _Parser:
             if not m:
                 raise ConfigError(f"cannot parse rule {text!r} at position {pos}: {text[pos:pos + 10]!r}")
             self.tokens.append((m.group(m.lastindex), m.start(m.lastindex)))
+            self.quoted.append(m.lastindex in _QUOTED)
             pos = m.end()
         self.i = 0
 
@@ -102,6 +111,8 @@ class _Parser:
         return parts[0] if len(parts) == 1 else combine(tuple(parts))
 
     def _not(self) -> Rule:
+        if self.i < len(self.tokens) and self.quoted[self.i]:
+            raise ConfigError(f"rule {self.text!r}: a quoted value stands only inside has(attribute, value)")
         if self._peek() == "not":
             self._take()
             return Not(self._not())
@@ -111,11 +122,23 @@ class _Parser:
             self._take(")")
             return rule
         op = self._take()
+        if op == "has":
+            return self._has()
         if op not in RULE_OPS:
-            raise ConfigError(f"rule {self.text!r}: unknown rule {op!r}; choose one of: {', '.join(RULE_OPS)}")
+            raise ConfigError(f"rule {self.text!r}: unknown rule {op!r}; choose one of: {', '.join(RULE_OPS)}, has")
         self._take("(")
         attribute = self._take()
         if attribute in ("(", ")"):
             raise ConfigError(f"rule {self.text!r}: {op}( needs an attribute name")
         self._take(")")
         return Predicate(op, attribute)
+
+    def _has(self) -> Rule:
+        self._take("(")
+        attribute = self._take()
+        self._take(",")
+        if self._peek() in (None, ")", ",", "(") and not (self.i < len(self.tokens) and self.quoted[self.i]):
+            raise ConfigError(f"rule {self.text!r}: has(attribute, value) needs a value, e.g. has(genres, Horror)")
+        value = self._take()
+        self._take(")")
+        return Has(attribute, value)

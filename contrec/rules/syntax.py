@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -12,7 +13,7 @@ from contrec.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.rules.table import AttributeTable
 
-__all__ = ["Rule", "Predicate", "AllOf", "AnyOf", "Not", "RULE_OPS"]
+__all__ = ["Rule", "Predicate", "Has", "AllOf", "AnyOf", "Not", "RULE_OPS"]
 
 RULE_OPS = ("disjoint", "share", "same", "differ", "never_same")
 
@@ -50,17 +51,39 @@ class Predicate(Rule):
         return {self.attribute}
 
     def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
-        bits = table.bits[self.attribute]  # [n_items, W] uint64
-        a, b = bits[reps][:, None, :], bits[None, :, :]  # [R, 1, W], [1, n, W]
         if self.op in ("share", "disjoint", "never_same"):
-            share = np.any((a & b) != 0, axis=2)
+            tokens = table.tokens[self.attribute]  # [n_items, V] sparse
+            share = (tokens[reps] @ tokens.T).toarray() > 0  # [R, n]: a common value
             return share if self.op == "share" else ~share
-        nonempty = table.nonempty[self.attribute]
-        same = np.all(a == b, axis=2) & nonempty[reps][:, None] & nonempty[None, :]
+        nonempty, ids = table.nonempty[self.attribute], table.set_id[self.attribute]
+        same = (ids[reps][:, None] == ids[None, :]) & nonempty[reps][:, None] & nonempty[None, :]
         return same if self.op == "same" else ~same
 
     def __str__(self) -> str:
         return f"{self.op}({self.attribute})"
+
+
+@dataclass(frozen=True)
+class Has(Rule):
+    """``has(a, v)``: j is allowed when its attribute a holds the value v; i plays no part.
+
+    The plain attribute filter: ``not has(genres, Horror)`` keeps horror out whatever the
+    row's items are. A value no item holds is an error (a typo would filter nothing).
+    """
+
+    attribute: str
+    value: str
+
+    def attributes(self) -> set[str]:
+        return {self.attribute}
+
+    def allowed(self, table: "AttributeTable", reps: np.ndarray) -> np.ndarray:
+        holds = table.holds(self.attribute, self.value)  # [n_items]
+        return np.broadcast_to(holds[None, :], (len(reps), len(holds))).copy()
+
+    def __str__(self) -> str:
+        plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", self.value) and self.value not in ("and", "or", "not")
+        return f"has({self.attribute}, {self.value if plain else repr(self.value)})"
 
 
 @dataclass(frozen=True)
@@ -114,4 +137,4 @@ class Not(Rule):
 
     def __str__(self) -> str:
         inner = str(self.rule)
-        return f"not {inner}" if isinstance(self.rule, Predicate) else f"not ({inner})"
+        return f"not {inner}" if isinstance(self.rule, (Predicate, Has)) else f"not ({inner})"

@@ -116,7 +116,7 @@ class DomainRuleSampler(BaseSampler):
         table = AttributeTable(frame, self.rule.attributes(), self.separator)
         self.group_of_item_, reps = table.groups()
         n = train.n_items
-        chunk = max(1, int(2e7 // max(n * sum(b.shape[1] for b in table.bits.values()), 1)))
+        chunk = max(1, int(2e7 // max(n, 1)))  # [chunk, n] of bools at a time
         counts, indices = [], []
         total = 0
         for s in range(0, len(reps), chunk):

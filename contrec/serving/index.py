@@ -24,14 +24,13 @@ from typing import Literal
 import faiss
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from contrec.errors import ConfigError, NotFittedError
+from contrec.serving.dense import dense_top_k
 
 __all__ = ["FaissIndex", "INDEX_KINDS"]
 
 INDEX_KINDS = ("exact", "ivf", "hnsw")
-_DENSE_CELLS = 1 << 24  # query × item scores held at once by the brute-force filtered search (64 MiB of float32)
 # Over-fetching more than ~√n candidates from FAISS costs more than scoring every item and masking (measured:
 # the crossover is below 64 candidates at 3,700 items and near 256 at 100,000; benchmarks/retrieval.py).
 _DENSE_MIN_FETCH = 32
@@ -107,7 +106,6 @@ class FaissIndex:
         # the caller's array, no copy: the exact kind scores it densely when excluding, the approximate
         # kinds fall back to it for short rows
         self._vectors = vectors
-        self._sq_norms = torch.from_numpy((vectors * vectors).sum(1)) if self.metric == "l2" else None
         self._exact = None
         return self
 
@@ -196,24 +194,7 @@ class FaissIndex:
     def _dense_top_k(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Exact filtered top-k by brute force: score queries against every item, mask, take the top k."""
         assert self._vectors is not None
-        items = torch.from_numpy(self._vectors)  # [n, d]
-        n = len(items)
-        out_ids = np.empty((len(queries), k), dtype=np.int64)
-        out_scores = np.empty((len(queries), k), dtype=np.float32)
-        chunk = max(1, _DENSE_CELLS // n)
-        for s in range(0, len(queries), chunk):
-            q = torch.from_numpy(queries[s:s + chunk])  # [c, d]
-            scores = q @ items.T  # [c, n]
-            if self._sq_norms is not None:  # −‖q − v‖², as FAISS L2 reports it (negated)
-                scores.mul_(2.0).sub_(self._sq_norms[None, :]).sub_((q * q).sum(1, keepdim=True))
-            block = exclude[s:s + len(q)]
-            rows = np.repeat(np.arange(len(q)), np.diff(block.indptr))
-            scores[torch.from_numpy(rows), torch.from_numpy(block.indices.astype(np.int64))] = -np.inf
-            top = torch.topk(scores, k, dim=1)  # sorted, best first
-            ids, values = top.indices.numpy(), top.values.numpy()
-            out_ids[s:s + len(q)] = np.where(np.isneginf(values), -1, ids)
-            out_scores[s:s + len(q)] = values
-        return out_ids, out_scores
+        return dense_top_k(self._vectors, queries, k, l2=self.metric == "l2", exclude=exclude)
 
     def _fill_short_rows(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None, out_ids: np.ndarray,
                          out_scores: np.ndarray) -> None:

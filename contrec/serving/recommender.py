@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from contrec.data.interactions import IdMap, Interactions, as_id_list, binary_matrix
 from contrec.errors import ConfigError, DataError, NotFittedError
+from contrec.serving.candidates import ServingFilter, filtered_search, serving_filter
 from contrec.serving.index import FaissIndex
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,7 +122,8 @@ class FactorRecommender:
         return idx[~missing], raw[~missing]
 
     def recommend(self, users: Any = None, k: int = 10, *, filter_seen: bool = True,
-                  unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+                  unknown: Literal["raise", "skip"] = "raise", items: Any = None, exclude: Any = None,
+                  rule: Any = None) -> pd.DataFrame:
         """Top-k items for users given by raw id, over the whole catalogue.
 
         Args:
@@ -131,9 +133,17 @@ class FactorRecommender:
                 is exact: a user gets k items whenever k unseen items exist, fewer only when
                 the catalogue runs out.
             unknown: ``"raise"`` on an id not seen in training, or ``"skip"`` it.
+            items: an allow-list of raw item ids: only these may be recommended (searched exactly).
+            exclude: raw item ids never recommended — a list (everyone), a mapping {user: item ids} or a
+                frame with columns user, item (`contrec.serving.candidates`; unknown ids are ignored).
+            rule: a domain rule (``"never_same(franchise)"``, ``"differ(language)"``, a dict) that must hold
+                between each of the user's training items and a recommended one (`contrec.serving.rules`).
 
         Returns:
             DataFrame with columns user, item (raw ids), score (float), rank (1 = best).
+
+        Example:
+            >>> model.recommend(["1", "2"], k=5, items=in_stock, exclude={"1": ["50"]})  # doctest: +SKIP
         """
         self._check_fitted()
         self._check_k(k)
@@ -141,12 +151,20 @@ class FactorRecommender:
             idx, raw = np.arange(len(self.users_)), self.users_.ids
         else:
             idx, raw = self.user_indices(users, unknown)
-        exclude = self.seen_[idx] if filter_seen else None
-        ids, scores = self.top_k(idx, k, exclude)
+        flt = serving_filter(self.items_, raw, self.seen_[idx] if filter_seen else None, items, exclude, rule,
+                             self.seen_[idx], getattr(self, "item_attributes_", None),
+                             self._rule_cache())
+        if flt.plain:
+            ids, scores = self.top_k(idx, k, flt.exclude)
+        else:
+            ids, scores = filtered_search(self.index_, self.item_vectors_, self.user_vectors_[idx], k, flt,
+                                          self._threads)
+            scores = self._scores_from_index(ids, scores)
         return _frame(raw, ids, scores, self.items_, "user")
 
     def recommend_for_history(self, histories: Any, k: int = 10, *, filter_seen: bool = True,
-                              unknown: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+                              unknown: Literal["raise", "skip"] = "raise", items: Any = None, exclude: Any = None,
+                              rule: Any = None) -> pd.DataFrame:
         """Top-k items for users who were not in training, from the items they interacted with.
 
         No retraining: contrec's history tower encodes the item list (``user_tower="history"``),
@@ -159,6 +177,8 @@ class FactorRecommender:
             k: list length.
             filter_seen: leave out the items in each history.
             unknown: ``"raise"`` on an item id not in the catalogue, or ``"skip"`` it.
+            items, exclude, rule: as in `recommend` (per-row exclusions are keyed by query name; the
+                rule holds against the given history).
 
         Returns:
             DataFrame with columns query, item, score, rank.
@@ -193,15 +213,19 @@ class FactorRecommender:
         history = sp.csr_matrix((np.ones(len(idx), np.float32), (rows, idx)), shape=(len(lists), len(self.items_)))
         history.sum_duplicates()
         history.data[:] = 1.0
-        ids, scores = self.top_k_for_histories(history, k, filter_seen)
+        flt = serving_filter(self.items_, names, history if filter_seen else None, items, exclude, rule, history,
+                             getattr(self, "item_attributes_", None),
+                             self._rule_cache())
+        ids, scores = self.top_k_for_histories(history, k, filter_seen, flt)
         return _frame(names, ids, scores, self.items_, "query")
 
-    def top_k_for_histories(self, history: sp.csr_matrix, k: int, filter_seen: bool = True
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def top_k_for_histories(self, history: sp.csr_matrix, k: int, filter_seen: bool = True,
+                            flt: ServingFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The array form of `recommend_for_history`: rows of a binary ``[n, n_items]`` matrix."""
         self._check_fitted()
         vectors = self._encode_histories(history.tocsr())
-        ids, scores = self.index_.search(vectors, k, history if filter_seen else None)
+        flt = flt or ServingFilter(None, history if filter_seen else None)
+        ids, scores = filtered_search(self.index_, self.item_vectors_, vectors, k, flt, self._threads)
         return ids, self._scores_from_index(ids, scores)
 
     def _check_history_support(self) -> None:
@@ -211,8 +235,13 @@ class FactorRecommender:
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         raise ConfigError(f"{type(self).__name__} cannot encode users who were not in training")
 
-    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+    def similar_items(self, items: Any, k: int = 10, *, among: Any = None, exclude: Any = None,
+                      rule: Any = None) -> pd.DataFrame:
         """The k items closest to each given item (the item itself left out).
+
+        ``among``: an allow-list of raw item ids the neighbours are drawn from; ``exclude``: as in
+        `recommend` (per-row exclusions keyed by the given item id); ``rule``: a domain rule between the
+        given item and each neighbour (``"differ(genres)"``: neighbours from other genres).
 
         Returns a DataFrame with columns item, similar_item, score, rank.
         """
@@ -225,8 +254,67 @@ class FactorRecommender:
             raise DataError(f"item id {bad!r} is not in the training data ({len(self.items_)} known items)")
         itself = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), idx)),
                                shape=(len(idx), len(self.items_)))
-        ids, scores = self.index_.search(self.item_vectors_[idx], k, itself)
+        flt = serving_filter(self.items_, raw, itself, among, exclude, rule, itself,
+                             getattr(self, "item_attributes_", None),
+                             self._rule_cache())
+        ids, scores = filtered_search(self.index_, self.item_vectors_, self.item_vectors_[idx], k, flt, self._threads)
         return _frame(raw, ids, self._scores_from_index(ids, scores), self.items_, "item", "similar_item")
+
+    # ------------------------------------------------------------------ vectors and scores out
+    @property
+    def vector_metric(self) -> Literal["ip", "l2"]:
+        """How the served vectors compare: ``"ip"`` (inner product) or ``"l2"`` (Euclidean distance)."""
+        return self._metric
+
+    @property
+    def vector_dim(self) -> int:
+        self._check_fitted()
+        return int(self.item_vectors_.shape[1])
+
+    def user_vectors(self) -> pd.DataFrame:
+        """Every user's served vector: columns user (raw id), vector (float32 array).
+
+        Example:
+            >>> vectors = np.stack(model.user_vectors()["vector"])  # doctest: +SKIP
+        """
+        from contrec.serving.vectors import vectors_frame
+
+        self._check_fitted()
+        return vectors_frame(self.users_, self.user_vectors_, "user")
+
+    def item_vectors(self) -> pd.DataFrame:
+        """Every item's served vector (what the FAISS index holds): columns item, vector
+        (`contrec.serving.vectors` shows a bare FAISS index over them)."""
+        from contrec.serving.vectors import vectors_frame
+
+        self._check_fitted()
+        return vectors_frame(self.items_, self.item_vectors_, "item")
+
+    def score(self, users: Any, items: Any = None, *, unknown: Literal["raise", "nan"] = "raise") -> pd.DataFrame:
+        """The model's score for given (user, item) pairs — e.g. to re-rank another system's candidates.
+
+        Args:
+            users: user ids, one per pair; or a frame with columns user, item (then no ``items``).
+            items: item ids, one per pair.
+            unknown: ``"raise"`` on an id not seen in training, or ``"nan"``: score it NaN.
+
+        Returns:
+            DataFrame with columns user, item, score, in the order given; the score is the one
+            `recommend` reports for the pair (the kernel's similarity).
+
+        Example:
+            >>> model.score(["1", "1", "2"], ["50", "181", "50"])  # doctest: +SKIP
+        """
+        from contrec.serving.vectors import pair_scores
+
+        self._check_fitted()
+        return pair_scores(self, users, items, unknown=unknown)
+
+    def _rule_cache(self) -> dict[Any, Any]:
+        """The serving rules' attribute table, kept between calls (keyed by the attributes and id map)."""
+        if not hasattr(self, "_rule_tables"):
+            self._rule_tables: dict[Any, Any] = {}
+        return self._rule_tables
 
     def _check_k(self, k: int, leave_out: int = 0) -> None:
         n = len(self.items_) - leave_out

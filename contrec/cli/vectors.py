@@ -1,0 +1,60 @@
+"""``contrec export`` (vectors for a vector database) and ``contrec score`` (given pairs, for re-ranking)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from contrec.cli.options import check_output, write_csv
+from contrec.errors import ConfigError, DataError
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from contrec.models.contrastive import ContrastiveRecommender
+    from contrec.serving.vectors import export_vectors
+
+    model = ContrastiveRecommender.load(args.model)
+    written = export_vectors(model, args.out, args.format)
+    print(f"contrec: wrote {len(model.users_):,} user and {len(model.items_):,} item vectors (dim "
+          f"{model.vector_dim}, metric {model.vector_metric}): {', '.join(p.name for p in written)} in {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    check_output(args.output)
+    path = Path(args.pairs)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        pairs = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a CSV file ({str(err).splitlines()[0]})") from None
+    missing = [c for c in (args.user, args.item) if c not in pairs.columns]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(map(str, pairs.columns))}); "
+                        "name them with --user / --item")
+    if pairs.empty:
+        raise DataError(f"{path}: holds a header but no pairs")
+    empty = (pairs[args.user].str.strip() == "") | (pairs[args.item].str.strip() == "")
+    if empty.any():
+        raise DataError(f"{path}: row {int(empty.to_numpy().argmax()) + 2}: an empty user or item id")
+    model = ContrastiveRecommender.load(args.model)
+    try:
+        scored = model.score(pairs[args.user], pairs[args.item], unknown="nan" if args.skip_unknown else "raise")
+    except DataError as err:  # "pair 3: …" → the file's line number
+        text = str(err)
+        if text.startswith("pair "):
+            row, rest = text[5:].split(":", 1)
+            raise DataError(f"{path}: line {int(row) + 2}:{rest.replace('unknown=' + repr('nan'), '--skip-unknown')}"
+                            ) from None
+        raise
+    write_csv(scored, args.output)
+    return 0
