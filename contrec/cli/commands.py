@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from contrec.cli.options import check_output, read_data, write_csv
+from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
 from contrec.errors import ConfigError
 
 __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]
@@ -76,17 +76,8 @@ def _note_short_lists(recs: Any, key: str, k: int, filtered: bool, asked: int | 
 
 def _id_frame(path_text: str, flag: str) -> "Any":
     """A list file (one id per line) or a CSV with named columns, as a frame of strings."""
-    import pandas as pd
-
     path = Path(path_text)
-    if not path.is_file():
-        raise ConfigError(f"{flag} {path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, header=None, sep=",")
-    except pd.errors.EmptyDataError:
-        raise ConfigError(f"{flag} {path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{flag} {path}: not a CSV or list file ({str(err).splitlines()[0]})") from None
+    frame = read_text_csv(path_text, f"{flag} {path}", what="CSV or list file", header=None, sep=",")
     first = [str(v).strip().lower() for v in frame.iloc[0]]
     if "item" in first:  # a header line names the columns
         frame = frame.iloc[1:].set_axis(first, axis=1)

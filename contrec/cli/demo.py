@@ -76,6 +76,12 @@ def run_demo(dataset: str = "ml-100k", seed: int = 0, data_dir: "str | os.PathLi
         for r in recs[recs["user"] == uid].itertuples(index=False):
             mark = "  ✓ (held-out positive)" if r.item in held_out else ""
             print(f"  {r.rank}. {_title(titles, r.item)}  [{r.score:.3f}]{mark}", file=out)
+    top = recs[recs["user"] == train.users.ids[chosen[0]]].iloc[0]
+    user, item = str(top["user"]), str(top["item"])
+    why = model.explain(user, item, k=3)
+    print(f"\nwhy {_title(titles, item)} for user {user}? the liked items closest to it "
+          f"({why['method'].iloc[0]}): " + "; ".join(f"{_title(titles, h)} [{e:.3f}]"
+                                                     for h, e in zip(why["history_item"], why["effect"])), file=out)
     print(f"\ndemo finished in {time.perf_counter() - t_start:.1f}s", file=out)
     return table
 

@@ -75,7 +75,44 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     return model, data, validation, full
 
 
+# flags that belong to the data, the run or the output: the rest are model settings, which --from keeps
+_RUN_FLAGS = {"data", "output", "user", "item", "rating", "min_rating", "weight", "timestamp", "names", "sep",
+              "duplicates", "encoding", "item_attributes", "item_attributes_id", "attributes_sep", "threads",
+              "device", "quiet", "from_model", "train_on", "update_epochs", "distributed", "nproc_per_node"}
+
+
+def _update(args: argparse.Namespace) -> int:
+    """``contrec fit new.csv --from model.contrec``: continue the saved model on the new interactions."""
+    from contrec.models.contrastive import ContrastiveRecommender
+
+    given = sorted(dest for dest, default in (getattr(args, "fit_defaults", None) or {}).items()
+                   if dest not in _RUN_FLAGS and getattr(args, dest, default) != default)
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(f"{flag}: --from continues a saved model with its own settings; drop {flag} (or fit a "
+                          "new model without --from)")
+    if args.distributed:
+        raise ConfigError("--from updates in one process; drop --distributed")
+    check_output(args.output)
+    model = ContrastiveRecommender.load(args.from_model)
+    model.threads, model.verbose, model.device = args.threads, not args.quiet, args.device
+    data = read_data(args, args.data)
+    log.info("read %r", data)
+    t0 = time.perf_counter()
+    model.fit(data, warm_start=True, train_on=args.train_on, update_epochs=args.update_epochs)
+    log.info("updated %s in %.1fs: %d new users, %d new items; now %d users, %d items", args.from_model,
+             time.perf_counter() - t0, model.update_["new_users"], model.update_["new_items"], len(model.users_),
+             len(model.items_))
+    model.save(args.output)
+    log.info("saved %s", args.output)
+    return 0
+
+
 def _fit(args: argparse.Namespace, save: bool = True) -> int:
+    if getattr(args, "from_model", None):
+        return _update(args)
+    if args.train_on != "union" or args.update_epochs is not None:
+        raise ConfigError("--train-on and --update-epochs go with --from MODEL")
     model, data, validation, _ = _fit_inputs(args)
     t0 = time.perf_counter()
     model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,

@@ -86,6 +86,20 @@ def write_csv(frame: pd.DataFrame, path: str | None) -> None:
     log.info("wrote %s (%d rows)", path, len(frame))
 
 
+def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigError, what: str = "CSV",
+                  **options: Any) -> pd.DataFrame:
+    """A small CSV read as text (ids stay ids: no NaN, no numbers), with one-line errors that start with ``label``."""
+    path = Path(path_text)
+    if not path.is_file():
+        raise ConfigError(f"{label}: no such file")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+    except pd.errors.EmptyDataError:
+        raise error(f"{label}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise error(f"{label}: not a {what} ({str(err).splitlines()[0]})") from None
+
+
 def check_output(path: str | None) -> None:
     """Fail before any work when the output could not be written anyway."""
     from contrec.runtime.artifact import check_writable

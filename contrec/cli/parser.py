@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         return p
 
-    _fit_parser(command("fit", cmd_fit, "train a model on an interaction file and save it"))
+    fit = command("fit", cmd_fit, "train a model on an interaction file and save it (or update one: --from)")
+    _fit_parser(fit)
+    _fit_defaults(fit)
     _recommend_parser(command("recommend", cmd_recommend, "top-k recommendations from a saved model"))
     _export_parser(command("export", cmd_export, "write a model's user and item vectors for a vector database"))
     _score_parser(command("score", cmd_score, "score given (user, item) pairs with a saved model (re-ranking)"))
@@ -189,6 +191,14 @@ def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also checkpoint every this many steps (default: epoch ends only)")
     g.add_argument("--resume", help="continue from this checkpoint (same data and settings)")
+    g = p.add_argument_group("updating a saved model with new interactions (docs/serving.md)")
+    g.add_argument("--from", dest="from_model", metavar="MODEL",
+                   help="continue this saved model on the data file's new interactions: new users and items join, "
+                        "the towers carry over; the model keeps its own settings")
+    g.add_argument("--train-on", choices=("union", "new"), default="union",
+                   help="with --from: train on the model's known positives plus the new ones, or the new ones only")
+    g.add_argument("--update-epochs", type=int, metavar="N",
+                   help="with --from: epochs of the update (default: a quarter of the first fit's, at least 2)")
     g = p.add_argument_group("several processes (torch.distributed DDP; see docs/scaling.md)")
     g.add_argument("--distributed", action="store_true",
                    help="train with --nproc-per-node processes on this machine (gloo); under torchrun "
@@ -219,6 +229,11 @@ def _recommend_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-unknown", action="store_true", help="skip user ids the model does not know")
     p.add_argument("--attributes", action="store_true", help="add item attributes (e.g. title) as columns")
     p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+
+
+def _fit_defaults(p: argparse.ArgumentParser) -> None:
+    """Remember every flag's default, so `contrec fit --from` can tell a setting that was given."""
+    p.set_defaults(fit_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
 
 def _export_parser(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from contrec.cli.options import check_output, write_csv
+from contrec.cli.options import check_output, read_text_csv, write_csv
 from contrec.errors import ConfigError, DataError
 
 
@@ -23,20 +23,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from contrec.models.contrastive import ContrastiveRecommender
 
     check_output(args.output)
     path = Path(args.pairs)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        pairs = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a CSV file ({str(err).splitlines()[0]})") from None
+    pairs = read_text_csv(args.pairs, str(path), DataError, sep=None, engine="python")
     missing = [c for c in (args.user, args.item) if c not in pairs.columns]
     if missing:
         raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(map(str, pairs.columns))}); "

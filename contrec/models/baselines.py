@@ -152,6 +152,11 @@ class _ItemItemModel(Params, FactorRecommender):
         """``item_vectors[j]`` is column j of the item–item weight matrix W (so ``x_u · item_vectors[j]`` is the score)."""
         self._set_state(train, x.toarray().astype(np.float32), np.ascontiguousarray(item_vectors, dtype=np.float32))
 
+    def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """A new user's vector is its (binary) history row, as a training user's is its row of X: new users
+        are served exactly (`recommend_for_history`), and an item's effect (`explain`) is its weight to the item."""
+        return history.toarray().astype(np.float32)
+
 
 class ItemKNN(_ItemItemModel):
     """Item-based k-nearest neighbours with cosine similarity (implicit's CosineRecommender).

@@ -15,9 +15,11 @@ import scipy.sparse as sp
 import torch
 
 from contrec.data.interactions import Interactions, binary_matrix
-from contrec.errors import ConfigError, DataError, check_number
+from contrec.errors import ConfigError, check_number
+from contrec.models.checks import WEIGHTS_IGNORED, IgnoredWeightsWarning, check_data, weighted
 from contrec.models.params import Params, jsonable
 from contrec.models.selection import select_settings
+from contrec.models.warm import tower_states
 from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
 from contrec.nn.graph import link_graph
@@ -31,20 +33,6 @@ from contrec.training.config import Checkpointing, TrainingConfig
 from contrec.training.loop import train_two_tower
 
 __all__ = ["ContrastiveRecommender", "IgnoredWeightsWarning", "WEIGHTS_IGNORED"]
-
-WEIGHTS_IGNORED = ("the interactions carry weights (e.g. play counts), but ContrastiveRecommender with "
-                   "positive_weights='none' treats every positive alike; set positive_weights='log1p' (or "
-                   "'linear', 'capped') to draw heavier positives more often")
-
-
-class IgnoredWeightsWarning(UserWarning):
-    """Weights were given to a model that does not use them."""
-
-
-def _weighted(data: Interactions) -> bool:
-    """Whether any positive has a weight other than 1 (a weight column, or duplicates summed)."""
-    return bool(len(data.matrix.data)) and not bool(np.all(data.matrix.data == 1.0))
-
 
 logger = logging.getLogger("contrec")
 
@@ -282,7 +270,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
     # ------------------------------------------------------------------ fit
     def fit(self, train: Interactions, validation: Interactions | None = None, *,
             checkpoint: "str | os.PathLike[str] | None" = None, checkpoint_every: int = 0,
-            resume: "str | os.PathLike[str] | None" = None) -> "ContrastiveRecommender":
+            resume: "str | os.PathLike[str] | None" = None, warm_start: bool = False, train_on: str = "union",
+            update_epochs: int | None = None) -> "ContrastiveRecommender":
         """Train on ``train``; with ``validation`` (same id space), early-stop on NDCG@validation_k.
 
         Without ``validation`` and with ``validation_size`` > 0 (the default), the model carves
@@ -300,6 +289,10 @@ class ContrastiveRecommender(Params, FactorRecommender):
                 ``checkpoint_every`` > 0, every that many steps (atomic, no pickle).
             resume: continue from a checkpoint written by an earlier ``fit`` with the same data
                 and settings; the result equals an uninterrupted run (CPU, same thread count).
+            warm_start: continue this fitted (or loaded) model on ``train`` = new interactions: new
+                users and items join the id maps, the old rows carry over (`contrec.models.warm`);
+                ``train_on`` ``"union"`` (with the known positives) or ``"new"``; ``update_epochs``
+                (default: a quarter of the first fit's epochs, at least 2). No carve is fitted again.
 
         Under torchrun, after `contrec.distributed.init`, every rank calls ``fit`` with the
         same data: each trains on its shard with DDP and all end with the same model (rank 0
@@ -313,28 +306,80 @@ class ContrastiveRecommender(Params, FactorRecommender):
             >>> model.fit(train, checkpoint="run.ckpt", checkpoint_every=500)  # doctest: +SKIP
             >>> model.fit(train, checkpoint="run.ckpt", resume="run.ckpt")     # after a crash  # doctest: +SKIP
         """
-        if isinstance(train, Interactions) and _weighted(train) and self.positive_weights == "none":
+        if isinstance(train, Interactions) and weighted(train) and self.positive_weights == "none":
             warnings.warn(WEIGHTS_IGNORED, IgnoredWeightsWarning, stacklevel=2)
         chosen: dict[str, Any] = {}
+        warm = known = None
+        if warm_start:
+            train, known, warm, chosen = self._update_inputs(train, train_on, update_epochs)
         self.selection_: list[dict[str, Any]] = []
-        if validation is None and self.validation_size:
-            _check_data(train, None)
+        if validation is None and self.validation_size and warm is None:
+            check_data(train, None)
             self._configs()  # a mistake in the settings is one line before any carve fit
             chosen, trials = select_settings(self, train)
             self.selection_ = [t.as_dict() for t in trials]
         world = distributed.current()
         towers, config, similarity = self._configs(world, chosen)
-        checkpointing = Checkpointing(None if checkpoint is None else str(checkpoint), checkpoint_every,
-                                      None if resume is None else str(resume))
         if checkpoint is not None:
             from contrec.runtime.artifact import check_writable
 
             check_writable(checkpoint)
-        _check_data(train, validation)
+        check_data(train, validation)
         sampler = get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
         self._metric = similarity.faiss_metric
         self._threads = self.threads
         self._index_options = self._index_settings(self._metric)
+        checkpointing = self._run_settings(world, train, validation, Checkpointing(
+            None if checkpoint is None else str(checkpoint), checkpoint_every, None if resume is None else str(resume)))
+        with pinned_threads(self.threads_):
+            generator = torch.Generator().manual_seed(self.seed)
+            user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
+            tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
+            item_encoder = build_item_tower(towers, train, generator, tokens)
+            if warm is None:
+                start_towers(towers, user_encoder, item_encoder, train.matrix)
+            else:
+                self.update_ = warm.apply(user_encoder, item_encoder, train)
+            link_graph(user_encoder, item_encoder, binary_matrix(train.matrix), towers.graph_layers)
+            self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
+                                            validation, self._epoch_log, checkpointing, world)
+            user_vectors = similarity.prepare(serving_vectors(user_encoder, self.serve_from).numpy())
+            item_vectors = similarity.prepare(serving_vectors(item_encoder, self.serve_from).numpy())
+            self._set_state(train, user_vectors, item_vectors)
+            if validation is not None or known is not None:
+                # validation positives and an update's old ones are known too: never recommended back
+                self.seen_ = known if known is not None else binary_matrix(train.matrix + validation.matrix)
+            # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
+            self.item_norms_ = np.linalg.norm(serving_vectors(item_encoder, self.serve_from).numpy(), axis=1
+                                              ).astype(np.float32)
+        if tokens is not None:
+            self.feature_tokens_ = tokens
+        self.user_encoder_ = user_encoder
+        self.tower_states_ = tower_states(user_encoder, item_encoder)
+        self.sampler_ = sampler
+        self.similarity_ = similarity
+        self.train_fingerprint_ = train.fingerprint()
+        self.chosen_ = chosen if warm is None else getattr(self, "chosen_", {})  # an update keeps the first fit's
+        self.device_ = config.device
+        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), chosen.get("epochs"))
+        best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
+        self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
+        self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)
+        if self.history_:
+            self.history_[-1]["diagnostics"] = self.diagnostics_
+        return self
+
+    def _update_inputs(self, more: Interactions, train_on: str, epochs: int | None) -> tuple[Any, Any, Any, Any]:
+        """(training data, every known positive, the warm start, the settings) of ``fit(warm_start=True)``."""
+        from contrec.models.warm import prepare_update, warm_epochs
+
+        self._check_fitted()
+        train, known, warm = prepare_update(self, more, train_on)
+        return train, known, warm, {**getattr(self, "chosen_", {}), "epochs": warm_epochs(self, epochs)}
+
+    def _run_settings(self, world: "distributed.World | None", train: Interactions, validation: Interactions | None,
+                      checkpointing: Checkpointing) -> Checkpointing:
+        """This fit's thread count (``threads_``) and its checkpoints' identity (what a resume must match)."""
         # the default follows the CPUs that are free now (contrec.runtime.threads):
         # beside a busy process 1.3× slower, not 3.2×
         self.threads_ = self.threads if self.threads is not None else default_threads()
@@ -345,40 +390,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                                           if k not in ("verbose", "threads", "epochs", "device")}),
                     "train": train.fingerprint(),
                     "validation": None if validation is None else validation.fingerprint()}
-        checkpointing = dataclasses.replace(checkpointing, identity=identity)
-        with pinned_threads(self.threads_):
-            generator = torch.Generator().manual_seed(self.seed)
-            user_encoder = build_user_tower(towers, train.n_users, binary_matrix(train.matrix), generator)
-            tokens = feature_tokens(towers, train) if towers.item_tower == "features" else None
-            item_encoder = build_item_tower(towers, train, generator, tokens)
-            start_towers(towers, user_encoder, item_encoder, train.matrix)
-            link_graph(user_encoder, item_encoder, binary_matrix(train.matrix), towers.graph_layers)
-            self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
-                                            validation, self._epoch_log, checkpointing, world)
-            user_vectors = similarity.prepare(serving_vectors(user_encoder, self.serve_from).numpy())
-            item_vectors = similarity.prepare(serving_vectors(item_encoder, self.serve_from).numpy())
-            self._set_state(train, user_vectors, item_vectors)
-            if validation is not None:
-                # validation positives were given to the model too: it must never recommend them back
-                self.seen_ = binary_matrix(train.matrix + validation.matrix)
-            # the tower's own norms (cosine prepares unit vectors): what popularity may be encoded in
-            self.item_norms_ = np.linalg.norm(serving_vectors(item_encoder, self.serve_from).numpy(), axis=1
-                                              ).astype(np.float32)
-        if tokens is not None:
-            self.feature_tokens_ = tokens
-        self.user_encoder_ = user_encoder
-        self.sampler_ = sampler
-        self.similarity_ = similarity
-        self.train_fingerprint_ = train.fingerprint()
-        self.chosen_ = chosen
-        self.device_ = config.device
-        self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), chosen.get("epochs"))
-        best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
-        self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
-        self.diagnostics_ = embedding_diagnostics(self, seed=self.seed)
-        if self.history_:
-            self.history_[-1]["diagnostics"] = self.diagnostics_
-        return self
+        return dataclasses.replace(checkpointing, identity=identity)
 
     def _scores_from_index(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """The kernel's score s(u, v) (a Laplacian's −‖u−v‖, not FAISS's squared distance)."""
@@ -430,13 +442,3 @@ class ContrastiveRecommender(Params, FactorRecommender):
         from contrec.models.persistence import load_model
 
         return load_model(cls, path)
-
-
-def _check_data(train: Interactions, validation: Interactions | None) -> None:
-    if not isinstance(train, Interactions):
-        raise DataError(f"fit expects Interactions (got {type(train).__name__}); read data with "
-                        "Interactions.from_csv / from_frame")
-    if len(train) == 0:
-        raise DataError("the training data has no positives")
-    if validation is not None and not train.same_space(validation):
-        raise DataError("validation does not share the training data's id maps; carve it with split_random")

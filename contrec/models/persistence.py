@@ -2,8 +2,9 @@
 
 Written atomically (`contrec.runtime.artifact`): a crash mid-write leaves the previous file.
 A file holds the served vectors, the known positives (never recommended back), the id maps,
-the settings, the training history and, for a history user tower, its weights (to encode
-new users). Reading checks the header against the arrays; a damaged or foreign file is a
+the settings, the training history, every weight of both towers (to continue training:
+``fit(more, warm_start=True)``) and, for a history user tower, its weights (to encode new
+users). Reading checks the header against the arrays; a damaged or foreign file is a
 one-line `ModelFileError`.
 """
 
@@ -24,6 +25,7 @@ from contrec.data.interactions import IdMap
 from contrec.errors import ConfigError, DataError, ModelFileError
 from contrec.nn.similarity import get_similarity
 from contrec.nn.towers import build_user_tower
+from contrec.models.warm import state_arrays, states_from_arrays
 from contrec.runtime.artifact import read_artifact, write_artifact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +72,7 @@ def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") 
         "user_ids": _str_array(model.users_.ids), "item_ids": _str_array(model.items_.ids),
         "item_norms": model.item_norms_,
     }
+    arrays.update(state_arrays(model))  # the tower weights a warm start continues (contrec.models.warm)
     encoder = getattr(model, "user_encoder_", None)
     if encoder is not None and encoder.history() is not None:
         # the history tower is needed again to encode new users (recommend_for_history)
@@ -114,6 +117,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
         frame.index = pd.Index(items.ids, dtype=object, name="item")
         model.item_attributes_ = frame
     model._set_vectors(uv, iv)
+    model.tower_states_ = states_from_arrays(arrays)  # checked against the towers when an update uses them
     if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
         model.item_norms_ = arrays["item_norms"]
     model.similarity_ = get_similarity(params["similarity"], **(params.get("similarity_params") or {})) \

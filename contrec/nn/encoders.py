@@ -112,6 +112,12 @@ class Encoder(nn.Module):
         """The one-vector-per-id table a spectral start may initialise; None for towers built otherwise."""
         return None
 
+    def row_spaces(self) -> dict[str, str]:
+        """Parameters with one row per entity, by state-dict name: ``"own"`` (this tower's users or items) or
+        ``"item"`` (a table of items inside a user tower). A warm start (`contrec.models.warm`) maps their rows
+        through the raw ids; every other parameter carries over as it is."""
+        return {}
+
 
 def serving_vectors(encoder: Encoder, serve_from: str = "head") -> Tensor:
     """The vectors retrieval uses: a projection head's output, or the tower's own with ``serve_from="tower"``."""
@@ -151,6 +157,9 @@ class IdEncoder(Encoder):
 
     def id_table(self) -> nn.Embedding:
         return self.embedding
+
+    def row_spaces(self) -> dict[str, str]:
+        return {"embedding.weight": "own"}
 
 
 def segment_gather(indptr: Tensor, indices: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -227,6 +236,9 @@ class FeatureEncoder(Encoder):
                              persistent=False)
         self.register_buffer("known", torch.from_numpy(np.asarray(known, dtype=bool)), persistent=False)
         self._noise = torch.Generator().manual_seed(int(seed) + 7919)
+
+    def row_spaces(self) -> dict[str, str]:
+        return {"id.weight": "own", "tokens.weight": "token"}
 
     def forward(self, ids: Tensor, exclude: Tensor | None = None) -> Tensor:
         flat, segment = segment_gather(self.indptr, self.indices, ids)
@@ -324,6 +336,9 @@ class HistoryEncoder(Encoder):
     def history(self) -> "HistoryEncoder":
         return self
 
+    def row_spaces(self) -> dict[str, str]:
+        return {"items.weight": "item", **({"user.weight": "own"} if self.user is not None else {})}
+
     def encode_histories(self, history: sp.csr_matrix) -> Tensor:
         """Vectors for arbitrary item lists (rows of ``history`` ``[n, n_items]``); no user ID part."""
         history, device = history.tocsr(), self.device
@@ -380,6 +395,9 @@ class Projected(Encoder):
 
     def without_head(self) -> Encoder:
         return self.base
+
+    def row_spaces(self) -> dict[str, str]:
+        return {f"base.{name}": space for name, space in self.base.row_spaces().items()}
 
 
 def history_tower(encoder: Encoder) -> HistoryEncoder | None:

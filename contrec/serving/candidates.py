@@ -68,26 +68,19 @@ def _per_row(items: IdMap, keys: np.ndarray, exclude: Any) -> sp.csr_matrix:
         cols = ["user", "item"] if {"user", "item"} <= set(exclude.columns) else list(exclude.columns[:2])
         who, what = exclude[cols[0]].astype(str).to_numpy(), exclude[cols[1]].astype(str).to_numpy()
     else:
-        pairs = [(str(key), item) for key, values in exclude.items() for item in as_id_list(values)]
-        who = np.asarray([p[0] for p in pairs], dtype=object)
-        what = np.asarray([p[1] for p in pairs], dtype=object)
-    position = {str(key): n for n, key in enumerate(keys)}
-    rows = np.fromiter((position.get(str(w), -1) for w in who), dtype=np.int64, count=len(who))
+        lists = [as_id_list(values) for values in exclude.values()]
+        who = np.repeat(np.asarray([str(k) for k in exclude], dtype=object), [len(v) for v in lists])
+        what = np.concatenate(lists).astype(str) if lists else np.zeros(0, dtype=str)
+    # one row per distinct key, then repeated for a key asked for twice (the same user in two rows)
+    names, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
+    rows = pd.Index(names).get_indexer(np.asarray(who, dtype=str)) if len(who) else np.zeros(0, dtype=np.int64)
     cols = items.index(np.asarray(what, dtype=str)) if len(what) else np.zeros(0, dtype=np.int64)
     keep = (rows >= 0) & (cols >= 0)
-    # a key asked for twice (the same user in two rows) gets its exclusions in each of them
-    if len(set(map(str, keys))) < len(keys):
-        by_key: dict[str, list[int]] = {}
-        for n, key in enumerate(keys):
-            by_key.setdefault(str(key), []).append(n)
-        expanded = [(r, c) for w, c, k in zip(who, cols, keep) if k for r in by_key[str(w)]]
-        rows = np.asarray([r for r, _ in expanded], dtype=np.int64)
-        cols = np.asarray([c for _, c in expanded], dtype=np.int64)
-    else:
-        rows, cols = rows[keep], cols[keep]
-    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(keys), len(items)))
-    matrix.sum_duplicates()
-    return matrix
+    distinct = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])),
+                             shape=(len(names), len(items)))
+    distinct.sum_duplicates()
+    distinct.data[:] = 1.0
+    return distinct[inverse.reshape(-1)].tocsr()
 
 
 def serving_filter(items: IdMap, keys: np.ndarray, seen: sp.csr_matrix | None, allow: Any = None,

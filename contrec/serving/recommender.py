@@ -54,6 +54,7 @@ class FactorRecommender:
         self.users_, self.items_ = train.users, train.items
         self.seen_ = binary_matrix(train.matrix)
         self.item_attributes_ = train.item_attributes
+        self._rule_tables: dict[Any, Any] = {}  # a new catalogue: no attribute table of an old one may be reused
         self._set_vectors(user_vectors, item_vectors)
 
     def _set_vectors(self, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
@@ -310,10 +311,22 @@ class FactorRecommender:
         self._check_fitted()
         return pair_scores(self, users, items, unknown=unknown)
 
+    def explain(self, user: Any, item: Any, k: int = 5) -> pd.DataFrame:
+        """Which of ``user``'s history items count most for ``item``'s score (`contrec.serving.explain`):
+        the score drop without each (history towers) or their similarity to the item (other models).
+
+        Example:
+            >>> model.explain("1", "172", k=3)  # doctest: +SKIP
+        """
+        from contrec.serving.explain import explain
+
+        self._check_fitted()
+        return explain(self, user, item, k)
+
     def _rule_cache(self) -> dict[Any, Any]:
         """The serving rules' attribute table, kept between calls (keyed by the attributes and id map)."""
         if not hasattr(self, "_rule_tables"):
-            self._rule_tables: dict[Any, Any] = {}
+            self._rule_tables = {}
         return self._rule_tables
 
     def _check_k(self, k: int, leave_out: int = 0) -> None:

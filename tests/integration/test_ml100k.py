@@ -35,6 +35,7 @@ def test_demo_prints_the_same_numbers(data_dir, default_metrics):
         assert table.loc[f"{metric}@{k}", "contrec (defaults)"] == default_metrics[(metric, k)]
     text = out.getvalue()
     assert "liked:" in text and "popularity" in text and "(19" in text  # movie titles carry years
+    assert "? the liked items closest to it (similarity): " in text  # one explanation
 
 
 def test_same_seed_identical_metrics(ml100k_split):
