@@ -46,8 +46,9 @@ def rule_groups(rule: Any, items: IdMap, attributes: pd.DataFrame | None, histor
     groups, which depend on the attributes alone — the per-call work is then the rule and the rows."""
     parsed = parse_rule(rule)
     if attributes is None:
-        raise DataError(f"rule {parsed}: the model has no item attributes; fit it on data loaded with "
-                        "item_attributes=… (MovieLens loaders include title, year, genres)")
+        raise DataError(f"rule {parsed}: the model has no item attributes; fit it with item attributes "
+                        "(contrec fit --item-attributes FILE, or data loaded with item_attributes=…; the MovieLens "
+                        "loaders include title, year, genres)")
     key = (id(attributes), id(items), len(items), frozenset(parsed.attributes()))
     if cache is not None and key in cache:
         full, group, reps = cache[key]
