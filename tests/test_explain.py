@@ -64,3 +64,33 @@ def test_baselines_explain_too_and_bad_ids_are_one_line(train):
         als.explain("ghost", str(als.items_.ids[1]))
     with pytest.raises(ConfigError, match="k must be ≥ 1"):
         als.explain(user, str(als.items_.ids[1]), k=0)
+
+
+def test_a_feature_tower_explains_by_attribute_tokens_also_after_loading(tmp_path):
+    import pandas as pd
+
+    data = synthetic_interactions(50, 60, 700, seed=4)
+    attrs = pd.DataFrame({"genres": [f"g{i % 4}|g{(i // 4) % 3 + 4}" for i in range(60)],
+                          "year": [1990 + i % 7 for i in range(60)]}, index=data.items.ids)
+    train = contrec.Interactions(data.matrix, data.users, data.items, None, attrs)
+    model = contrec.ContrastiveRecommender(dim=8, epochs=2, validation_size=0, seed=0, threads=1, verbose=False,
+                                           item_tower="features").fit(train)
+    user, item = str(model.users_.ids[2]), str(model.items_.ids[7])
+    why = model.explain(user, item, k=10, by="attributes")
+    assert (why["method"] == "attribute leave-one-out").all() and set(why["attribute"]) == set(
+        model.feature_tokens_.item_tokens(7))
+    # the effect of a token: the score with all of them minus the score of the item encoded without it
+    tower = model.item_encoder_
+    rows = tower.tokens.weight[tower.indices[tower.indptr[7]:tower.indptr[8]]].detach()
+    kept = [t for t, name in zip(rows, model.feature_tokens_.item_tokens(7)) if name != why["attribute"].iloc[0]]
+    without = (sum(kept) / len(kept) + tower.id.weight[7].detach()).numpy()
+    u = model.users_.index(np.array([user]))[0]
+    served = model.similarity_.prepare(without[None, :])[0]
+    full = model.score([user], [item])["score"].iloc[0]
+    assert why["effect"].iloc[0] == pytest.approx(full - float(model.user_vectors_[u] @ served), abs=1e-5)
+    model.save(tmp_path / "f.contrec")
+    again = contrec.ContrastiveRecommender.load(tmp_path / "f.contrec").explain(user, item, k=10, by="attributes")
+    pd.testing.assert_frame_equal(again, why, atol=1e-5)
+    with pytest.raises(ConfigError, match="by='attributes' needs a feature item tower"):
+        contrec.ContrastiveRecommender(dim=8, epochs=1, validation_size=0, threads=1, verbose=False).fit(
+            train).explain(user, item, by="attributes")

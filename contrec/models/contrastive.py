@@ -354,7 +354,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                                               ).astype(np.float32)
         if tokens is not None:
             self.feature_tokens_ = tokens
-        self.user_encoder_ = user_encoder
+        self.user_encoder_, self.item_encoder_ = user_encoder, item_encoder
         self.tower_states_ = tower_states(user_encoder, item_encoder)
         self.sampler_ = sampler
         self.similarity_ = similarity

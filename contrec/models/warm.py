@@ -125,8 +125,9 @@ def _start_rows(table: torch.Tensor, first_new: int, neighbours: sp.csr_matrix, 
 
 
 def tower_states(user: "Encoder", item: "Encoder") -> dict[str, dict[str, np.ndarray]]:
-    """Every weight of both towers as CPU arrays, by state-dict name: what a warm start continues."""
-    return {side: {name: value.detach().cpu().numpy().copy() for name, value in encoder.state_dict().items()}
+    """Every weight of both towers as CPU arrays, by state-dict name: what a warm start continues. Views of the
+    fitted towers' tensors (the towers are not trained again: an update builds new ones), so no second copy."""
+    return {side: {name: value.detach().cpu().numpy() for name, value in encoder.state_dict().items()}
             for side, encoder in (("user", user), ("item", item))}
 
 

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from contrec.data.interactions import as_id_list
 from contrec.errors import ConfigError, DataError
+from contrec.serving.vectors import served_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.serving.recommender import FactorRecommender
@@ -57,13 +58,20 @@ def _leave_one_out_capable(model: "FactorRecommender") -> bool:
 
 def _pair_scores(model: "FactorRecommender", users: np.ndarray, item: int) -> np.ndarray:
     """The model's score of ``item`` for each row of ``users`` (``[rows, d]`` served vectors)."""
-    v = model.item_vectors_[item][None, :]
-    raw = users @ v.T if model._metric == "ip" else -((users - v) ** 2).sum(1, keepdims=True)
-    return model._scores_from_index(np.zeros((len(users), 1), np.int64), raw.astype(np.float32))[:, 0]
+    return _pair_scores_of(model, model.item_vectors_[item], users)
 
 
-def explain(model: "FactorRecommender", user: Any, item: Any, k: int = 5) -> pd.DataFrame:
+def _pair_scores_of(model: "FactorRecommender", one: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The model's score between the served vector ``one`` and each of ``rows`` (the kernels are symmetric)."""
+    return served_scores(model, np.broadcast_to(one[None, :], rows.shape), rows)
+
+
+def explain(model: "FactorRecommender", user: Any, item: Any, k: int = 5, by: str = "history") -> pd.DataFrame:
     """The ``k`` history items of ``user`` that count most for ``item``'s score; see the module docstring.
+
+    ``by="attributes"`` (a feature item tower): the item's attribute tokens instead — the score
+    drop when the item is encoded without each token (column ``attribute``, method
+    ``"attribute leave-one-out"``).
 
     Returns:
         DataFrame with columns user, item, history_item, effect (score drop without it, or the
@@ -71,7 +79,11 @@ def explain(model: "FactorRecommender", user: Any, item: Any, k: int = 5) -> pd.
     """
     if k < 1:
         raise ConfigError(f"k must be ≥ 1 (got {k})")
+    if by not in ("history", "attributes"):
+        raise ConfigError(f"by={by!r} is not valid; choose 'history' or 'attributes'")
     u, i = _one(model, user, "user"), _one(model, item, "item")
+    if by == "attributes":
+        return _attribute_effects(model, u, i, k)
     history = model.seen_[u].indices.astype(np.int64)
     if len(history) == 0:
         effect, method = np.zeros(0, np.float32), "similarity"
@@ -91,3 +103,55 @@ def explain(model: "FactorRecommender", user: Any, item: Any, k: int = 5) -> pd.
                          "history_item": model.items_.ids[history[order]].astype(str),
                          "effect": effect[order].astype(np.float64), "method": method,
                          "rank": np.arange(1, len(order) + 1)})
+
+
+def _feature_tower(model: Any) -> tuple[Any, Any]:
+    """The model's feature item tower and its tokens (rebuilt from the file's weights for a loaded model)."""
+    if getattr(model, "item_tower", None) != "features":
+        raise ConfigError(f"by='attributes' needs a feature item tower (item_tower='features'); this model has "
+                          f"item_tower={getattr(model, 'item_tower', 'none')!r}")
+    encoder, tokens = getattr(model, "item_encoder_", None), getattr(model, "feature_tokens_", None)
+    if encoder is None or tokens is None:
+        import torch
+
+        from contrec.data.interactions import Interactions
+        from contrec.nn.towers import build_item_tower, feature_tokens
+
+        states = getattr(model, "tower_states_", None)
+        if not states:
+            raise ConfigError("by='attributes' needs the item tower's weights: a model saved by this contrec version")
+        towers, _, _ = model._configs(chosen=getattr(model, "chosen_", {}) or {})
+        known = Interactions(sp.csr_matrix(model.seen_, dtype=np.float32), model.users_, model.items_, None,
+                             model.item_attributes_)
+        tokens = feature_tokens(towers, known)
+        encoder = build_item_tower(towers, known, torch.Generator().manual_seed(0), tokens)
+        encoder.load_state_dict({name: torch.from_numpy(v) for name, v in states["item"].items()})
+        model.item_encoder_, model.feature_tokens_ = encoder, tokens
+    return encoder, tokens
+
+
+def _attribute_effects(model: Any, u: int, i: int, k: int) -> pd.DataFrame:
+    """Each attribute token's effect on the score: the item encoded with all its tokens, then without each."""
+    import torch
+
+    encoder, vocabulary = _feature_tower(model)
+    tower = encoder.without_head()
+    tokens = tower.indices[int(tower.indptr[i]):int(tower.indptr[i + 1])]  # the item's token ids
+    with torch.no_grad():
+        rows = tower.tokens.weight[tokens]  # [n, d]
+        own = tower.id.weight[i] * float(bool(tower.known[i]))  # an item without interactions: features alone
+        n = len(tokens)
+        full = rows.mean(0) + own
+        # without token j: the mean of the others (no token left: the ID part alone)
+        without = (rows.sum(0)[None, :] - rows) / (n - 1) + own if n > 1 else own[None, :].expand(n, -1)
+        variants = torch.cat([full[None, :], without])
+        if model.serve_from == "head":
+            variants = encoder.project(variants)
+    served = model.similarity_.prepare(variants.numpy())
+    scores = _pair_scores_of(model, model.user_vectors_[u], served)
+    effect = scores[0] - scores[1:]
+    names = np.asarray(vocabulary.vocabulary, dtype=object)[tokens.numpy()]
+    order = np.argsort(-effect, kind="stable")[:k]
+    return pd.DataFrame({"user": str(model.users_.ids[u]), "item": str(model.items_.ids[i]),
+                         "attribute": names[order].astype(str), "effect": effect[order].astype(np.float64),
+                         "method": "attribute leave-one-out", "rank": np.arange(1, len(order) + 1)})

@@ -311,9 +311,10 @@ class FactorRecommender:
         self._check_fitted()
         return pair_scores(self, users, items, unknown=unknown)
 
-    def explain(self, user: Any, item: Any, k: int = 5) -> pd.DataFrame:
+    def explain(self, user: Any, item: Any, k: int = 5, by: str = "history") -> pd.DataFrame:
         """Which of ``user``'s history items count most for ``item``'s score (`contrec.serving.explain`):
-        the score drop without each (history towers) or their similarity to the item (other models).
+        the score drop without each (history towers) or their similarity to the item (other models);
+        ``by="attributes"``: which of the item's attribute tokens (a feature item tower).
 
         Example:
             >>> model.explain("1", "172", k=3)  # doctest: +SKIP
@@ -321,7 +322,7 @@ class FactorRecommender:
         from contrec.serving.explain import explain
 
         self._check_fitted()
-        return explain(self, user, item, k)
+        return explain(self, user, item, k, by)
 
     def _rule_cache(self) -> dict[Any, Any]:
         """The serving rules' attribute table, kept between calls (keyed by the attributes and id map)."""

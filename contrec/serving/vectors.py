@@ -38,7 +38,7 @@ from contrec.runtime.artifact import atomic_write
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.serving.recommender import FactorRecommender
 
-__all__ = ["vectors_frame", "pair_scores", "export_vectors", "EXPORT_FORMATS"]
+__all__ = ["vectors_frame", "pair_scores", "served_scores", "export_vectors", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = ("parquet", "npy")
 _PAIRS_PER_CHUNK = 1 << 18
@@ -73,11 +73,16 @@ def pair_scores(model: "FactorRecommender", users: Any, items: Any = None, *,
     rows = np.flatnonzero(known)
     for s in range(0, len(rows), _PAIRS_PER_CHUNK):  # bounded memory: pairs × dim floats per chunk
         r = rows[s:s + _PAIRS_PER_CHUNK]
-        a, b = model.user_vectors_[u[r]], model.item_vectors_[i[r]]
-        raw = (a * b).sum(1) if model._metric == "ip" else -((a - b) ** 2).sum(1)  # as the index scores them
-        out[r] = model._scores_from_index(np.zeros((len(r), 1), np.int64), raw[:, None].astype(np.float32))[:, 0]
+        out[r] = served_scores(model, model.user_vectors_[u[r]], model.item_vectors_[i[r]])
     return pd.DataFrame({"user": pd.Series(raw_u, dtype=object).astype(str),
                          "item": pd.Series(raw_i, dtype=object).astype(str), "score": out})
+
+
+def served_scores(model: "FactorRecommender", a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The model's score between each row of ``a`` and the same row of ``b`` (served vectors): what the index
+    computes (inner product, or −squared distance) mapped to the kernel's own score, as `recommend` reports it."""
+    raw = (a * b).sum(1) if model._metric == "ip" else -((a - b) ** 2).sum(1)
+    return model._scores_from_index(np.zeros((len(raw), 1), np.int64), raw[:, None].astype(np.float32))[:, 0]
 
 
 def export_vectors(model: "FactorRecommender", out: str | Path, fmt: str = "parquet") -> list[Path]:
