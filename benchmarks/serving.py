@@ -116,9 +116,11 @@ def markdown(result: dict[str, Any]) -> str:
              f"(dim {DIM}, {result['threads']} threads)", "",
              "| case | seconds | × seen only | users with k items |", "|---|---:|---:|---:|"]
     for r in result["rows"]:
-        lines.append(f"| {r['case']} | {r['seconds']:.2f} | {r['ratio']:.2f}× | {r['users_with_k']:,} / {r['users']:,} |")
+        lines.append(f"| {r['case']} | {r['seconds']:.2f} | {r['ratio']:.2f}× | "
+                     f"{r['users_with_k']:,} / {r['users']:,} |")
     lines += ["", f"Median of {result['repeats']} calls per case after a warm-up call (cases interleaved); "
-              f"the rule's attribute table is built in the warm-up and kept by the model, as in a server. Versions: {result['versions']}."]
+              "the rule's attribute table is built in the warm-up and kept by the model, as in a server. "
+              f"Versions: {result['versions']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from contrec.models.contrastive import ContrastiveRecommender
     from contrec.nn.encoders import Encoder
 
-__all__ = ["WarmStart", "prepare_update", "warm_epochs", "tower_states", "state_arrays", "states_from_arrays", "TRAIN_ON"]
+__all__ = ["WarmStart", "prepare_update", "warm_epochs", "tower_states", "state_arrays", "states_from_arrays",
+           "TRAIN_ON"]
 
 TRAIN_ON = ("union", "new")
 

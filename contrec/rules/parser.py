@@ -46,7 +46,10 @@ def _from_dict(spec: Mapping[str, Any]) -> Rule:
     if key == "rule":
         return parse_rule(value)
     if key == "has":  # {"has": {"genres": "Horror"}} or {"has": ["genres", "Horror"]}
-        pairs = list(value.items()) if isinstance(value, Mapping) else [tuple(value)] if isinstance(value, (list, tuple)) else []
+        if isinstance(value, Mapping):
+            pairs = list(value.items())
+        else:
+            pairs = [tuple(value)] if isinstance(value, (list, tuple)) else []
         if len(pairs) != 1 or len(pairs[0]) != 2 or not all(isinstance(v, str) and v for v in pairs[0]):
             raise ConfigError(f"rule 'has' takes one attribute and one value, e.g. {{'has': {{'genres': 'Horror'}}}} "
                               f"(got {value!r})")
