@@ -35,6 +35,8 @@ def _world(seed: int, n_users: int = 6, n_items: int = 30, dim: int = 4) -> Fixe
     frame = pd.DataFrame(rows, columns=["user", "item"])
     names = [f"i{i}" for i in range(n_items)]
     genres = ["|".join(sorted(set(rng.choice(GENRES, rng.integers(1, 3))))) for _ in range(n_items)]
+    first = int(rows[0][1][1:])
+    genres[first] = "|".join(sorted(set(genres[first].split("|")) | {"A"}))  # "has(genres, A)" always names a value
     attrs = pd.DataFrame({"genres": genres, "lang": rng.choice(["en", "fr"], n_items)}, index=names)
     # every item in the catalogue even without rows: one user who saw them all would change the seen sets
     data = contrec.Interactions.from_frame(frame, item_attributes=attrs)
