@@ -96,12 +96,35 @@ def test_history_simplex_graph_towers_and_heads_continue_too(towers, tmp_path):
         assert len(model.recommend_for_history({"q": ["i30", "i3"]}, k=3)) == 3
 
 
+def test_a_feature_tower_continues_token_rows_by_their_text_and_starts_new_items_from_their_features(tmp_path):
+    old, more, _ = _logs()
+    _model(item_tower="features").fit(old).save(tmp_path / "f.contrec")
+    model = contrec.ContrastiveRecommender.load(tmp_path / "f.contrec")
+    before = model.tower_states_["item"]["tokens.weight"].copy()
+    vocabulary = model.feature_tokens_.vocabulary if hasattr(model, "feature_tokens_") else None
+    from contrec.models.warm import prepare_update
+
+    train, _, warm = prepare_update(model, more, "union")
+    from contrec.nn.towers import build_item_tower, build_user_tower, feature_tokens
+
+    towers, _, _ = model._configs(chosen=model.chosen_)
+    tokens = feature_tokens(towers, train)
+    item = build_item_tower(towers, train, torch.Generator().manual_seed(1), tokens)
+    user = build_user_tower(towers, train.n_users, train.matrix, torch.Generator().manual_seed(1))
+    counts = warm.apply(user, item, train, tokens)
+    assert counts["new_items"] == 2 and counts["new_items_started"] == 2
+    for n, token in enumerate(warm.vocabulary):  # every old token row, wherever the new vocabulary puts it
+        assert torch.equal(item.tokens.weight[tokens.vocabulary.index(token)], torch.from_numpy(before[n]))
+    assert float(item.id.weight[len(model.items_):].detach().abs().sum()) == 0.0  # new items: their features alone
+    assert vocabulary is None or tuple(vocabulary) == warm.vocabulary
+    model.fit(more, warm_start=True, update_epochs=1)
+    assert len(model.recommend(["n1"], k=3)) == 3
+
+
 def test_updates_refuse_what_they_cannot_continue():
     old, more, _ = _logs()
     with pytest.raises(ConfigError, match="train_on='all' is not valid"):
         _model().fit(old).fit(more, warm_start=True, train_on="all")
-    with pytest.raises(ConfigError, match="warm_start cannot continue a FeatureEncoder yet"):
-        _model(item_tower="features").fit(old).fit(more, warm_start=True)
     with pytest.raises(ConfigError, match="epochs must be ≥ 1"):
         _model().fit(old).fit(more, warm_start=True, update_epochs=0)
 

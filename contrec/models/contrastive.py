@@ -339,7 +339,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
             if warm is None:
                 start_towers(towers, user_encoder, item_encoder, train.matrix)
             else:
-                self.update_ = warm.apply(user_encoder, item_encoder, train)
+                self.update_ = warm.apply(user_encoder, item_encoder, train, tokens)
             link_graph(user_encoder, item_encoder, binary_matrix(train.matrix), towers.graph_layers)
             self.history_ = train_two_tower(user_encoder, item_encoder, similarity, sampler, train, config,
                                             validation, self._epoch_log, checkpointing, world)

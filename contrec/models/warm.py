@@ -4,11 +4,11 @@ What carries over: every weight of the user and item towers (the model file keep
 ``warm.user.*`` / ``warm.item.*``) — tables with a row per user or item (`Encoder.row_spaces`)
 row by row through the raw ids, the rest (gates, transforms, projection heads) as they
 are — and the settings the first fit chose on its validation carve (τ, weight decay …), so
-no carve is fitted again. Feature item towers are refused for now: their attribute-token
-table would need its vocabulary mapped too. What is new: users and items the model has not seen are appended to the id
+no carve is fitted again. A feature item tower's attribute-token rows follow each token's
+text into the new vocabulary. What is new: users and items the model has not seen are appended to the id
 maps (old ids keep their rows), and their rows start where their neighbours already are —
 a new user at the mean of the old vectors of the items it interacted with, a new item at
-the mean of the vectors of its users (the other side's own table, or its served vectors
+its features (a feature tower: ID part zero) or at the mean of the vectors of its users (the other side's own table, or its served vectors
 when it has none, e.g. a history user tower) — so a new row is useful from the first step
 and scores on the same scale as the old ones (new items are started after new users, so an
 item seen only by new users starts from their fresh rows); a row with no known neighbour
@@ -40,6 +40,7 @@ from contrec.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.models.contrastive import ContrastiveRecommender
     from contrec.nn.encoders import Encoder
+    from contrec.nn.features import FeatureTokens
 
 __all__ = ["WarmStart", "prepare_update", "warm_epochs", "tower_states", "state_arrays", "states_from_arrays",
            "TRAIN_ON"]
@@ -51,11 +52,13 @@ class WarmStart:
     """The old id maps, tower weights and served vectors a warm fit starts from; copies them into new towers."""
 
     def __init__(self, users: IdMap, items: IdMap, states: dict[str, dict[str, np.ndarray]],
-                 user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
+                 user_vectors: np.ndarray, item_vectors: np.ndarray, vocabulary: tuple[str, ...] = ()) -> None:
         self.users, self.items, self.states = users, items, states
         self.served = {"user": user_vectors, "item": item_vectors}
+        self.vocabulary = vocabulary  # a feature item tower's attribute tokens, in its table's row order
 
-    def apply(self, user: "Encoder", item: "Encoder", train: Interactions) -> dict[str, int]:
+    def apply(self, user: "Encoder", item: "Encoder", train: Interactions,
+              tokens: "FeatureTokens | None" = None) -> dict[str, int]:
         """Copy the old weights into the towers built for ``train`` (whose maps extend the old ones) and start
         the new rows of each tower's own table from their neighbours. Returns how many were new / started."""
         binary = binary_matrix(train.matrix)
@@ -66,14 +69,15 @@ class WarmStart:
             other = "item" if side == "user" else "user"
             spaces = encoder.row_spaces()
             state = encoder.state_dict()
-            own = None
+            own, features = None, False
             for name, old in self.states[side].items():
                 space, new = spaces.get(name), state.get(name)
                 if new is None:
                     raise ConfigError(f"warm_start: the saved {side} tower has {name!r}, the new one does not")
-                if space not in (None, "own", "item"):
-                    raise ConfigError(f"warm_start cannot continue a {type(encoder).__name__} yet (its {name!r} rows "
-                                      "are attribute tokens); refit, or use ID, graph, history or SimpleX towers")
+                if space == "token":  # attribute tokens: rows follow the token's text (new tokens start random)
+                    _copy_tokens(new, old, self.vocabulary, tokens.vocabulary if tokens is not None else ())
+                    features = True
+                    continue
                 if space is None:
                     if tuple(new.shape) != old.shape:
                         raise ConfigError(f"warm_start: {side} tower parameter {name!r} changed shape")
@@ -86,7 +90,10 @@ class WarmStart:
                 if space == "own":
                     own = new
             started[side] = 0
-            if own is not None:
+            if own is not None and features:  # a feature tower: a new item is its features (ID part from zero)
+                own[old_n[side]:] = 0.0
+                started[side] = len(own) - old_n[side]
+            elif own is not None:
                 # a new user starts from the old item rows; a new item from the user rows (new users started)
                 source = self._own_old("item", item) if side == "user" else _own_table(user)
                 if source is None:  # the other side has no table of its own: its served vectors
@@ -102,6 +109,37 @@ class WarmStart:
             if space == "own" and name in self.states[side]:
                 return self.states[side][name]
         return None
+
+
+def _copy_tokens(new: torch.Tensor, old: np.ndarray, old_vocabulary: tuple[str, ...],
+                 new_vocabulary: tuple[str, ...]) -> None:
+    """Token rows of the old table into the new one, matched by the token's text."""
+    if len(old_vocabulary) != len(old):
+        raise ConfigError("warm_start: the saved feature tower's tokens do not match its attributes; refit the model")
+    where = {token: n for n, token in enumerate(new_vocabulary)}
+    pairs = [(where[token], n) for n, token in enumerate(old_vocabulary) if token in where]
+    if pairs:
+        to, frm = (np.asarray(p, dtype=np.int64) for p in zip(*pairs))
+        new[torch.from_numpy(to)] = torch.from_numpy(old[frm])
+
+
+def known_feature_tokens(model: "ContrastiveRecommender") -> "FeatureTokens":
+    """The attribute tokens of a fitted feature tower: kept by the fit, rebuilt for a loaded model from its
+    attributes and settings (the same function over the same attributes: the same tokens, in the same order)."""
+    tokens = getattr(model, "feature_tokens_", None)
+    if tokens is None:
+        from contrec.nn.towers import feature_tokens
+
+        towers, _, _ = model._configs(chosen=getattr(model, "chosen_", {}) or {})
+        tokens = feature_tokens(towers, known_positives(model))
+        model.feature_tokens_ = tokens
+    return tokens
+
+
+def known_positives(model: "ContrastiveRecommender") -> Interactions:
+    """Everything the model knows as one `Interactions` (binary), with its item attributes."""
+    return Interactions(sp.csr_matrix(model.seen_, dtype=np.float32), model.users_, model.items_, None,
+                        model.item_attributes_)
 
 
 def _own_table(encoder: "Encoder") -> np.ndarray | None:
@@ -168,7 +206,9 @@ def prepare_update(model: "ContrastiveRecommender", more: Interactions, train_on
     matrix.eliminate_zeros()
     attributes = _attributes(model.item_attributes_, more.item_attributes, items)
     train = Interactions(matrix.astype(np.float32), users, items, None, attributes)
-    return train, known, WarmStart(model.users_, model.items_, states, model.user_vectors_, model.item_vectors_)
+    vocabulary = known_feature_tokens(model).vocabulary if model.item_tower == "features" else ()
+    warm = WarmStart(model.users_, model.items_, states, model.user_vectors_, model.item_vectors_, vocabulary)
+    return train, known, warm
 
 
 def _attributes(old: pd.DataFrame | None, new: pd.DataFrame | None, items: IdMap) -> pd.DataFrame | None:

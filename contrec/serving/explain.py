@@ -107,26 +107,25 @@ def explain(model: "FactorRecommender", user: Any, item: Any, k: int = 5, by: st
 
 def _feature_tower(model: Any) -> tuple[Any, Any]:
     """The model's feature item tower and its tokens (rebuilt from the file's weights for a loaded model)."""
+    from contrec.models.warm import known_feature_tokens, known_positives
+
     if getattr(model, "item_tower", None) != "features":
         raise ConfigError(f"by='attributes' needs a feature item tower (item_tower='features'); this model has "
                           f"item_tower={getattr(model, 'item_tower', 'none')!r}")
-    encoder, tokens = getattr(model, "item_encoder_", None), getattr(model, "feature_tokens_", None)
-    if encoder is None or tokens is None:
+    encoder = getattr(model, "item_encoder_", None)
+    tokens = known_feature_tokens(model)
+    if encoder is None:
         import torch
 
-        from contrec.data.interactions import Interactions
-        from contrec.nn.towers import build_item_tower, feature_tokens
+        from contrec.nn.towers import build_item_tower
 
         states = getattr(model, "tower_states_", None)
         if not states:
             raise ConfigError("by='attributes' needs the item tower's weights: a model saved by this contrec version")
         towers, _, _ = model._configs(chosen=getattr(model, "chosen_", {}) or {})
-        known = Interactions(sp.csr_matrix(model.seen_, dtype=np.float32), model.users_, model.items_, None,
-                             model.item_attributes_)
-        tokens = feature_tokens(towers, known)
-        encoder = build_item_tower(towers, known, torch.Generator().manual_seed(0), tokens)
+        encoder = build_item_tower(towers, known_positives(model), torch.Generator().manual_seed(0), tokens)
         encoder.load_state_dict({name: torch.from_numpy(v) for name, v in states["item"].items()})
-        model.item_encoder_, model.feature_tokens_ = encoder, tokens
+        model.item_encoder_ = encoder
     return encoder, tokens
 
 
