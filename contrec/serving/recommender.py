@@ -152,15 +152,10 @@ class FactorRecommender:
             idx, raw = np.arange(len(self.users_)), self.users_.ids
         else:
             idx, raw = self.user_indices(users, unknown)
-        flt = serving_filter(self.items_, raw, self.seen_[idx] if filter_seen else None, items, exclude, rule,
-                             self.seen_[idx], getattr(self, "item_attributes_", None),
-                             self._rule_cache())
-        if flt.plain:
-            ids, scores = self.top_k(idx, k, flt.exclude)
-        else:
-            ids, scores = filtered_search(self.index_, self.item_vectors_, self.user_vectors_[idx], k, flt,
-                                          self._threads)
-            scores = self._scores_from_index(ids, scores)
+        seen = self.seen_[idx]
+        flt = self._filter(raw, seen if filter_seen else None, items, exclude, rule, seen)
+        ids, scores = filtered_search(self.index_, self.item_vectors_, self.user_vectors_[idx], k, flt, self._threads)
+        scores = self._scores_from_index(ids, scores)
         return _frame(raw, ids, scores, self.items_, "user")
 
     def recommend_for_history(self, histories: Any, k: int = 10, *, filter_seen: bool = True,
@@ -214,9 +209,7 @@ class FactorRecommender:
         history = sp.csr_matrix((np.ones(len(idx), np.float32), (rows, idx)), shape=(len(lists), len(self.items_)))
         history.sum_duplicates()
         history.data[:] = 1.0
-        flt = serving_filter(self.items_, names, history if filter_seen else None, items, exclude, rule, history,
-                             getattr(self, "item_attributes_", None),
-                             self._rule_cache())
+        flt = self._filter(names, history if filter_seen else None, items, exclude, rule, history)
         ids, scores = self.top_k_for_histories(history, k, filter_seen, flt)
         return _frame(names, ids, scores, self.items_, "query")
 
@@ -255,9 +248,7 @@ class FactorRecommender:
             raise DataError(f"item id {bad!r} is not in the training data ({len(self.items_)} known items)")
         itself = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), idx)),
                                shape=(len(idx), len(self.items_)))
-        flt = serving_filter(self.items_, raw, itself, among, exclude, rule, itself,
-                             getattr(self, "item_attributes_", None),
-                             self._rule_cache())
+        flt = self._filter(raw, itself, among, exclude, rule, itself)
         ids, scores = filtered_search(self.index_, self.item_vectors_, self.item_vectors_[idx], k, flt, self._threads)
         return _frame(raw, ids, self._scores_from_index(ids, scores), self.items_, "item", "similar_item")
 
@@ -324,11 +315,14 @@ class FactorRecommender:
         self._check_fitted()
         return explain(self, user, item, k, by)
 
-    def _rule_cache(self) -> dict[Any, Any]:
-        """The serving rules' attribute table, kept between calls (keyed by the attributes and id map)."""
+    def _filter(self, keys: np.ndarray, seen: sp.csr_matrix | None, items: Any, exclude: Any, rule: Any,
+                history: sp.csr_matrix) -> ServingFilter:
+        """The serving filter of rows ``keys`` (`contrec.serving.candidates`), with the rules' attribute tables
+        kept between calls (a model read from a file starts without them)."""
         if not hasattr(self, "_rule_tables"):
             self._rule_tables = {}
-        return self._rule_tables
+        return serving_filter(self.items_, keys, seen, items, exclude, rule, history,
+                              getattr(self, "item_attributes_", None), self._rule_tables)
 
     def _check_k(self, k: int, leave_out: int = 0) -> None:
         n = len(self.items_) - leave_out
