@@ -269,6 +269,28 @@ def test_failed_save_keeps_the_old_file(fitted, tmp_path, monkeypatch):
     assert zipfile.is_zipfile(path)
 
 
+def test_ctrl_c_during_a_write_finishes_the_file_then_interrupts(tmp_path, monkeypatch):
+    """A SIGINT inside the zip writer used to surface as numpy/zipfile errors about half-closed
+    streams (a traceback in a --distributed Ctrl-C); it is held until the file is in place."""
+    import os
+    import signal
+
+    real = np.savez_compressed
+
+    def interrupted_midway(f, **arrays):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered while the zip is being written
+        real(f, **arrays)
+
+    monkeypatch.setattr(np, "savez_compressed", interrupted_midway)
+    path = tmp_path / "m.contrec"
+    with pytest.raises(KeyboardInterrupt):
+        write_artifact(path, {"x": np.arange(5.0)}, {"model": "ContrastiveRecommender"})
+    arrays, _ = read_artifact(path)  # complete, readable, and nothing left behind
+    assert arrays["x"].tolist() == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.contrec"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_written_files_follow_the_umask(tmp_path):
     # mkstemp creates 0600 files; a model file must be as readable as any other file the user writes
     import os

@@ -26,6 +26,25 @@ def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, 
     print(f"contrec: warning: {message}", file=sys.stderr)
 
 
+def _interrupted(err: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is somewhere in ``err``'s chain: libraries that clean up
+    in ``finally`` blocks (zip writers, torch.distributed) can replace it with their own error."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _report_interrupt() -> int:
+    if not under_launcher():
+        print("contrec: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
     parser = build_parser()
@@ -48,12 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             report_error(err.cli_message)
             return 1
         except KeyboardInterrupt:
-            if not under_launcher():
-                print("contrec: interrupted", file=sys.stderr)
-            return 130
+            return _report_interrupt()
         except (OSError, MemoryError) as err:
+            if _interrupted(err):
+                return _report_interrupt()
             print(f"contrec: error: {err}", file=sys.stderr)
             return 1
+        except Exception as err:
+            if _interrupted(err):  # a library's cleanup error that replaced the KeyboardInterrupt
+                return _report_interrupt()
+            raise
 
 
 if __name__ == "__main__":  # pragma: no cover

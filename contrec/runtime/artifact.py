@@ -7,9 +7,12 @@ name, version and every expected array, and turns any damage into one `ModelFile
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import tempfile
+import threading
 import zipfile
 import zlib
 from pathlib import Path
@@ -38,21 +41,45 @@ def check_writable(path: "str | os.PathLike[str]") -> Path:
 
 
 def atomic_write(path: "str | os.PathLike[str]", write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place.
+
+    A Ctrl-C during the write is held until the file is complete and in place, then raised:
+    interrupted inside a zip writer, numpy and zipfile replace the KeyboardInterrupt with
+    their own errors about half-closed streams, and the user would see a traceback instead
+    of "interrupted" (the write itself takes milliseconds to seconds).
+    """
     path = Path(path)
     folder = check_writable(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private to its writer
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _sigint_held():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private to its writer
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Hold SIGINT for the duration of the block and raise KeyboardInterrupt after it, if one came."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # only the main thread may set handlers; a custom handler is the caller's business
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _umask() -> int:
