@@ -18,7 +18,7 @@ from contrec.data.positives import PositiveLookup
 from contrec.samplers import get_sampler
 from contrec.nn.similarity import get_similarity
 
-from .contracts import skewed_interactions
+from .contracts import random_snapshot, skewed_interactions
 
 W, B, N_NEG, DIM, TEMPERATURE = 2, 8, 6, 8, 0.2
 SAMPLERS = {  # shared draws; shared draws with a row-wise rule; per-row draws; sparse table gradients
@@ -26,6 +26,7 @@ SAMPLERS = {  # shared draws; shared draws with a row-wise rule; per-row draws; 
     "domain-rule (shared draws, row-wise rule)": ("domain-rule", {"rule": "disjoint(genres)"}),
     "uniform excluding positives (per-row draws)": ("uniform", {"exclude_positives": True}),
     "uniform, sparse gradients (sparse-adam)": ("uniform", {}),
+    "hard (shared draws whose q follows each rank's batch: kept local)": ("hard", {"top_m": 5, "uniform_share": 0.3}),
 }
 
 
@@ -33,6 +34,8 @@ def _setup(name: str):
     train = skewed_interactions(n_users=30, n_items=40)
     kind, params = SAMPLERS[name]
     sampler = get_sampler(kind, **params).fit(train)
+    if kind == "hard":
+        sampler.update(random_snapshot(train))
     towers = [IdEncoder(train.n_users, DIM, generator=torch.Generator().manual_seed(1)),
               IdEncoder(train.n_items, DIM, generator=torch.Generator().manual_seed(2))]
     rows = torch.randperm(len(train), generator=torch.Generator().manual_seed(3))[:W * B]
@@ -93,12 +96,13 @@ def test_each_rank_sees_every_ranks_candidates_and_the_step_is_one_process_over_
     mp.start_processes(_rank, args=(str(tmp_path), name), nprocs=W, start_method="spawn")
     got = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(W)]
     train, sampler, (user_enc, item_enc), users, items = _setup(name)
-    per_row = got[0]["draws"].ndim == 2
+    local = sampler.batch_proposal  # one shared draw per rank, each row of the rank keeps it
+    per_row = got[0]["draws"].ndim == 2 or local
     P = W * B
     # The candidate list every rank's loss must see: all W·B positives, then every rank's draws
     # (shared), or each row its own rank's draws (per row).
     if per_row:
-        draws = torch.from_numpy(np.concatenate([g["draws"] for g in got]))  # [P, n]
+        draws = torch.from_numpy(np.concatenate([np.broadcast_to(g["draws"], (B, N_NEG)) for g in got]))  # [P, n]
         cand = torch.cat([items.expand(P, P), draws], dim=1)  # [P, P + n]
         n_row = N_NEG
     else:
@@ -117,7 +121,8 @@ def test_each_rank_sees_every_ranks_candidates_and_the_step_is_one_process_over_
     # One process, the union of both batches, the same candidates: log q = log(P·p(j) + n_row·q(j)).
     counts = torch.from_numpy(train.item_counts()).double()
     log_p = torch.log(counts / len(train)).float()
-    q = sampler.log_prob(users, cand, items)  # [P, M]
+    q = torch.cat([sampler.log_prob(users[r * B:(r + 1) * B], cand[r * B:(r + 1) * B], items[r * B:(r + 1) * B])
+                   for r in range(W)])  # [P, M]: each rank's rows under its own batch's proposal
     log_q = torch.nan_to_num(torch.logaddexp(math.log(P) + log_p[cand], math.log(n_row) + q), neginf=0.0)
     mask = torch.from_numpy(train.matrix[users.numpy()[:, None], cand.numpy().copy()].toarray() > 0)
     valid = torch.from_numpy(np.concatenate([g["valid"] for g in got])) if "valid" in got[0] else None

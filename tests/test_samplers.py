@@ -43,6 +43,11 @@ class TestHard(SamplerContract):
         sampler.update(random_snapshot(train))
 
 
+class TestHardPerRow(TestHard):
+    def make_sampler(self, exclude_positives=False):
+        return HardNegativeSampler(top_m=5, uniform_share=0.3, shared=False, exclude_positives=exclude_positives)
+
+
 class TestDomainRule(SamplerContract):  # shared draws, the rule as a row mask (per-row when excluding)
     def make_sampler(self, exclude_positives=False):
         return DomainRuleSampler("disjoint(genres) or same(decade)", exclude_positives=exclude_positives)
@@ -158,7 +163,7 @@ def test_popularity_rejects_bad_alpha():
 def test_hard_candidates_are_the_models_top_non_positives():
     train = skewed_interactions()
     snap = random_snapshot(train, seed=5)
-    sampler = HardNegativeSampler(top_m=6, uniform_share=0.0).fit(train)
+    sampler = HardNegativeSampler(top_m=6, uniform_share=0.0, shared=False).fit(train)
     sampler.update(snap)
     scores = snap.user_vectors @ snap.item_vectors.T
     scores[train.matrix.toarray() > 0] = -np.inf
@@ -173,6 +178,40 @@ def test_hard_candidates_are_the_models_top_non_positives():
     assert torch.allclose(q[torch.from_numpy(expected[0])], torch.full((6,), 1 / 6))
     assert q.sum().item() == pytest.approx(1.0)
     assert len(sampler.refresh_seconds_) == 1
+
+
+@pytest.mark.parametrize("exclude", [False, True])
+def test_shared_hard_draws_pool_the_batch_tables(exclude):
+    """shared=True: one draw for the batch from its rows' pooled top-M tables; chi-square against
+    the declared q(j) = (1 − ε)·mean_b [j ∈ H_b]/|H_b| + ε/N, known positives never drawn when excluded."""
+    train = skewed_interactions(n_users=50, n_items=40)
+    sampler = HardNegativeSampler(top_m=6, uniform_share=0.2, exclude_positives=exclude).fit(train)
+    sampler.update(random_snapshot(train, seed=5))
+    users = torch.tensor([0, 3, 3, 17])  # a repeated user counts once per row
+    tables = sampler.candidates_[users].numpy()
+    expected = np.full(train.n_items, 0.2 / train.n_items)
+    for row in tables:
+        np.add.at(expected, row, 0.8 / len(users) / len(row))
+    q = sampler.log_prob(users, torch.arange(train.n_items)).exp().double().numpy()
+    if not exclude:
+        assert q.shape == (train.n_items,) and np.allclose(q, expected) and q.sum() == pytest.approx(1.0)
+        neg = sampler.sample(users, users * 0, 60_000, torch.Generator().manual_seed(2))
+        assert neg.items.shape == (60_000,)  # shared by the rows: one matrix product scores it
+        observed = np.bincount(neg.items.numpy(), minlength=train.n_items)
+        assert stats.chisquare(observed, expected * 60_000).pvalue > 1e-3
+        assert torch.allclose(neg.log_q, sampler.log_prob(users, neg.items), atol=1e-6)
+        return
+    known = train.matrix.toarray() > 0
+    neg = sampler.sample(users, users * 0, 20_000, torch.Generator().manual_seed(2))
+    assert neg.items.shape == (len(users), 20_000)
+    assert not known[users.numpy()[:, None], neg.items.numpy()].any()
+    for b, user in enumerate(users.tolist()):  # each row: the batch proposal renormalised off its positives
+        row_q = np.where(known[user], 0.0, expected)
+        row_q /= row_q.sum()
+        assert np.allclose(q[b], row_q, atol=1e-7)
+        observed = np.bincount(neg.items[b].numpy(), minlength=train.n_items)
+        allowed = row_q > 0
+        assert stats.chisquare(observed[allowed], row_q[allowed] * 20_000).pvalue > 1e-3
 
 
 def test_hard_before_refresh_is_uniform():

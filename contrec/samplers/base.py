@@ -83,6 +83,7 @@ class NegativeSampler(Protocol):
     refresh_every: int | None  # steps between `update` calls; None = never
     forbids: bool  # whether `forbidden` can forbid anything (domain rules): the proposal then depends on the row
     mask_in_batch: bool  # whether the trainer masks the in-batch candidates `forbidden` names, too
+    batch_proposal: bool  # whether a shared draw's q depends on the batch's users (hard's pooled tables)
 
     def fit(self, train: "Interactions") -> "Self":
         """Learn what sampling needs (catalogue size, popularity tables …); returns self."""
@@ -143,6 +144,7 @@ class BaseSampler:
     refresh_every: int | None = None  # never refreshed on the model's vectors
     forbids: bool = False  # no rule: `forbidden` forbids nothing
     mask_in_batch: bool = False
+    batch_proposal: bool = False
     max_rounds: int = 64
 
     def __init__(self, exclude_positives: bool = False) -> None:
@@ -163,6 +165,11 @@ class BaseSampler:
     def _item_log_q(self) -> Tensor | None:
         """``[n_items]`` log q when the proposal does not depend on the row; else None."""
         return None
+
+    def _shared_proposal(self) -> bool:
+        """Whether a shared draw's q is the same for every row of the batch (it may depend on the
+        batch as a whole: ``_base_log_prob(users, items[M])`` then gets the whole batch's users)."""
+        return self._item_log_q() is not None
 
     def _positive_mass(self, users: Tensor, positives: Tensor | None) -> Tensor:
         """``[B]`` proposal mass of each row user's known positives (for exclusion)."""
@@ -220,9 +227,8 @@ class BaseSampler:
         row-independent proposal, else ``[B, M]``. float32. One draw's q does not depend on
         how many are drawn, so ``n_draws`` is not used here."""
         self._check_fitted()
-        shared_rows = items.dim() == 1 and self._item_log_q() is not None and not self.exclude_positives
-        if shared_rows:
-            return self._base_log_prob(users[:1], items, None).float()  # [M]
+        if items.dim() == 1 and self._shared_proposal() and not self.exclude_positives:
+            return self._base_log_prob(users, items, None).float()  # [M]
         if items.dim() == 1:
             items = items.expand(len(users), -1)  # [B, M]
         log_q = self._base_log_prob(users, items, positives)  # [B, M] float64 (or float32 where exact)

@@ -4,13 +4,26 @@ Two variants:
 
 * ``hard`` (`HardNegativeSampler`): every ``refresh_every`` steps (and at each epoch end)
   a FAISS index over the current item vectors gives every user's top-M items that are not
-  known positives — exact top-M, positives excluded, users in batches. A draw then takes one
-  of the row user's M candidates uniformly with probability 1 − ε, or a uniform catalogue
-  item with probability ε (``uniform_share``, so training cannot collapse onto a few items):
+  known positives — exact top-M, positives excluded, users in batches. Draws then come from
+  these tables, mixed with uniform catalogue items (share ε, ``uniform_share``, so training
+  cannot collapse onto a few items), in one of two ways:
 
-      q(j | u) = (1 − ε) · [j ∈ H_u] / M + ε / n_items
+  - ``shared=True`` (default): one draw of n items for the whole batch, each from the table
+    of a uniformly chosen row of the batch (w.p. 1 − ε) or uniform (w.p. ε), so for every
+    row of a batch of B rows
 
-  This q is exact for the candidate table in force, and the loss's logQ correction uses it.
+        q(j) = (1 − ε) · (1/B) Σ_b [j ∈ H_{u_b}] / |H_{u_b}| + ε / n_items
+
+    — the batch's pooled hard items, scored by every row with one matrix product, like
+    uniform draws (a row's own hard items are among them; so are its batch-mates', which
+    are hard for users the batch holds too).
+  - ``shared=False``: n draws per row, from the row user's own table:
+
+        q(j | u) = (1 − ε) · [j ∈ H_u] / |H_u| + ε / n_items
+
+    Each row then needs its own [n, d] block of vectors: ~5 × uniform's step at n = 1,024.
+
+  Either q is exact for the tables in force, and the loss's logQ correction uses it.
   Before the first refresh (random vectors), draws are uniform.
 * ``dynamic-hard`` (`DynamicHardSampler`, DNS, Zhang et al. 2013): each row scores a fresh
   uniform pool of C items with the current model and keeps its n highest-scoring
@@ -33,7 +46,7 @@ from torch import Tensor
 
 from contrec.data.positives import RowSets
 from contrec.errors import ConfigError, NotFittedError
-from contrec.samplers.base import BaseSampler, ModelSnapshot, Scorer
+from contrec.samplers.base import BaseSampler, ModelSnapshot, Negatives, Scorer
 
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.data.interactions import Interactions
@@ -48,18 +61,24 @@ class HardNegativeSampler(BaseSampler):
         top_m: candidates kept per user at each refresh.
         refresh_every: training steps between refreshes (epoch ends refresh too).
         uniform_share: ε, the share of draws taken uniformly from the catalogue.
-        exclude_positives: also keep known positives out of the uniform share.
+        shared: one draw for the whole batch from the batch's pooled tables (default), or
+            ``False``: each row draws from its own user's table (per-row candidates, slower).
+        exclude_positives: also keep known positives out of the uniform share (the draws
+            are then made per row, each row's own positives excluded).
 
     Example:
         >>> HardNegativeSampler(top_m=50, refresh_every=100)
-        HardNegativeSampler(top_m=50, refresh_every=100, uniform_share=0.5)
+        HardNegativeSampler(top_m=50, refresh_every=100, uniform_share=0.5, shared=True)
     """
 
     name: ClassVar[str] = "hard"
 
     def __init__(self, top_m: int = 100, refresh_every: int = 200, uniform_share: float = 0.5,
-                 exclude_positives: bool = False) -> None:
+                 shared: bool = True, exclude_positives: bool = False) -> None:
         super().__init__(exclude_positives)
+        if not isinstance(shared, bool):
+            raise ConfigError(f"hard sampler: shared must be true or false (got {shared!r})")
+        self.shared = shared
         if int(top_m) < 1:
             raise ConfigError(f"hard sampler: top_m must be ≥ 1 (got {top_m})")
         if int(refresh_every) < 1:
@@ -69,10 +88,11 @@ class HardNegativeSampler(BaseSampler):
         self.top_m, self.refresh_every, self.uniform_share = int(top_m), int(refresh_every), float(uniform_share)
         self.candidates_: Tensor | None = None  # [n_users, M], −1 padded
         self.refresh_seconds_: list[float] = []
+        self._redraw_batch: Tensor | None = None
 
     def params(self) -> dict[str, Any]:
         return {"top_m": self.top_m, "refresh_every": self.refresh_every, "uniform_share": self.uniform_share,
-                **super().params()}
+                "shared": self.shared, **super().params()}
 
     def _fit(self, train: "Interactions") -> None:
         self._train_matrix = train.matrix
@@ -112,7 +132,16 @@ class HardNegativeSampler(BaseSampler):
         if "candidates" in arrays:
             self._set_candidates(np.array(arrays["candidates"]))
 
+    @property
+    def batch_proposal(self) -> bool:  # type: ignore[override]
+        return self.shared
+
+    def _shared_proposal(self) -> bool:
+        return self.shared
+
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
+        if self.shared:
+            return self._draw_shared(users, n, generator)
         B = len(users)
         uniform = torch.randint(0, self.n_items_, (B, n), generator=generator)
         if self.candidates_ is None:
@@ -123,11 +152,45 @@ class HardNegativeSampler(BaseSampler):
         take_hard = (torch.rand(B, n, generator=generator) >= self.uniform_share) & (sizes[:, None] > 0)
         return torch.where(take_hard, hard, uniform)  # [B, n]
 
+    def _draw_shared(self, users: Tensor, n: int, generator: torch.Generator) -> Tensor:
+        """``[n]``: each a uniform item (w.p. ε) or from the table of a uniformly chosen batch row."""
+        uniform = torch.randint(0, self.n_items_, (n,), generator=generator)
+        rows = self._hard_rows(users)
+        if rows is None:
+            return uniform
+        owner = rows[torch.randint(0, len(rows), (n,), generator=generator)]  # [n] users whose table is used
+        pick = (torch.rand(n, generator=generator) * self._sizes[owner]).long()
+        hard = self.candidates_[owner, pick]
+        take_hard = torch.rand(n, generator=generator) >= self.uniform_share
+        return torch.where(take_hard, hard, uniform)
+
+    def _hard_rows(self, users: Tensor) -> Tensor | None:
+        """The batch rows' users that have a table (None: no row has one, every draw is uniform)."""
+        if self.candidates_ is None:
+            return None
+        rows = users[self._sizes[users] > 0]
+        return rows if len(rows) else None
+
+    def _batch_q(self, users: Tensor) -> Tensor:
+        """``[n_items]`` float64: the shared draw's q(j) for this batch (see the module notes)."""
+        q = torch.full((self.n_items_,), 1.0 / self.n_items_, dtype=torch.float64)
+        rows = self._hard_rows(users)
+        if rows is None:
+            return q
+        table = self.candidates_[rows]  # [R, M], −1 padded
+        weight = ((1.0 - self.uniform_share) / len(rows)) / self._sizes[rows].double()  # [R]
+        valid = table >= 0
+        hard = torch.zeros(self.n_items_, dtype=torch.float64).index_add_(
+            0, table[valid], weight[:, None].expand(table.shape)[valid])
+        return q.mul_(self.uniform_share).add_(hard)
+
     def _member(self, users: Tensor, items: Tensor) -> Tensor:
         """``[B, M]`` bool: is items[b, m] in H_{users[b]}?"""
         return self._table.rowwise(users, items)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
+        if self.shared:  # one proposal for the batch: [M] for shared items, the same for every row of [B, M]
+            return torch.log(self._batch_q(users)[items])
         items = items if items.dim() == 2 else items.expand(len(users), -1)  # [B, M]
         if self.candidates_ is None:
             return torch.full(items.shape, -math.log(self.n_items_), dtype=torch.float64)
@@ -137,6 +200,9 @@ class HardNegativeSampler(BaseSampler):
         return torch.log(eps / self.n_items_ + self._member(users, items) * hard)
 
     def _positive_mass(self, users: Tensor, positives: Tensor | None) -> Tensor:
+        if self.shared:  # a batch-mate's table may hold this row's positives
+            known = self.lookup_.matrix[users.numpy()].astype(np.float64)
+            return torch.from_numpy(known @ self._batch_q(users).numpy())
         # H_u never holds a positive, so only the uniform share can propose one.
         if self.candidates_ is None:
             eps = torch.ones(len(users), dtype=torch.float64)
@@ -145,7 +211,17 @@ class HardNegativeSampler(BaseSampler):
         return eps * self.lookup_.counts[users].double() / self.n_items_
 
     def _redraw(self, users: Tensor, positives: Tensor, generator: torch.Generator) -> Tensor:
+        if self.shared:  # the batch's proposal, whichever rows need a new draw
+            batch = self._redraw_batch if self._redraw_batch is not None else users
+            return self._draw_shared(batch, len(users), generator)
         return self._draw(users, positives, 1, generator)[:, 0]
+
+    def sample(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Negatives:
+        self._redraw_batch = users  # redraws of excluded positives come from this batch's proposal
+        try:
+            return super().sample(users, positives, n, generator)
+        finally:
+            self._redraw_batch = None
 
 
 class DynamicHardSampler(BaseSampler):

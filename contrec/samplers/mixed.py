@@ -68,6 +68,7 @@ class MixedSampler(BaseSampler):
         self.weights = weights / weights.sum()
         refresh = [s.refresh_every for s in self.components if s.refresh_every]
         self.refresh_every = min(refresh) if refresh else None
+        self.batch_proposal = any(s.batch_proposal for s in self.components)
 
     def params(self) -> dict[str, Any]:
         return {s.name: round(float(w), 6) for s, w in zip(self.components, self.weights)}
@@ -118,7 +119,7 @@ class MixedSampler(BaseSampler):
         if any(v is not None for v in valids):
             valid = torch.cat([torch.ones(p.shape, dtype=torch.bool) if v is None else v
                                for p, v in zip(parts, valids)], dim=-1)
-        return Negatives(items, self.log_prob(users if per_row else users[:1], items, positives, n), valid)
+        return Negatives(items, self.log_prob(users, items, positives, n), valid)
 
     def log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None = None,
                  n_draws: int | None = None) -> Tensor:

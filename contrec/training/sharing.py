@@ -4,6 +4,8 @@ One all-gather carries a rank's batch positives, its shared draws and their log 
 float64 bits travel as int64): a shared draw's q does not depend on the row, so the other
 ranks' values are exact here. Per-row draws stay local; the other ranks' positives arrive
 as vectors (`gather_candidates`), differentiable back to the rank that encoded them.
+Shared draws whose q depends on the batch (`hard`'s pooled tables) would be exact only for
+the rank that drew them, so they stay local too, as each row's copy of its rank's draw.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def share_draws(bu: Tensor, bi: Tensor, neg: Negatives | None, sampler: Negative
         return draws
     B = len(bi)
     shared = neg is not None and not per_row
+    if shared and sampler.batch_proposal:  # exact for this rank's batch only: every row keeps it locally
+        valid = None if neg.valid is None else neg.valid.expand(B, -1)
+        log_q = neg.log_q if neg.log_q.dim() == 2 else neg.log_q.expand(B, -1)
+        draws = Draws(bi, neg.items.expand(B, -1), log_q, valid, True, neg.items.expand(B, -1))
+        shared, per_row = False, True
     ids = distributed.gather(torch.cat([bi, neg.items, neg.log_q.double().view(torch.int64)])
                              if shared else bi)  # [W, B (+ 2n)]
     positives = ids[:, :B].reshape(-1)  # [P]
