@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import contrec
 from contrec.errors import ConfigError, DataError
@@ -35,6 +36,45 @@ def test_config_defaults_and_round_trip():
     assert changed.hash() != cfg.hash()
 
 
+def test_device_is_part_of_the_config_only_off_the_cpu():
+    cpu = ExperimentConfig.from_dict({"contestants": ["uniform"]})
+    assert cpu.device == "cpu" and "device" not in cpu.to_dict()  # a CPU config hashes as it always did
+    gpu = ExperimentConfig.from_dict({"contestants": ["uniform"], "device": "cuda"})
+    assert ExperimentConfig.from_dict(gpu.to_dict()) == gpu and gpu.hash() != cpu.hash()
+    from contrec.experiments.pool import worker_count
+
+    assert worker_count(gpu, 10) == 1  # one process drives the device unless workers says otherwise
+    assert worker_count(ExperimentConfig.from_dict({**gpu.to_dict(), "workers": 3}), 10) == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where there is no GPU")
+def test_compare_on_a_missing_device_fails_before_any_fit(tmp_path, capsys):
+    from contrec.cli import main
+
+    config = _tiny_config(tmp_path)
+    with pytest.raises(ConfigError, match="device 'cuda' is not available here"):
+        compare(config, device="cuda", progress=False)
+    assert not (tmp_path / "r" / "cells").exists()
+    import yaml
+
+    file = tmp_path / "tiny.yaml"
+    file.write_text(yaml.safe_dump(config))
+    assert main(["compare", "--config", str(file), "--device", "cuda", "--out", str(tmp_path / "r"), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "device 'cuda' is not available here" in err[0]
+    assert not (tmp_path / "r" / "cells").exists() or not any((tmp_path / "r" / "cells").iterdir())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_compare_trains_contrec_on_the_gpu(tmp_path):
+    config = _tiny_config(tmp_path, trials=1)
+    result = compare(config, device="cuda", out=tmp_path / "gpu", progress=False)
+    assert result.config.device == "cuda" and "contrec fits on cuda" in (tmp_path / "gpu" / "report.md").read_text()
+    ndcg = result.results[result.results["metric"] == "ndcg@20"]
+    assert ndcg["value"].notna().all()
+
+
 @pytest.mark.parametrize("raw, message", [
     ({"contestants": ["uniform"], "sedes": 3}, "unknown key 'sedes'"),
     ({"contestants": [{"sampler": "uniform", "baseline": "als"}]}, r"contestants\[1\]: give exactly one"),
@@ -44,6 +84,7 @@ def test_config_defaults_and_round_trip():
     ({"contestants": ["uniform"], "primary": "ndcg@50"}, "primary must be"),
     ({"contestants": ["uniform"], "protocol": {"split": "time"}}, "protocol.split"),
     ({"contestants": ["uniform"], "tuning": {"trials": 0}}, "tuning.trials"),
+    ({"contestants": ["uniform"], "device": ""}, "device must be a torch device name"),
     ({"contestants": [{"baseline": "ease", "space": {"l2": 5}}]}, "space.l2 must be a non-empty list"),
     ({"contestants": []}, "contestants must be a non-empty list"),
     ({"dataset": "ml-100k", "data": {"path": "x.csv"}, "contestants": ["uniform"]}, "either dataset or data"),
@@ -289,7 +330,7 @@ def test_tuning_records_trials_and_chosen_settings(tiny_run):
 
 def test_rerun_reuses_every_cell_and_a_fresh_run_gives_identical_numbers(tiny_run, tmp_path):
     config, out, result = tiny_run
-    again = compare(config, out=out, progress=False)
+    again = compare(config, out=out, progress=False, device="cpu")  # the default, named: the same cells
     assert again.manifest["cells"]["from_cache"] == again.manifest["cells"]["total"]
     pd.testing.assert_frame_equal(again.results, result.results)
     fresh = compare(config, out=tmp_path / "fresh", progress=False)

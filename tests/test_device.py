@@ -123,7 +123,8 @@ AUDITED = {
     "kernel-mixture": {"similarity": "kernel-mixture"},
     "laplacian-bpr": {"similarity": "laplacian", "objective": "bpr"},
     "debiased-hardness": {"debias_prior": 0.1, "hardness": 0.5},
-    "hard-per-row": {"sampler": "hard"},
+    "hard-shared": {"sampler": "hard"},
+    "hard-per-row": {"sampler": "hard", "sampler_params": {"shared": False}},
     "popularity": {"sampler": "popularity"},
     "domain-rule": {"sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)"}},
     "no-negatives": {"n_negatives": 0},
@@ -159,7 +160,7 @@ def test_a_training_step_never_mixes_devices(name, monkeypatch):
     sampler = get_sampler(model.sampler, **(model.sampler_params or {})).fit(train)
     from contrec.samplers.base import ModelSnapshot
 
-    if sampler.refresh_every or name == "hard-per-row":  # a model-following sampler needs tables first (CPU)
+    if sampler.refresh_every:  # a model-following sampler needs tables first (CPU)
         with torch.no_grad():
             sampler.update(ModelSnapshot(user.encode_all().numpy(), item.encode_all().numpy(), "ip", 0))
     temperature = LearnedTemperature(config.temperature) if config.learn_temperature else None
@@ -216,7 +217,7 @@ def test_cuda_fit_trains_on_the_gpu_and_serves_from_the_cpu(tmp_path):
 
 @pytest.mark.cuda
 @needs_cuda
-@pytest.mark.parametrize("name", [*HISTORY_AND_FEATURES, "hard-per-row", "domain-rule"])
+@pytest.mark.parametrize("name", [*HISTORY_AND_FEATURES, "hard-shared", "hard-per-row", "domain-rule"])
 def test_cuda_fit_runs_every_tower_kind(name):
     train = _world()
     settings = {**AUDITED, **HISTORY_AND_FEATURES}[name]

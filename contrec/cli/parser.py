@@ -365,6 +365,8 @@ def _contestant_options(p: argparse.ArgumentParser) -> None:
                    f"contestant (default {default('threads')})")
     g.add_argument("--workers", type=int, help="processes fitting independent cells side by side, --threads each "
                    "(default: as many as the free CPUs hold); the results do not depend on it")
+    g.add_argument("--device", help="where contrec's fits train: cpu (default), cuda, cuda:N, mps or auto; baselines "
+                   "and retrieval stay on the CPU, and off the CPU one worker drives the device unless --workers says")
     g.add_argument("--search", choices=("halving", "full"),
                    help="tuning search: halving (default: contrec's settings train a few epochs, the best third "
                         "continue) or full (every setting trains to the end)")

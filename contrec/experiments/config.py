@@ -265,6 +265,7 @@ class ExperimentConfig:
     primary: str = "ndcg@20"
     threads: int | None = 2
     workers: int | None = None  # processes fitting cells side by side; None: as many as the free CPUs hold
+    device: str = "cpu"  # where contrec's fits train ("cuda", "auto", …); baselines stay on the CPU
 
     def __post_init__(self) -> None:
         if not self.contestants:
@@ -287,6 +288,9 @@ class ExperimentConfig:
                                          or self.workers < 1):
             raise ConfigError(f"workers must be a positive integer, or None for as many as the CPUs hold "
                               f"(got {self.workers!r})")
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise ConfigError(f"device must be a torch device name such as 'cpu', 'cuda' or 'auto' "
+                              f"(got {self.device!r})")
 
     @property
     def primary_metric(self) -> tuple[str, int]:
@@ -307,6 +311,8 @@ class ExperimentConfig:
         d["primary"] = self.primary
         d["threads"] = self.threads
         d["workers"] = self.workers
+        if self.device != "cpu":  # written only when set, so a CPU config hashes as it always did
+            d["device"] = self.device
         d["contestants"] = [{"name": c.name, ("sampler" if c.is_contrec else "baseline"):
                              (c.sampler if c.is_contrec else c.model), "params": copy.deepcopy(c.params),
                              "space": copy.deepcopy(c.space)} for c in self.contestants]
@@ -320,7 +326,7 @@ class ExperimentConfig:
     def from_dict(cls, raw: Mapping[str, Any], where: str = "config") -> "ExperimentConfig":
         """Build and validate from a dict (a parsed YAML/TOML file); unknown keys are errors."""
         top = _take(raw, {"dataset", "data", "seeds", "protocol", "tuning", "primary", "threads", "workers",
-                          "contestants"}, where)
+                          "device", "contestants"}, where)
         if "data" in top:
             data_raw = _take(top["data"], set(DataSpec.__dataclass_fields__) - {"dataset"}, f"{where}: data")
             if "dataset" in top:
@@ -367,7 +373,7 @@ class ExperimentConfig:
                 raise _fail(here, str(err)) from None
         default_primary = f"ndcg@{max(protocol.k)}"
         return cls(data, tuple(contestants), seeds, protocol, tuning, str(top.get("primary", default_primary)),
-                   top.get("threads", 2), top.get("workers"))
+                   top.get("threads", 2), top.get("workers"), top.get("device", "cpu"))
 
 
 def load_config(path: "str | Path") -> ExperimentConfig:
@@ -404,8 +410,8 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
                  similarities: Sequence[str] | None = None, encoders: Sequence[str] | None = None,
                  objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
                  tune: bool | None = None, trials: int | None = None,
-                 threads: int | None = None, workers: int | None = None, search: str | None = None
-                 ) -> ExperimentConfig:
+                 threads: int | None = None, workers: int | None = None, search: str | None = None,
+                 device: str | None = None) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
     ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
@@ -445,4 +451,6 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
         raw["threads"] = threads
     if workers is not None:
         raw["workers"] = workers
+    if device is not None:
+        raw["device"] = device
     return ExperimentConfig.from_dict(raw)

@@ -41,12 +41,14 @@ def with_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> d
         target[last] = copy.deepcopy(value)
     return out
 
-def make_model(contestant: Contestant, params: Mapping[str, Any], seed: int, threads: int | None) -> Any:
+def make_model(contestant: Contestant, params: Mapping[str, Any], seed: int, threads: int | None,
+               device: str = "cpu") -> Any:
     if contestant.is_contrec:
         from contrec.models.contrastive import ContrastiveRecommender
 
         try:
-            return ContrastiveRecommender(**{**params, "seed": seed, "threads": threads, "verbose": False})
+            return ContrastiveRecommender(**{"device": device, **params, "seed": seed, "threads": threads,
+                                             "verbose": False})
         except TypeError as err:
             raise ConfigError(f"contestant {contestant.name!r}: {err}") from None
     from contrec.models.baselines import make_baseline
@@ -135,7 +137,7 @@ def run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Intera
         model_params["validation_k"] = k
         if epochs is not None:
             model_params["epochs"] = epochs
-    model = make_model(contestant, model_params, config.tuning.seed, config.threads)
+    model = make_model(contestant, model_params, config.tuning.seed, config.threads, config.device)
     t0 = time.perf_counter()
     with quiet_fit(bar, f"tuning {contestant.name}"):
         if contestant.is_contrec:  # early stopping on the carve; its best epoch is kept
@@ -152,7 +154,7 @@ def run_tuning_trial(contestant: Contestant, params: dict[str, Any], fit: Intera
 def run_test_cell(contestant: Contestant, params: dict[str, Any], seed: int, train: Interactions,
                    test: Interactions, config: ExperimentConfig, bar: Any = None
                    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    model = make_model(contestant, params, seed, config.threads)
+    model = make_model(contestant, params, seed, config.threads, config.device)
     t0 = time.perf_counter()
     with quiet_fit(bar, f"{contestant.name} seed {seed}"):
         model.fit(train)
@@ -191,7 +193,7 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
     """Build every contestant's model (and fit each sampler) once, so a bad setting fails before any training."""
     train = prepared.splits[config.seeds[0]][0]
     for c in config.contestants:
-        model = make_model(c, c.params, 0, config.threads)
+        model = make_model(c, c.params, 0, config.threads, config.device)
         if c.is_contrec:
             model.check()
             try:

@@ -60,6 +60,8 @@ def worker_count(cfg: ExperimentConfig, jobs: int) -> int:
     """Processes for ``jobs`` independent cells: ``cfg.workers``, or as many as the CPUs hold at ``cfg.threads`` each."""
     if cfg.workers is not None:
         return max(1, min(cfg.workers, jobs))
+    if cfg.device != "cpu":  # one process drives the accelerator; CPU-sized workers would queue on it
+        return 1
     per = cfg.threads or 1
     return max(1, min(usable_cpus() // per, jobs))
 

@@ -220,7 +220,8 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"# contrec comparison on {cfg.data.label}", "",
         f"Contestants: {', '.join(c.name for c in cfg.contestants)}. Seeds: {', '.join(map(str, cfg.seeds))}. "
         f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
-        f"({_cores(cfg.threads, m.get('workers', 1))}).", "",
+        f"({_cores(cfg.threads, m.get('workers', 1))}"
+        f"{'' if cfg.device == 'cpu' else f'; contrec fits on {cfg.device}'}).", "",
     ]
     if m.get("command"):
         lines += ["```", m["command"], "```", ""]

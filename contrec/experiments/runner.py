@@ -75,7 +75,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             objectives: Sequence[str] | None = None,
             seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
             threads: int | None = None, workers: int | None = None, search: str | None = None,
-            out: "str | os.PathLike[str] | None" = None,
+            device: str | None = None, out: "str | os.PathLike[str] | None" = None,
             data_dir: "str | os.PathLike[str] | None" = None, progress: bool = True,
             command: str | None = None) -> ComparisonResult:
     """Compare negative samplers and baselines under one protocol; optionally write the report.
@@ -96,6 +96,9 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             the free CPUs hold; `contrec.experiments.pool`). The results do not depend on it.
         search: ``"halving"`` (default: contrec's settings race over epochs, `contrec.experiments.search`)
             or ``"full"`` (every setting trains to the end).
+        device: where contrec's fits train (``"cpu"`` default, ``"cuda"``, ``"auto"`` …; baselines and
+            retrieval run on the CPU). Off the CPU, one worker process drives the device unless
+            ``workers`` says otherwise.
         out: report folder; finished cells are cached under ``out/cells`` and reused.
         data_dir: where datasets are looked for (default ``$CONTREC_DATA``, then the cache).
         progress: show one progress bar over all fits.
@@ -107,7 +110,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
     """
     cfg = build_config(config, dataset=dataset, data=data, samplers=samplers, baselines=baselines,
                        similarities=similarities, encoders=encoders, objectives=objectives, seeds=seeds,
-                       tune=tune, trials=trials, threads=threads, workers=workers, search=search)
+                       tune=tune, trials=trials, threads=threads, workers=workers, search=search, device=device)
     started = time.perf_counter()
     started_at = _dt.datetime.now(_dt.timezone.utc)
     out_dir = Path(out) if out is not None else None
@@ -167,6 +170,8 @@ class _Session:
 
         self.cfg, self.prepared, self.cells = cfg, prepared, cells
         self.base_key = [prepared.fingerprint, cfg.protocol.__dict__, cfg.threads, cfg.primary]
+        if cfg.device != "cpu":  # CPU cells keep the keys they always had (their caches stay valid)
+            self.base_key.append(cfg.device)
         self.plans = {c.name: (trial_settings(c, cfg.tuning.trials, cfg.tuning.seed) if cfg.tuning.enabled
                                else [copy.deepcopy(c.params)]) for c in cfg.contestants}
         self.rungs = {c.name: self._rungs(c) for c in cfg.contestants}
