@@ -200,6 +200,18 @@ def test_shared_hard_draws_pool_the_batch_tables(exclude):
         observed = np.bincount(neg.items.numpy(), minlength=train.n_items)
         assert stats.chisquare(observed, expected * 60_000).pvalue > 1e-3
         assert torch.allclose(neg.log_q, sampler.log_prob(users, neg.items), atol=1e-6)
+        # q is cached for the step's users tensor only: another batch, or new tables, get their own
+        other = torch.tensor([5, 6])
+        mine = np.full(train.n_items, 0.2 / train.n_items)
+        for row in sampler.candidates_[other].numpy():
+            np.add.at(mine, row, 0.8 / 2 / len(row))
+        assert np.allclose(sampler.log_prob(other, torch.arange(train.n_items)).exp().double().numpy(), mine)
+        sampler.update(random_snapshot(train, seed=9))
+        fresh = np.full(train.n_items, 0.2 / train.n_items)
+        for row in sampler.candidates_[users].numpy():
+            np.add.at(fresh, row, 0.8 / len(users) / len(row))
+        assert np.allclose(sampler.log_prob(users, torch.arange(train.n_items)).exp().double().numpy(), fresh)
+        assert not np.allclose(fresh, expected)
         return
     known = train.matrix.toarray() > 0
     neg = sampler.sample(users, users * 0, 20_000, torch.Generator().manual_seed(2))

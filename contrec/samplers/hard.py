@@ -89,6 +89,7 @@ class HardNegativeSampler(BaseSampler):
         self.candidates_: Tensor | None = None  # [n_users, M], −1 padded
         self.refresh_seconds_: list[float] = []
         self._redraw_batch: Tensor | None = None
+        self._q_cache: tuple[Tensor, Tensor] | None = None  # (the batch's users, its q): a step asks twice
 
     def params(self) -> dict[str, Any]:
         return {"top_m": self.top_m, "refresh_every": self.refresh_every, "uniform_share": self.uniform_share,
@@ -96,6 +97,7 @@ class HardNegativeSampler(BaseSampler):
 
     def _fit(self, train: "Interactions") -> None:
         self._train_matrix = train.matrix
+        self._q_cache = None
         self.candidates_ = None
         self._sizes = None
         self.refresh_seconds_ = []
@@ -113,6 +115,7 @@ class HardNegativeSampler(BaseSampler):
         self.refresh_seconds_.append(time.perf_counter() - t0)
 
     def _set_candidates(self, ids: np.ndarray) -> None:
+        self._q_cache = None
         # H_u stays in rank order, valid entries first: −1 pads users with fewer than m non-positives.
         self.candidates_ = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))  # [n_users, m]
         self._sizes = (self.candidates_ >= 0).sum(1)  # [n_users]
@@ -173,6 +176,15 @@ class HardNegativeSampler(BaseSampler):
 
     def _batch_q(self, users: Tensor) -> Tensor:
         """``[n_items]`` float64: the shared draw's q(j) for this batch (see the module notes)."""
+        # a step asks for its draws' q, then its in-batch positives' with the same users tensor; the
+        # cache holds that tensor, so an identity match cannot be a later batch at a reused address
+        if self._q_cache is not None and self._q_cache[0] is users:
+            return self._q_cache[1]
+        q = self._compute_batch_q(users)
+        self._q_cache = (users, q)
+        return q
+
+    def _compute_batch_q(self, users: Tensor) -> Tensor:
         q = torch.full((self.n_items_,), 1.0 / self.n_items_, dtype=torch.float64)
         rows = self._hard_rows(users)
         if rows is None:
