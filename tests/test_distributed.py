@@ -87,8 +87,9 @@ def _rank(rank: int, folder: str, name: str) -> None:
         np.savez(Path(folder, f"rank{rank}.npz"), loss=loss.detach().numpy(), **out,
                  grad_user=user_enc.embedding.weight.grad.to_dense().numpy(),
                  grad_item=item_enc.embedding.weight.grad.to_dense().numpy())
+        distributed.close()  # meets the other rank before tearing down, as `contrec fit --distributed` does
     finally:
-        dist.destroy_process_group()
+        distributed.close(wait=False)
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))

@@ -41,9 +41,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
             args.quiet = True
         if world.rank > 0 or under_launcher():  # the data's warnings: the launcher has shown them
             warnings.simplefilter("ignore")
-        return _fit(args, save=world.main)
-    finally:
-        distributed.close()
+        code = _fit(args, save=world.main)
+    except BaseException:
+        distributed.close(wait=False)
+        raise
+    distributed.close()
+    return code
 
 
 def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:

@@ -289,8 +289,7 @@ class ExperimentConfig:
             raise ConfigError(f"workers must be a positive integer, or None for as many as the CPUs hold "
                               f"(got {self.workers!r})")
         if not isinstance(self.device, str) or not self.device.strip():
-            raise ConfigError(f"device must be a torch device name such as 'cpu', 'cuda' or 'auto' "
-                              f"(got {self.device!r})")
+            raise ConfigError(f"device must be a torch device name: 'cpu', 'cuda', 'auto' … (got {self.device!r})")
 
     @property
     def primary_metric(self) -> tuple[str, int]:
@@ -311,8 +310,7 @@ class ExperimentConfig:
         d["primary"] = self.primary
         d["threads"] = self.threads
         d["workers"] = self.workers
-        if self.device != "cpu":  # written only when set, so a CPU config hashes as it always did
-            d["device"] = self.device
+        d.update({"device": self.device} if self.device != "cpu" else {})  # a CPU config hashes as it always did
         d["contestants"] = [{"name": c.name, ("sampler" if c.is_contrec else "baseline"):
                              (c.sampler if c.is_contrec else c.model), "params": copy.deepcopy(c.params),
                              "space": copy.deepcopy(c.space)} for c in self.contestants]
@@ -447,10 +445,6 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
     if search is not None:
         tuning["search"] = search
     raw["tuning"] = tuning
-    if threads is not None:
-        raw["threads"] = threads
-    if workers is not None:
-        raw["workers"] = workers
-    if device is not None:
-        raw["device"] = device
+    raw.update({key: value for key, value in (("threads", threads), ("workers", workers), ("device", device))
+                if value is not None})
     return ExperimentConfig.from_dict(raw)

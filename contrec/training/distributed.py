@@ -97,9 +97,16 @@ def current() -> World | None:
     return _joined()
 
 
-def close() -> None:
-    """Leave the process group (every rank calls it once training and saving are done)."""
+def close(wait: bool = True) -> None:
+    """Leave the process group (every rank calls it once training and saving are done).
+
+    ``wait``: meet the other ranks first, so none tears down its gloo threads while another
+    still talks to it (a rank that left early could abort with "terminate called without an
+    active exception"); False after an error, when the others may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
