@@ -34,34 +34,32 @@ def one_error_line(capsys) -> str:
 
 
 def test_ctrl_c_replaced_by_a_cleanup_error_is_still_an_interrupt(monkeypatch, capsys):
+    import argparse
     import importlib
 
     cli_main = importlib.import_module("contrec.cli.main")  # the module; contrec.cli.main is also the function
 
-    def export_interrupted_in_cleanup(args):
+    def interrupted_in_cleanup(args):
         try:
             raise KeyboardInterrupt
         finally:
             raise ValueError("seek of closed file")  # what zipfile raises closing a half-written zip
 
-    def export_failing(args):
+    def failing(args):
         raise ValueError("a real bug")
 
-    real = cli_main.build_parser
+    def parser_running(func):  # a one-command CLI whose command is ``func``
+        parser = argparse.ArgumentParser(prog="contrec")
+        parser.add_argument("-q", "--quiet", action="store_true")
+        parser.set_defaults(func=func)
+        return lambda: parser
 
-    def parser_with(func):
-        def build():
-            parser = real()
-            parser._subparsers._group_actions[0].choices["export"].set_defaults(func=func)
-            return parser
-        return build
-
-    monkeypatch.setattr(cli_main, "build_parser", parser_with(export_interrupted_in_cleanup))
-    assert main(["export", "m.contrec", "-o", "out"]) == 130
+    monkeypatch.setattr(cli_main, "build_parser", parser_running(interrupted_in_cleanup))
+    assert main([]) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["contrec: interrupted"]
-    monkeypatch.setattr(cli_main, "build_parser", parser_with(export_failing))
+    monkeypatch.setattr(cli_main, "build_parser", parser_running(failing))
     with pytest.raises(ValueError, match="a real bug"):  # other errors are not hidden as interrupts
-        main(["export", "m.contrec", "-o", "out"])
+        main([])
 
 
 def test_fit_recommend_round_trip(model_file, tmp_path, capsys):
