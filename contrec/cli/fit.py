@@ -68,6 +68,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                                    threads=args.threads, verbose=not args.quiet, patience=args.patience,
                                    validation_size=args.validation_size, lr_schedule=args.lr_schedule,
                                    positive_weights=args.positive_weights, device=args.device,
+                                   precision=args.precision,
                                    **_tower_params(args))
     model.check()
     validation = None

@@ -132,6 +132,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
             ``{"ef_search": 128}``). Validation during fit always uses exact search.
         device: where the towers train: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (a GPU
             when one is visible); ``device_`` says which. Serving and the saved file are on the CPU either way.
+        precision: ``"float32"`` or ``"bfloat16"``: the sampled softmax's score matmuls take bfloat16 operands
+            (inner-product kernels; ~1.3× faster epochs on CPUs with AVX512-BF16, same NDCG — docs/performance.md).
 
     Example:
         >>> import contrec
@@ -155,7 +157,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  index_params: dict[str, Any] | None = None, optimizer: str = "adam",
                  learn_temperature: bool = False, history_cap: int = 256, graph_layers: int = 2,
                  validation_size: float = 0.1, lr_schedule: str = "constant",
-                 positive_weights: str = "none", init: str = "random", device: str = "cpu") -> None:
+                 positive_weights: str = "none", init: str = "random", device: str = "cpu",
+                 precision: str = "float32") -> None:
         self.dim = dim
         self.similarity = similarity
         self.temperature = temperature
@@ -200,7 +203,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.validation_size = validation_size
         self.lr_schedule = lr_schedule
         self.positive_weights = positive_weights
-        self.device = device
+        self.device, self.precision = device, precision
 
     _repr_changed_only = True
     _epoch_log = staticmethod(logger.info)  # the carve fits of contrec.models.selection say which they are
@@ -247,6 +250,9 @@ class ContrastiveRecommender(Params, FactorRecommender):
         if "graph" in sides.values() and any(v not in ("id", "graph") for v in sides.values()):
             raise ConfigError("a graph tower propagates over ID vectors: both towers must be 'id' or 'graph' "
                               f"(got {', '.join(f'{k}={v!r}' for k, v in sides.items())})")
+        if training.precision != "float32" and not similarity.inner_product:
+            raise ConfigError(f"precision={training.precision!r} needs an inner-product kernel (cosine, dot); "
+                              f"{similarity.name} computes distances in float32")
         if training.ssl_weight > 0 and towers.user_tower not in ("history", "simplex"):
             raise ConfigError("ssl_weight needs user_tower='history' (the views are random subsets of a history)")
         return towers, training, similarity

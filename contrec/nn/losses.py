@@ -36,14 +36,33 @@ from torch import Tensor
 
 from contrec.nn.similarity import Similarity
 
-__all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss", "pairwise_loss", "OBJECTIVES"]
+__all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss", "pairwise_loss", "OBJECTIVES",
+           "PRECISIONS"]
 
 OBJECTIVES = ("infonce", "bpr", "triplet")
+# The precision of the score matmuls: bfloat16 operands (float32 accumulation, float32 logits from there on)
+# run ~2.3× faster on CPUs with AVX512-BF16 / AMX and on GPUs; inner-product kernels only (docs/performance.md).
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _low(x: Tensor) -> Tensor:
+    return x.to(torch.bfloat16)
+
+
+def _low_scores(u: Tensor, v: Tensor, candidate_index: Tensor | None) -> Tensor:
+    """Inner products of already-embedded ``u`` ``[B, d]`` and ``v`` (``[M, d]``, ``[B, n, d]`` or distinct
+    vectors picked by ``candidate_index``) from bfloat16 operands, as float32 ``[B, M]``; autograd runs the
+    backward matmuls in bfloat16 too and hands float32 gradients to the towers."""
+    if candidate_index is not None:
+        return (_low(u) @ _low(v).T).float().gather(1, candidate_index)
+    if v.dim() == 2:
+        return (_low(u) @ _low(v).T).float()
+    return torch.einsum("bd,bnd->bn", _low(u), _low(v)).float()
 
 
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
                     temperature: "float | Tensor", log_q: Tensor | None = None, mask: Tensor | None = None,
-                    candidate_index: Tensor | None = None) -> Tensor:
+                    candidate_index: Tensor | None = None, precision: str = "float32") -> Tensor:
     """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
     B = user.shape[0]
     M = candidates.shape[-2] if candidate_index is None else candidate_index.shape[1]
@@ -54,6 +73,9 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
         drop = mask.clone()
         drop[torch.arange(B, device=drop.device), labels] = False
         bias = (bias if bias is not None else user.new_zeros(B, M)).masked_fill(drop, float("inf"))  # [B, M]
+    if precision == "bfloat16" and similarity.inner_product:
+        logits = _low_scores(similarity.embed(user), similarity.embed(candidates), candidate_index) / temperature
+        return logits if bias is None else logits - bias
     if candidate_index is not None:
         # Per-row candidates as indices into a set of distinct vectors: one [B, U] matmul, then a
         # gather — far lighter than materialising [B, M, d] candidate vectors.
@@ -77,7 +99,7 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
 
 def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: "float | Tensor",
              log_q: Tensor | None = None, mask: Tensor | None = None, debias_prior: float = 0.0,
-             hardness: float = 0.0, candidate_index: Tensor | None = None) -> Tensor:
+             hardness: float = 0.0, candidate_index: Tensor | None = None, precision: str = "float32") -> Tensor:
     """Mean sampled-softmax InfoNCE loss over a batch.
 
     Args:
@@ -94,6 +116,8 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = plain InfoNCE.
         candidate_index: ``[B, M]``; when given, ``candidates`` is ``[U, d]`` distinct vectors
             and row b's m-th candidate is ``candidates[candidate_index[b, m]]``.
+        precision: ``"bfloat16"``: the score matmuls (forward and backward) of an inner-product
+            kernel take bfloat16 operands; logits, softmax and gradients stay float32.
 
     Returns:
         scalar loss. With ``debias_prior = hardness = 0`` this is exactly cross-entropy over
@@ -114,21 +138,21 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         # a kernel mixture is trained as the weighted sum of its kernels' losses (Kernel-InfoNCE)
         return sum(weight * info_nce(user, candidates, labels, similarity=kernel, temperature=temperature,
                                      log_q=log_q, mask=mask, debias_prior=debias_prior, hardness=hardness,
-                                     candidate_index=candidate_index)
+                                     candidate_index=candidate_index, precision=precision)
                    for kernel, weight in similarity.components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
         if similarity.inner_product and candidate_index is None and candidates.dim() == 2 and \
                 not isinstance(temperature, Tensor):  # the fused kernel takes a fixed scale
             # inner-product kernel over shared candidates: the fused path (same value, fewer passes)
             return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
-                                            1.0 / temperature, log_q, mask)
+                                            1.0 / temperature, log_q, mask, precision == "bfloat16")
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
-                                 log_q=log_q, mask=mask, candidate_index=candidate_index)
+                                 log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision)
         return F.cross_entropy(logits, labels)
     raw = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
-                          candidate_index=candidate_index)  # s/τ
+                          candidate_index=candidate_index, precision=precision)  # s/τ
     logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
-                             log_q=log_q, mask=mask, candidate_index=candidate_index)
+                             log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision)
     return weighted_info_nce(logits, raw, labels, temperature=temperature, debias_prior=debias_prior,
                              hardness=hardness)
 
@@ -145,8 +169,12 @@ class _SharedSoftmaxXent(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
-                log_q: Tensor | None, mask: Tensor | None) -> Tensor:
-        if log_q is None:
+                log_q: Tensor | None, mask: Tensor | None, low: bool = False) -> Tensor:
+        if low:  # bfloat16 operands; the [B, M] product comes back as float32 before anything else touches it
+            logits = torch.mm(_low(u), _low(v).T).float().mul_(alpha)  # [B, M]
+            if log_q is not None:
+                logits.sub_(log_q)
+        elif log_q is None:
             logits = torch.mm(u, v.T).mul_(alpha)  # [B, M]
         else:
             logits = torch.addmm(-log_q, u, v.T, alpha=alpha)  # [B, M]
@@ -165,7 +193,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
         total = weights.sum(dim=1, keepdim=True)  # [B, 1]
         loss = (top + total.log() - picked).mean()
         ctx.save_for_backward(u, v, weights, total, labels)
-        ctx.alpha = alpha
+        ctx.alpha, ctx.low = alpha, low
         return loss
 
     @staticmethod
@@ -177,9 +205,11 @@ class _SharedSoftmaxXent(torch.autograd.Function):
         scale = grad * (ctx.alpha / B)
         probs.mul_(scale / total)
         probs[torch.arange(B, device=probs.device), labels] -= scale
-        grad_u = torch.mm(probs, v) if ctx.needs_input_grad[0] else None  # [B, d]
-        grad_v = torch.mm(probs.T, u) if ctx.needs_input_grad[1] else None  # [M, d]
-        return grad_u, grad_v, None, None, None, None
+        if ctx.low:
+            probs, u, v = _low(probs), _low(u), _low(v)
+        grad_u = torch.mm(probs, v).float() if ctx.needs_input_grad[0] else None  # [B, d]
+        grad_v = torch.mm(probs.T, u).float() if ctx.needs_input_grad[1] else None  # [M, d]
+        return grad_u, grad_v, None, None, None, None, None
 
 
 def weighted_info_nce(logits: Tensor, raw: Tensor, labels: Tensor, *, temperature: "float | Tensor",
@@ -230,7 +260,7 @@ def bpr_loss(positive_scores: Tensor, negative_scores: Tensor) -> Tensor:
 
 def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: "float | Tensor",
                   objective: str = "bpr", margin: float = 0.2, mask: Tensor | None = None,
-                  candidate_index: Tensor | None = None) -> Tensor:
+                  candidate_index: Tensor | None = None, precision: str = "float32") -> Tensor:
     """A pairwise loss over the same candidates InfoNCE would see: the positive against each negative.
 
     ``bpr``: mean over (row, unmasked negative) of ``−log σ((s⁺ − s⁻)/τ)``;
@@ -250,10 +280,10 @@ def pairwise_loss(user: Tensor, candidates: Tensor, labels: Tensor, *, similarit
     if similarity.components:
         return sum(weight * pairwise_loss(user, candidates, labels, similarity=kernel, temperature=temperature,
                                           objective=objective, margin=margin, mask=mask,
-                                          candidate_index=candidate_index)
+                                          candidate_index=candidate_index, precision=precision)
                    for kernel, weight in similarity.components if weight > 0)
     scores = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=1.0,
-                             candidate_index=candidate_index)  # [B, M] raw s
+                             candidate_index=candidate_index, precision=precision)  # [B, M] raw s
     B = scores.shape[0]
     rows = torch.arange(B, device=scores.device)
     negative = torch.ones_like(scores, dtype=torch.bool) if mask is None else ~mask

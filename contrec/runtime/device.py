@@ -21,7 +21,7 @@ import torch
 
 from contrec.errors import ConfigError
 
-__all__ = ["resolve_device", "device_name", "available_devices"]
+__all__ = ["resolve_device", "device_name", "available_devices", "native_bfloat16"]
 
 
 def _backend_available(kind: str) -> bool:
@@ -69,3 +69,17 @@ def resolve_device(device: "str | torch.device | None") -> torch.device:
 def device_name(device: "str | torch.device | None") -> str:
     """The resolved device as a string (what a model records in ``device_``)."""
     return str(resolve_device(device))
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices on a fast path (CPU: oneDNN's AVX512 / AMX kernels;
+    CUDA: hardware bfloat16). Elsewhere ``precision="bfloat16"`` still trains, only slower than float32."""
+    if device.type == "cpu":
+        probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        try:
+            return bool(probe()) if probe is not None else False
+        except RuntimeError:  # pragma: no cover - a build without oneDNN
+            return False
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return True

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrec.errors import ConfigError, check_choice, check_int, check_number
-from contrec.nn.losses import OBJECTIVES
+from contrec.nn.losses import OBJECTIVES, PRECISIONS
 from contrec.runtime.device import device_name
 from contrec.training.weights import POSITIVE_WEIGHTS
 
@@ -58,6 +58,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     positive_weights: str = "none"
     device: str = "cpu"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "validation_k"):
@@ -76,6 +77,7 @@ class TrainingConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("positive_weights", self.positive_weights, POSITIVE_WEIGHTS)
+        check_choice("precision", self.precision, PRECISIONS)
         check_number("ssl_dropout", self.ssl_dropout, below=1.0)
         check_number("margin", self.margin)
         check_number("ssl_weight", self.ssl_weight)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import astuple
 from typing import Any, Callable
 
@@ -27,6 +28,7 @@ from contrec.nn.diagnostics import vector_diagnostics
 from contrec.nn.encoders import Encoder, serving_vectors
 from contrec.nn.similarity import Similarity
 from contrec.nn.temperature import LearnedTemperature
+from contrec.runtime.device import native_bfloat16
 from contrec.runtime.progress import interactive
 from contrec.samplers.base import ModelSnapshot, NegativeSampler, Scorer
 from contrec.training import distributed
@@ -113,6 +115,9 @@ class _Run:
         self.device = torch.device(config.device)
         if world is not None and self.device.type != "cpu":
             raise ConfigError(f"multi-process training (DDP over gloo) runs on the CPU; got device={config.device!r}")
+        if config.precision == "bfloat16" and not native_bfloat16(self.device):
+            warnings.warn(f"precision='bfloat16': {self.device} has no fast bfloat16 matmuls, so epochs will be "
+                          "slower than in float32, not faster", RuntimeWarning, stacklevel=3)
         self.generator = torch.Generator().manual_seed(config.seed)  # the shuffle: the same on every rank
         self.rank, self.n_ranks = (world.rank, world.size) if world is not None else (0, 1)
         # sampled negatives must differ between ranks; one process keeps drawing from the shuffle's generator

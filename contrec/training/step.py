@@ -72,10 +72,10 @@ def objective(u: Tensor, v: Tensor, candidates: Candidates, similarity: Similari
     if config.objective == "infonce":
         return info_nce(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                         log_q=candidates.log_q, mask=candidates.mask, debias_prior=config.debias_prior,
-                        hardness=config.hardness, candidate_index=candidates.index)
+                        hardness=config.hardness, candidate_index=candidates.index, precision=config.precision)
     return pairwise_loss(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                          objective=config.objective, margin=config.margin, mask=candidates.mask,
-                         candidate_index=candidates.index)
+                         candidate_index=candidates.index, precision=config.precision)
 
 
 def ssl_loss(a: Tensor, b: Tensor, temperature: float) -> Tensor:
