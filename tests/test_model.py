@@ -272,16 +272,29 @@ def test_failed_save_keeps_the_old_file(fitted, tmp_path, monkeypatch):
 def test_ctrl_c_during_a_write_finishes_the_file_then_interrupts(tmp_path, monkeypatch):
     """A SIGINT inside the zip writer used to surface as numpy/zipfile errors about half-closed
     streams (a traceback in a --distributed Ctrl-C); it is held until the file is in place."""
-    import os
     import signal
 
     real = np.savez_compressed
 
     def interrupted_midway(f, **arrays):
-        os.kill(os.getpid(), signal.SIGINT)  # delivered while the zip is being written
+        signal.raise_signal(signal.SIGINT)  # to this very thread, while the zip is being written
         real(f, **arrays)
 
+    # a Ctrl-C as a fresh process gets it: default handler, SIGINT not blocked (an earlier test's threads
+    # must not decide which thread the signal lands on, nor whether it is pending)
     monkeypatch.setattr(np, "savez_compressed", interrupted_midway)
+    previous_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_write_leaves_a_complete_file(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+
+
+def _interrupted_write_leaves_a_complete_file(tmp_path) -> None:
+    import signal
+
     path = tmp_path / "m.contrec"
     with pytest.raises(KeyboardInterrupt):
         write_artifact(path, {"x": np.arange(5.0)}, {"model": "ContrastiveRecommender"})
