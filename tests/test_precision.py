@@ -118,3 +118,14 @@ def test_cli_fit_precision(tmp_path):
     fit = ["--epochs", "2", "--dim", "8", "--n-negatives", "16", "--batch-size", "64", "-q", "--validation-size", "0"]
     assert main(["fit", str(SAMPLE_CSV), *read, *fit, "--precision", "bfloat16", "-o", str(out)]) == 0
     assert contrec.ContrastiveRecommender.load(out).precision == "bfloat16"
+
+
+def test_a_float32_checkpoint_resumes_in_bfloat16(board, tmp_path):
+    # like the device, the precision is how a run computes, not what it trains: a resume may change it
+    kw = {**KW, "epochs": 2}
+    ckpt = tmp_path / "run.ckpt"
+    contrec.ContrastiveRecommender(**kw).fit(board, checkpoint=ckpt)
+    longer = contrec.ContrastiveRecommender(**{**kw, "epochs": 4}, precision="bfloat16").fit(board, resume=ckpt)
+    assert [r["epoch"] for r in longer.history_][-1] == 4
+    with pytest.raises(contrec.ConfigError):  # what it trains still has to match
+        contrec.ContrastiveRecommender(**{**kw, "dim": 16}, precision="bfloat16").fit(board, resume=ckpt)

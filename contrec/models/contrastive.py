@@ -393,7 +393,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
             logger.info("fit: %d thread%s (%d of %d usable CPUs free; set threads= / --threads to fix it)",
                         self.threads_, "" if self.threads_ == 1 else "s", self.threads_, usable_cpus())
         identity = {"settings": jsonable({k: v for k, v in self.get_params().items()
-                                          if k not in ("verbose", "threads", "epochs", "device")}),
+                                          if k not in ("verbose", "threads", "epochs", "device", "precision")}),
                     "train": train.fingerprint(),
                     "validation": None if validation is None else validation.fingerprint()}
         return dataclasses.replace(checkpointing, identity=identity)
