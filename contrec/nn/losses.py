@@ -41,7 +41,8 @@ __all__ = ["info_nce", "info_nce_logits", "weighted_info_nce", "bpr_loss", "pair
 
 OBJECTIVES = ("infonce", "bpr", "triplet")
 # The precision of the score matmuls: bfloat16 operands (float32 accumulation, float32 logits from there on)
-# run ~2.3× faster on CPUs with AVX512-BF16 / AMX and on GPUs; inner-product kernels only (docs/performance.md).
+# multiply 2.35× faster than float32 on an AVX512-BF16 CPU (a step's shapes, docs/performance.md); GPUs with
+# bfloat16 units should gain too (not measured here). Inner-product kernels only.
 PRECISIONS = ("float32", "bfloat16")
 
 

@@ -73,7 +73,8 @@ def device_name(device: "str | torch.device | None") -> str:
 
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices on a fast path (CPU: oneDNN's AVX512 / AMX kernels;
-    CUDA: hardware bfloat16). Elsewhere ``precision="bfloat16"`` still trains, only slower than float32."""
+    CUDA: hardware bfloat16; other devices are assumed to have it, unmeasured). Without it
+    ``precision="bfloat16"`` still trains, only slower than float32."""
     if device.type == "cpu":
         probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
         try:
