@@ -30,15 +30,15 @@ from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
 from contrec.evaluation.protocol import EvaluationProtocol, protocol_split  # noqa: E402
+from contrec.experiments.config import SAMPLER_DEFAULTS  # noqa: E402
 
 K = EvaluationProtocol().headline_k
+HARD = SAMPLER_DEFAULTS["hard"]  # top-100, ε 0.5, refreshed every 200 steps: what compare uses
 SAMPLERS = {
     "uniform": {"sampler": "uniform"},
     "popularity α=0.75": {"sampler": "popularity", "sampler_params": {"alpha": 0.75}},
-    "hard (top-100, ε=0.5)": {"sampler": "hard",
-                              "sampler_params": {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200}},
-    "hard (top-100, ε=0.5), per row": {"sampler": "hard", "sampler_params": {"top_m": 100, "uniform_share": 0.5,
-                                                                           "refresh_every": 200, "shared": False}},
+    "hard (top-100, ε=0.5)": {"sampler": "hard", "sampler_params": HARD},
+    "hard (top-100, ε=0.5), per row": {"sampler": "hard", "sampler_params": {**HARD, "shared": False}},
     "dynamic-hard (pool 2048)": {"sampler": "dynamic-hard", "sampler_params": {"pool_size": 2048}},
     "domain-rule disjoint(genres)": {"sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)"}},
     "domain-rule disjoint(genres), per-row": {"sampler": "domain-rule",

@@ -38,11 +38,13 @@ from _common import parser as common_parser  # noqa: E402
 
 import contrec  # noqa: E402
 from contrec.data.synthetic import synthetic_interactions  # noqa: E402
+from contrec.experiments.config import SAMPLER_DEFAULTS  # noqa: E402
 
+HARD = SAMPLER_DEFAULTS["hard"]  # top-100, ε 0.5, refreshed every 200 steps: what compare uses
 SAMPLERS = {  # label: (sampler, its parameters)
     "uniform": ("uniform", {}), "popularity": ("popularity", {"alpha": 0.75}),
-    "hard": ("hard", {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200}),  # shared draws (the default)
-    "hard per-row": ("hard", {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200, "shared": False}),
+    "hard": ("hard", HARD),  # shared draws (the default)
+    "hard per-row": ("hard", {**HARD, "shared": False}),
     "domain-rule": ("domain-rule", {"rule": "disjoint(genres)"}),  # shared draws, the rule as a row mask
     "domain-rule per-row": ("domain-rule", {"rule": "disjoint(genres)", "draw": "per-row"}),
 }

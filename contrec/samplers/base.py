@@ -168,8 +168,8 @@ class BaseSampler:
 
     def _shared_proposal(self) -> bool:
         """Whether a shared draw's q is the same for every row of the batch (it may depend on the
-        batch as a whole: ``_base_log_prob(users, items[M])`` then gets the whole batch's users)."""
-        return self._item_log_q() is not None
+        batch as a whole, `batch_proposal`: ``_base_log_prob(users, items[M])`` then gets the whole batch's users)."""
+        return self.batch_proposal or self._item_log_q() is not None
 
     def _positive_mass(self, users: Tensor, positives: Tensor | None) -> Tensor:
         """``[B]`` proposal mass of each row user's known positives (for exclusion)."""

@@ -139,9 +139,6 @@ class HardNegativeSampler(BaseSampler):
     def batch_proposal(self) -> bool:  # type: ignore[override]
         return self.shared
 
-    def _shared_proposal(self) -> bool:
-        return self.shared
-
     def _draw(self, users: Tensor, positives: Tensor, n: int, generator: torch.Generator) -> Tensor:
         if self.shared:
             return self._draw_shared(users, n, generator)
