@@ -153,3 +153,41 @@ def test_frames_with_missing_ids_are_refused_with_the_row(rows):
         return
     with pytest.raises(ContrecError, match="is empty"):
         Interactions.from_frame(frame, duplicates="last")
+
+
+@SETTINGS
+@given(st.integers(1, 12), st.integers(1, 15), st.integers(0, 2**31 - 1))
+def test_row_set_lookups_answer_set_membership_dense_or_sparse(n_rows, n_items, seed):
+    # the dense table (small catalogues) and the CSR slicing (past DENSE_BYTES) answer every lookup alike,
+    # and both as plain set membership would — repeated rows and items, duplicates in the matrix included
+    import torch
+
+    import contrec.data.positives as positives
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, n_rows * n_items + 1))
+    rows_, cols_ = rng.integers(0, n_rows, n), rng.integers(0, n_items, n)
+    sets = [set() for _ in range(n_rows)]
+    for r, c in zip(rows_, cols_):
+        sets[r].add(c)
+    matrix = sp.csr_matrix((rng.integers(1, 4, n).astype(np.float32), (rows_, cols_)), shape=(n_rows, n_items))
+    batch = torch.from_numpy(rng.integers(0, n_rows, 9))
+    asked = torch.from_numpy(rng.integers(0, n_items, 11))
+    per_row = torch.from_numpy(rng.integers(0, n_items, (9, 4)))
+    expected = torch.tensor([[int(j) in sets[int(r)] for j in asked] for r in batch])
+    expected_rows = torch.tensor([[int(j) in sets[int(r)] for j in row] for r, row in zip(batch, per_row)])
+    expected_pairs = torch.tensor([int(j) in sets[int(r)] for r, j in zip(batch, per_row[:, 0])])
+    before = matrix.copy()
+    dense = positives.RowSets(matrix)
+    original = positives.DENSE_BYTES
+    positives.DENSE_BYTES = 0
+    try:
+        sparse = positives.RowSets(matrix)
+    finally:
+        positives.DENSE_BYTES = original
+    assert dense.dense is not None and sparse.dense is None
+    for lookup in (dense, sparse):
+        assert torch.equal(lookup.shared(batch, asked), expected)
+        assert torch.equal(lookup.rowwise(batch, per_row), expected_rows)
+        assert torch.equal(lookup.pairs(batch, per_row[:, 0]), expected_pairs)
+    assert (matrix != before).nnz == 0 and np.array_equal(matrix.data, before.data)  # the caller's weights stay

@@ -41,3 +41,41 @@ def test_pinned_threads_restores_what_was_set():
     assert (torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()) == before
     with pinned_threads(None):  # nothing asked, nothing changed
         assert (torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()) == before
+
+
+def test_retained_heap_tunes_glibc_once_and_restores_its_defaults(monkeypatch):
+    import platform
+
+    from contrec.runtime import heap
+
+    calls: list[tuple] = []
+
+    class Recorder:  # stands in for libc: what the block asks of malloc, in order
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(heap, "_libc", lambda: Recorder())
+    with heap.retained_heap() as tuned:
+        with heap.retained_heap():  # a carve fit inside a fit: nothing more
+            pass
+        assert tuned and calls == [("mallopt", -3, heap.MMAP_THRESHOLD), ("mallopt", -1, heap.TRIM_THRESHOLD)]
+    assert calls[2:] == [("mallopt", -3, 128 * 1024), ("mallopt", -1, 128 * 1024), ("trim", 0)]
+    calls.clear()
+    with pytest.raises(KeyError):  # an error inside still restores
+        with heap.retained_heap():
+            raise KeyError("x")
+    assert calls[-1] == ("trim", 0) and heap._depth == 0
+    monkeypatch.undo()
+    # the real libc: tuned on glibc Linux, left alone when the user chose the thresholds or opted out
+    with heap.retained_heap() as real:
+        assert real == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    for name, value in (("MALLOC_TRIM_THRESHOLD_", "1000000"), ("CONTREC_RETAIN_HEAP", "0")):
+        with monkeypatch.context() as m:
+            m.setenv(name, value)
+            with heap.retained_heap() as chosen:
+                assert not chosen

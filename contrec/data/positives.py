@@ -1,10 +1,12 @@
 """Membership tests in per-row item sets (a user's positives, a hard-negative table, a rule's
 allowed items), vectorized over whole batches.
 
-Sets are stored as a CSR matrix ``[n_rows, n_items]``. Lookups slice that matrix to the
-batch's rows and to the *distinct* items asked about (a presence vector over the catalogue,
-no sort), test membership densely on that small block, and gather back — a few
-milliseconds for a 1,024 × 2,048 batch, where per-query binary search takes tens.
+Sets are stored as a CSR matrix ``[n_rows, n_items]`` and, while ``n_rows × n_items`` bytes fit in
+`DENSE_BYTES`, also as a dense boolean table: a lookup is then two numpy gathers (the batch's
+distinct rows, then the asked columns) — 1.4 ms for a 1,024 × 2,048 batch of a MovieLens-1M-sized
+log on two threads, where slicing the CSR matrix and densifying the block took 2.5 ms alone and,
+inside training (fresh 8 MB float blocks each step), 7.5 ms. Larger tables slice the CSR matrix
+to the batch's rows and the asked items and test membership densely on that small block.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["RowSets", "PositiveLookup", "distinct_items"]
+__all__ = ["RowSets", "PositiveLookup", "distinct_items", "DENSE_BYTES"]
+
+# The largest dense membership table kept beside the CSR matrix (one byte per row × item): MovieLens-1M's
+# users × items take 22 MB; a catalogue past this keeps only the CSR form (slower lookups, same answers).
+DENSE_BYTES = 1 << 27
 
 
 def distinct_items(items: Tensor, n_items: int) -> tuple[Tensor, Tensor]:
@@ -45,13 +51,20 @@ class RowSets:
         self.matrix.sort_indices()
         self.matrix.data[:] = 1.0
         self.n_items = self.matrix.shape[1]
-        self.counts = torch.from_numpy(np.diff(self.matrix.indptr).astype(np.int64))  # [n_rows]
+        counts = np.diff(self.matrix.indptr)
+        self.counts = torch.from_numpy(counts.astype(np.int64))  # [n_rows]
+        self.dense: np.ndarray | None = None  # [n_rows, n_items] bool, when small enough
+        if self.matrix.shape[0] * self.n_items <= DENSE_BYTES:
+            self.dense = np.zeros(self.matrix.shape, dtype=bool)
+            self.dense[np.repeat(np.arange(len(counts)), counts), self.matrix.indices] = True
 
     def shared(self, rows: Tensor, items: Tensor) -> Tensor:
         """``[B] × [M] -> [B, M]`` bool."""
-        distinct, index = distinct_items(rows, self.matrix.shape[0])  # rows repeat (rule groups): slice each once
-        sub = self.matrix[distinct.numpy()][:, items.numpy()]  # [R, M] sparse
-        block = torch.from_numpy(sub.toarray() > 0)
+        distinct, index = distinct_items(rows, self.matrix.shape[0])  # rows repeat (users, rule groups): once each
+        if self.dense is not None:
+            block = torch.from_numpy(np.take(self.dense[distinct.numpy()], items.numpy(), axis=1))  # [R, M]
+        else:
+            block = torch.from_numpy(self.matrix[distinct.numpy()][:, items.numpy()].toarray() > 0)  # [R, M]
         return block if len(distinct) == len(rows) and bool((index == torch.arange(len(rows))).all()) \
             else block.index_select(0, index)
 
@@ -66,6 +79,8 @@ class RowSets:
         """``[R] × [R] -> [R]`` bool: is items[r] in set rows[r]? (element lookups, no dense block)."""
         if len(rows) == 0:
             return torch.zeros(0, dtype=torch.bool)
+        if self.dense is not None:
+            return torch.from_numpy(self.dense[rows.numpy(), items.numpy()])
         values = np.asarray(self.matrix[rows.numpy().copy(), items.numpy().copy()]).reshape(-1)
         return torch.from_numpy(values > 0)
 

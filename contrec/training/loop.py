@@ -29,6 +29,7 @@ from contrec.nn.encoders import Encoder, serving_vectors
 from contrec.nn.similarity import Similarity
 from contrec.nn.temperature import LearnedTemperature
 from contrec.runtime.device import native_bfloat16
+from contrec.runtime.heap import retained_heap
 from contrec.runtime.progress import interactive
 from contrec.samplers.base import ModelSnapshot, NegativeSampler, Scorer
 from contrec.training import distributed
@@ -173,9 +174,10 @@ class _Run:
         self.started = time.perf_counter() - state.elapsed
         self.step = state.step
         try:
-            for epoch in range(state.epoch if not state.done else config.epochs, config.epochs):
-                if self._epoch(epoch):
-                    break
+            with retained_heap():  # a step's freed buffers are reused by the next, not faulted in again
+                for epoch in range(state.epoch if not state.done else config.epochs, config.epochs):
+                    if self._epoch(epoch):
+                        break
         finally:
             self.bar.close()
             self.optimizer.close()
