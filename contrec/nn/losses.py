@@ -177,12 +177,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
             if log_q is not None:
                 logits.sub_(log_q)
         elif log_q is None:
-            logits = torch.mm(u * alpha, v.T)  # [B, M]
-        elif log_q.dim() == 1:
-            # the scale and the shared correction ride along in the product, [αu, −1]·[v, log q]: no pass over
-            # [B, M] to scale or to copy a broadcast bias in (addmm's copy took 1.8 ms of a ~17 ms step)
-            logits = torch.mm(torch.cat([u * alpha, u.new_full((len(u), 1), -1.0)], dim=1),
-                              torch.cat([v, log_q[:, None].to(v.dtype)], dim=1).T)  # [B, M]
+            logits = torch.mm(u, v.T).mul_(alpha)  # [B, M]
         else:
             logits = torch.addmm(-log_q, u, v.T, alpha=alpha)  # [B, M]
         target = labels[:, None]
