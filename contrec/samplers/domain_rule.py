@@ -39,7 +39,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from contrec.data.positives import RowSets
+from contrec.data.positives import RowSets, distinct_items
 from contrec.errors import ConfigError, DataError
 from contrec.rules import AttributeTable, Rule, load_rule, parse_rule
 from contrec.samplers.base import BaseSampler, Negatives
@@ -210,8 +210,10 @@ class DomainRuleSampler(BaseSampler):
     def _member(self, groups: Tensor, items: Tensor) -> Tensor:
         """``[B] × ([n] or [B, n]) -> [B, n]``: does each row's rule allow each item?"""
         if self._dense is not None:
-            if items.dim() == 1:  # the batch's groups' rows, then the items' columns: two cheap gathers
-                return torch.from_numpy(np.take(np.take(self._dense, groups.numpy(), axis=0), items.numpy(), axis=1))
+            if items.dim() == 1:  # the batch's distinct groups' rows, the items' columns, then a row per batch row
+                distinct, index = distinct_items(groups, self._dense.shape[0])
+                block = np.take(np.take(self._dense, distinct.numpy(), axis=0), items.numpy(), axis=1)  # [R, n]
+                return torch.from_numpy(np.take(block, index.numpy(), axis=0))
             flat = groups.numpy()[:, None] * self._dense.shape[1] + items.numpy()  # [B, n]
             return torch.from_numpy(np.take(self._dense.reshape(-1), flat))
         return self._sets.shared(groups, items) if items.dim() == 1 else self._sets.rowwise(groups, items)
