@@ -209,6 +209,8 @@ class DomainRuleSampler(BaseSampler):
 
     def _member(self, groups: Tensor, items: Tensor) -> Tensor:
         """``[B] × ([n] or [B, n]) -> [B, n]``: does each row's rule allow each item?"""
+        if items.dim() == 2 and items.shape[0] > 1 and items.stride(0) == 0:
+            items = items[0]  # one row broadcast to all (in-batch candidates): the shared lookup, not B × n gathers
         if self._dense is not None:
             if items.dim() == 1:  # the batch's distinct groups' rows, the items' columns, then a row per batch row
                 distinct, index = distinct_items(groups, self._dense.shape[0])
