@@ -43,7 +43,7 @@ def test_pinned_threads_restores_what_was_set():
         assert (torch.get_num_threads(), faiss.omp_get_max_threads(), blas_threads()) == before
 
 
-def test_retained_heap_tunes_glibc_once_and_restores_its_defaults(monkeypatch):
+def test_retained_heap_tunes_glibc_once_and_leaves_its_settled_thresholds(monkeypatch):
     import platform
 
     from contrec.runtime import heap
@@ -64,7 +64,7 @@ def test_retained_heap_tunes_glibc_once_and_restores_its_defaults(monkeypatch):
         with heap.retained_heap():  # a carve fit inside a fit: nothing more
             pass
         assert tuned and calls == [("mallopt", -3, heap.MMAP_THRESHOLD), ("mallopt", -1, heap.TRIM_THRESHOLD)]
-    assert calls[2:] == [("mallopt", -3, 128 * 1024), ("mallopt", -1, 128 * 1024), ("trim", 0)]
+    assert calls[2:] == [("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20), ("trim", 0)]
     calls.clear()
     with pytest.raises(KeyError):  # an error inside still restores
         with heap.retained_heap():

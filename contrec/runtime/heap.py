@@ -7,7 +7,10 @@ step's allocation of the same size then faults in and zeroes every page again: o
 MovieLens-1M-sized log that cost ~20 % of an epoch (one thread, 1,024 + 1,024 candidates —
 docs/performance.md). Inside `retained_heap` blocks up to `MMAP_THRESHOLD` come from the heap and
 freed memory stays there up to `TRIM_THRESHOLD`, so a step reuses the previous step's pages; on
-leaving, glibc's documented defaults come back and the free memory is returned (``malloc_trim``).
+leaving, the free memory is returned (``malloc_trim``) and the thresholds are set to where glibc's own
+dynamic adjustment settles in a process that frees large arrays (`AFTER_MMAP_THRESHOLD`, twice that
+to trim). Setting them once turns that adjustment off for the process, so going back to the
+128 KiB start values would make the user's later large numpy allocations fault in anew each time.
 
 Only glibc is tuned (Linux); elsewhere, or when the user set ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_`` themselves (their choice wins) or ``CONTREC_RETAIN_HEAP=0``, the block
@@ -27,12 +30,14 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["retained_heap", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
+__all__ = ["retained_heap", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "AFTER_MMAP_THRESHOLD"]
 
 MMAP_THRESHOLD = 1 << 28  # 256 MiB: larger blocks are still mapped (and unmapped) on their own
 TRIM_THRESHOLD = 1 << 30  # 1 GiB of free heap kept while training
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-_GLIBC_DEFAULT = 128 * 1024  # both thresholds' documented defaults
+# glibc raises its mmap threshold to the size of each freed mapped block, up to 32 MiB on 64-bit systems
+# (DEFAULT_MMAP_THRESHOLD_MAX), and keeps the trim threshold at twice it: the state left behind
+AFTER_MMAP_THRESHOLD = 32 << 20
 
 _lock = threading.Lock()
 _depth = 0
@@ -68,6 +73,6 @@ def retained_heap() -> Iterator[bool]:
         with _lock:
             _depth -= 1
             if tuned and libc is not None:
-                libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT)
-                libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT)
+                libc.mallopt(_M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
+                libc.mallopt(_M_TRIM_THRESHOLD, 2 * AFTER_MMAP_THRESHOLD)
                 libc.malloc_trim(0)
