@@ -72,6 +72,8 @@ class RowSets:
         """``[B] × [B, M] -> [B, M]`` bool."""
         if items.dim() == 2 and items.shape[0] > 1 and items.stride(0) == 0:  # one row broadcast to all
             return self.shared(rows, items[0])
+        if self.dense is not None:  # one gather from the flat table
+            return torch.from_numpy(np.take(self.dense.reshape(-1), rows.numpy()[:, None] * self.n_items + items.numpy()))
         distinct, index = distinct_items(items, self.n_items)
         return self.shared(rows, distinct).gather(1, index)
 

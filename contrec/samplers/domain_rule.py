@@ -39,7 +39,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from contrec.data.positives import RowSets, distinct_items
+from contrec.data.positives import RowSets
 from contrec.errors import ConfigError, DataError
 from contrec.rules import AttributeTable, Rule, load_rule, parse_rule
 from contrec.samplers.base import BaseSampler, Negatives
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DomainRuleSampler"]
 
 MAX_ALLOWED_ENTRIES = 200_000_000  # allowed-table size limit (int32 entries ≈ 800 MB)
-DENSE_TABLE_LIMIT = 64_000_000  # groups × items up to which shared draws test membership densely (64 MB)
 
 
 class DomainRuleSampler(BaseSampler):
@@ -134,13 +133,6 @@ class DomainRuleSampler(BaseSampler):
         self._sets = RowSets(sp.csr_matrix((np.ones(len(self._allowed), np.float32), self._allowed.numpy(),
                                             self._indptr.numpy()), shape=(len(count), n)))
         self._groups_t = torch.from_numpy(self.group_of_item_)
-        # `forbidden` tests (group, item) membership for [B, n] blocks every step: a dense
-        # group × item table does that with two gathers, where the CSR slices per group
-        self._dense: np.ndarray | None = None
-        if len(count) * n <= DENSE_TABLE_LIMIT:
-            dense = np.zeros(len(count) * n, dtype=bool)
-            dense[self._allowed.numpy() + np.repeat(np.arange(len(count), dtype=np.int64) * n, count)] = True
-            self._dense = dense.reshape(len(count), n)  # [groups, items]
         self.stats_["fallback_rows"] = 0.0
         self.empty_groups_ = int((count == 0).sum())
 
@@ -208,16 +200,8 @@ class DomainRuleSampler(BaseSampler):
         return torch.full((self.n_items_,), -math.log(self.n_items_), dtype=torch.float64)
 
     def _member(self, groups: Tensor, items: Tensor) -> Tensor:
-        """``[B] × ([n] or [B, n]) -> [B, n]``: does each row's rule allow each item?"""
-        if items.dim() == 2 and items.shape[0] > 1 and items.stride(0) == 0:
-            items = items[0]  # one row broadcast to all (in-batch candidates): the shared lookup, not B × n gathers
-        if self._dense is not None:
-            if items.dim() == 1:  # the batch's distinct groups' rows, the items' columns, then a row per batch row
-                distinct, index = distinct_items(groups, self._dense.shape[0])
-                block = np.take(np.take(self._dense, distinct.numpy(), axis=0), items.numpy(), axis=1)  # [R, n]
-                return torch.from_numpy(np.take(block, index.numpy(), axis=0))
-            flat = groups.numpy()[:, None] * self._dense.shape[1] + items.numpy()  # [B, n]
-            return torch.from_numpy(np.take(self._dense.reshape(-1), flat))
+        """``[B] × ([n] or [B, n]) -> [B, n]``: does each row's rule allow each item? (`RowSets` keeps the
+        group × item table dense while it fits, so every step's test is a gather or two)"""
         return self._sets.shared(groups, items) if items.dim() == 1 else self._sets.rowwise(groups, items)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
