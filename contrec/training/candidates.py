@@ -14,6 +14,15 @@ Masked (not a negative of the row): the user's known training positives other th
 row's own (accidental hits, counted as the sampler's false-negative rate), draws the sampler
 marked invalid, in-batch candidates a domain rule forbids when it asks for
 ``mask_in_batch``, and every in-batch candidate when ``in_batch`` is off.
+
+Merged duplicates: when every candidate's correction and mask depend on the item alone (shared
+draws, one process, plain InfoNCE — `mergeable`), an item that appears m times in the list
+becomes one column whose correction is lowered by log m: the softmax sums m equal terms
+either way, so the loss is the same up to float rounding, but a batch of popular positives
+and a draw over a small catalogue repeat many items (ml-100k: 976 distinct of 2,048), and
+every repeat was a column of each matrix product. The row's own positive stands for one copy
+(its other copies are accidental hits, masked), so its logit is raised back by log m
+(``positive_log_count``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from contrec.training import distributed
 from contrec.training.config import TrainingConfig
 from contrec.training.sharing import Draws, share_draws
 
-__all__ = ["Candidates", "StepStats", "build_candidates"]
+__all__ = ["Candidates", "StepStats", "build_candidates", "mergeable"]
 
 
 @dataclass
@@ -43,6 +52,7 @@ class StepStats:
     false_negatives: int = 0  # of those, known positives of the row's user
     candidates: int = 0  # all candidates but each row's own positive
     masked: int = 0  # of those, masked
+    scored: int = 0  # (row, column) scores the loss computes: fewer than candidates + rows when repeats merge
     sampler_seconds: float = 0.0
     refresh_seconds: float = 0.0
     refreshes: int = 0
@@ -67,6 +77,7 @@ class Candidates:
     index: Tensor | None
     labels: Tensor
     per_row: bool
+    positive_log_count: Tensor | None = None  # [B] log copies in each row's positive's merged column
 
     def to(self, device: torch.device) -> "Candidates":
         """The same candidates on ``device``: one copy per tensor per step (on the CPU, these very tensors)."""
@@ -77,7 +88,8 @@ class Candidates:
             return None if t is None else t.to(device, non_blocking=True)
 
         return Candidates(move(self.items), move(self.log_q), move(self.mask), move(self.encode),  # type: ignore[arg-type]
-                          move(self.index), move(self.labels), self.per_row)  # type: ignore[arg-type]
+                          move(self.index), move(self.labels), self.per_row,  # type: ignore[arg-type]
+                          move(self.positive_log_count))
 
 
 def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor,
@@ -90,7 +102,11 @@ def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: P
     neg = sampler.sample(bu, bi, n, generator) if n > 0 else None
     draws = share_draws(bu, bi, neg, sampler, world)
     items, log_q = _corrected(bu, bi, draws, sampler, log_p_batch, config, stats, t0)
+    if mergeable(draws, sampler, config, log_q, world):
+        return _merged(bu, draws, items, log_q, lookup, stats)
     mask, encode, index = _masks(bu, bi, draws, items, sampler, lookup, config, stats)
+    # per-row candidates are scored against the distinct vectors (this rank's and every rank's positives)
+    stats.scored += B * (mask.shape[1] if index is None else len(encode) + len(draws.positives) - B)
     labels = torch.arange(B) + rank * B  # row b's positive is candidate column rank·B + b
     return Candidates(items, log_q, mask, encode, index, labels, draws.per_row)
 
@@ -123,6 +139,42 @@ def _corrected(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, l
         log_q = torch.cat(blocks_log_q, dim=-1)
         log_q = torch.nan_to_num_(log_q, neginf=0.0)  # cat made a fresh tensor: fix it in place, one sweep
     return items, log_q
+
+
+def mergeable(draws: Draws, sampler: NegativeSampler, config: TrainingConfig, log_q: Tensor | None,
+              world: "distributed.World | None" = None) -> bool:
+    """Whether repeated candidates can be merged: each one's correction and mask must depend on the item
+    alone (shared draws without per-draw validity or in-batch rules, one process), and the loss must be the
+    plain InfoNCE softmax (debiasing, hardness weights and pairwise losses count candidates one by one)."""
+    return (not draws.per_row and draws.valid is None and (world is None or world.size == 1) and config.in_batch and not (sampler.mask_in_batch and config.n_negatives > 0)
+            and config.objective == "infonce" and config.debias_prior == 0.0 and config.hardness == 0.0
+            and (log_q is None or log_q.dim() == 1))
+
+
+def _merged(bu: Tensor, draws: Draws, items: Tensor, log_q: Tensor | None, lookup: PositiveLookup,
+            stats: StepStats) -> Candidates:
+    """The candidate list with each item once (see the module notes); counts as the full list would give."""
+    B, C = len(bu), len(items)
+    distinct, inverse = torch.unique(items, return_inverse=True)  # [U], [C]
+    U = len(distinct)
+    copies = torch.bincount(inverse, minlength=U)  # [U]
+    log_copies = copies.to(torch.float32).log_()
+    if log_q is None:  # uncorrected: each column still stands for its copies
+        merged_q = log_copies.neg()
+    else:  # log q depends on the item alone: any copy's value is the item's (the first's, for determinism)
+        first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
+        merged_q = log_q[first].sub_(log_copies)
+    mask = lookup.shared(bu, distinct)  # [B, U] accidental hits (each row's own positive among them)
+    labels = inverse[:B]
+    hits = mask.sum(dim=0)  # [U]: rows that know each item
+    n_sampled = C - B
+    stats.sampled += B * n_sampled
+    if n_sampled:
+        stats.false_negatives += int(hits @ torch.bincount(inverse[B:], minlength=U))
+    stats.candidates += B * C - B
+    stats.masked += int(hits @ copies) - B  # every label column is a known positive
+    stats.scored += B * U
+    return Candidates(distinct, merged_q, mask, distinct, None, labels, False, log_copies[labels])
 
 
 def _masks(bu: Tensor, bi: Tensor, draws: Draws, items: Tensor, sampler: NegativeSampler, lookup: PositiveLookup,

@@ -251,6 +251,8 @@ class _Run:
             "interactions_per_s": n_seen / seconds,
             "false_negative_rate": totals.false_negatives / max(totals.sampled, 1),
             "masked_share": totals.masked / max(totals.candidates, 1),
+            # the columns the loss scored, of those listed (in-batch + draws): repeats merged (training.candidates)
+            "scored_share": totals.scored / max(totals.candidates + n_seen, 1),
             "sampler_seconds": stats.sampler_seconds,
             "sampler_share": stats.sampler_seconds / seconds,
             "refresh_seconds": stats.refresh_seconds, "refreshes": stats.refreshes,

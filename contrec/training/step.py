@@ -72,7 +72,8 @@ def objective(u: Tensor, v: Tensor, candidates: Candidates, similarity: Similari
     if config.objective == "infonce":
         return info_nce(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                         log_q=candidates.log_q, mask=candidates.mask, debias_prior=config.debias_prior,
-                        hardness=config.hardness, candidate_index=candidates.index, precision=config.precision)
+                        hardness=config.hardness, candidate_index=candidates.index, precision=config.precision,
+                        positive_log_count=candidates.positive_log_count)
     return pairwise_loss(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                          objective=config.objective, margin=config.margin, mask=candidates.mask,
                          candidate_index=candidates.index, precision=config.precision)
