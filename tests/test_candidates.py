@@ -15,6 +15,7 @@ from contrec.nn.similarity import get_similarity
 from contrec.samplers import get_sampler
 from contrec.training.candidates import StepStats, build_candidates, mergeable
 from contrec.training.sharing import Draws
+from tests.contracts import skewed_interactions
 
 
 def _batch(data: contrec.Interactions, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +40,7 @@ def _loss_and_grads(cands, bu, similarity, users, items, precision="float32"):
     v = items.clone().requires_grad_()
     as_v = (lambda t: None if t is None else t.to(users.dtype))
     loss = info_nce(u, v[cands.encode], cands.labels, similarity=similarity, temperature=0.2,
-                    log_q=as_v(cands.log_q), mask=cands.mask, positive_log_count=as_v(cands.positive_log_count),
+                    log_q=as_v(cands.log_q), mask=cands.mask, positive_offset=as_v(cands.positive_offset),
                     precision=precision)
     loss.backward()
     return loss.item(), u.grad, v.grad
@@ -47,6 +48,8 @@ def _loss_and_grads(cands, bu, similarity, users, items, precision="float32"):
 
 @pytest.mark.parametrize("sampler,params,extra", [
     ("uniform", {}, {}),
+    ("domain-rule", {"rule": "disjoint(genres) or same(decade)"}, {}),  # row-dependent log q and validity
+    ("domain-rule", {"rule": "disjoint(genres)", "fallback": "skip"}, {}),
     ("popularity", {"alpha": 0.75}, {}),
     ("hard", {"top_m": 10, "refresh_every": 1000}, {}),
     ("mixed", {}, {}),
@@ -54,15 +57,15 @@ def _loss_and_grads(cands, bu, similarity, users, items, precision="float32"):
     ("uniform", {}, {"logq": False}),  # uncorrected: a merged column still stands for its copies
 ])
 @pytest.mark.parametrize("kernel", ["cosine", "dot", "gaussian", "kernel-mixture"])
-def test_merged_repeats_give_the_full_lists_loss_gradients_and_counts(board, monkeypatch, sampler, params, extra,
-                                                                       kernel):
+def test_merged_repeats_give_the_full_lists_loss_gradients_and_counts(monkeypatch, sampler, params, extra, kernel):
+    board = skewed_interactions()  # 50 users, 20 items of power-law popularity, genres and years
     s = get_sampler(sampler, **params).fit(board)
     config = contrec.ContrastiveRecommender(**{"n_negatives": 64, **extra})._configs()[1]
     bu, bi = _batch(board, 48, seed=1)
     merged, merged_stats = _step(board, s, config, bu, bi, True, monkeypatch)
     full, full_stats = _step(board, s, config, bu, bi, False, monkeypatch)
-    assert merged.positive_log_count is not None and full.positive_log_count is None
-    assert merged.mask.shape[1] < full.mask.shape[1]  # 30 items: the 48 + 64 columns repeat
+    assert merged.positive_offset is not None and full.positive_offset is None
+    assert merged.mask.shape[1] < full.mask.shape[1]  # 20 items: the 48 + 64 columns repeat
     assert torch.equal(merged.items[merged.labels], bi)  # each row's positive is its label column
     g = torch.Generator().manual_seed(0)
     users = torch.randn(board.n_users, 8, generator=g, dtype=torch.float64)
@@ -97,31 +100,33 @@ def test_a_merged_column_by_hand():
     mask = torch.tensor([[True, False]])  # the row's own positive is a known positive
     loss = info_nce(u, v, torch.tensor([0]), similarity=get_similarity("dot", max_norm=None), temperature=1.0,
                     log_q=torch.tensor([-math.log(2.0), 0.0]), mask=mask,
-                    positive_log_count=torch.tensor([math.log(2.0)]))
+                    positive_offset=torch.tensor([math.log(2.0)]))
     assert float(loss) == pytest.approx(-1 + math.log(math.e + 1), abs=1e-6)
     with pytest.raises(ValueError, match="mask"):
         info_nce(u, v, torch.tensor([0]), similarity=get_similarity("cosine"), temperature=1.0,
-                 positive_log_count=torch.tensor([0.0]))
+                 positive_offset=torch.tensor([0.0]))
 
 
 @pytest.mark.parametrize("reason,kwargs,draws", [
     ("per-row draws", {}, Draws(torch.arange(4), torch.zeros(4, 3, dtype=torch.long), per_row=True)),
-    ("invalid draws", {}, Draws(torch.arange(4), torch.arange(3), valid=torch.ones(3, dtype=torch.bool))),
     ("no in-batch", {"in_batch": False}, Draws(torch.arange(4), torch.arange(3))),
     ("debiased", {"debias_prior": 0.05}, Draws(torch.arange(4), torch.arange(3))),
     ("hardness", {"hardness": 1.0}, Draws(torch.arange(4), torch.arange(3))),
     ("pairwise", {"objective": "bpr"}, Draws(torch.arange(4), torch.arange(3))),
 ])
-def test_lists_that_count_candidates_one_by_one_are_not_merged(board, reason, kwargs, draws):
+def test_lists_that_count_candidates_one_by_one_are_not_merged(reason, kwargs, draws):
     config = contrec.ContrastiveRecommender(**kwargs)._configs()[1]
-    uniform = get_sampler("uniform").fit(board)
-    assert mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__(), None)
-    assert not mergeable(draws, uniform, config, None), reason
-    assert not mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__(),
-                         torch.zeros(4, 7)), "a row-dependent correction"
-    rule = get_sampler("domain-rule", rule="disjoint(genres)")
-    if rule.mask_in_batch:
-        assert not mergeable(Draws(torch.arange(4), torch.arange(3)), rule, config.__class__(), None)
+    uniform = get_sampler("uniform")
+    assert mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__())
+    assert not mergeable(draws, uniform, config), reason
+
+
+def test_in_batch_rules_are_not_merged():
+    """A rule that masks in-batch candidates masks some copies of an item and not others (its draws stay)."""
+    plain, masking = (get_sampler("domain-rule", rule="disjoint(genres)", mask_in_batch=m) for m in (False, True))
+    config = contrec.ContrastiveRecommender()._configs()[1]
+    assert mergeable(Draws(torch.arange(4), torch.arange(3)), plain, config)
+    assert not mergeable(Draws(torch.arange(4), torch.arange(3)), masking, config)
 
 
 def test_a_fit_reports_the_share_of_columns_it_scored(board):

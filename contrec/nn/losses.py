@@ -65,7 +65,7 @@ def _low_scores(u: Tensor, v: Tensor, candidate_index: Tensor | None) -> Tensor:
 def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity,
                     temperature: "float | Tensor", log_q: Tensor | None = None, mask: Tensor | None = None,
                     candidate_index: Tensor | None = None, precision: str = "float32",
-                    positive_log_count: Tensor | None = None) -> Tensor:
+                    positive_offset: Tensor | None = None) -> Tensor:
     """The corrected, masked logits ``[B, M]`` of `info_nce` (for inspection and tests)."""
     B = user.shape[0]
     M = candidates.shape[-2] if candidate_index is None else candidate_index.shape[1]
@@ -76,9 +76,9 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
         drop = mask.clone()
         drop[torch.arange(B, device=drop.device), labels] = False
         bias = (bias if bias is not None else user.new_zeros(B, M)).masked_fill(drop, float("inf"))  # [B, M]
-    if positive_log_count is not None:  # a merged column stands for its copies; the positive for one
+    if positive_offset is not None:  # a merged column stands for its copies; the positive for one
         rows = torch.arange(B, device=user.device)
-        bias = (bias if bias is not None else user.new_zeros(B, M)).index_put((rows, labels), positive_log_count,
+        bias = (bias if bias is not None else user.new_zeros(B, M)).index_put((rows, labels), positive_offset,
                                                                              accumulate=True)
     if precision == "bfloat16" and similarity.inner_product:
         logits = _low_scores(similarity.embed(user), similarity.embed(candidates), candidate_index) / temperature
@@ -107,7 +107,7 @@ def info_nce_logits(user: Tensor, candidates: Tensor, labels: Tensor, *, similar
 def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Similarity, temperature: "float | Tensor",
              log_q: Tensor | None = None, mask: Tensor | None = None, debias_prior: float = 0.0,
              hardness: float = 0.0, candidate_index: Tensor | None = None, precision: str = "float32",
-             positive_log_count: Tensor | None = None) -> Tensor:
+             positive_offset: Tensor | None = None) -> Tensor:
     """Mean sampled-softmax InfoNCE loss over a batch.
 
     Args:
@@ -126,9 +126,10 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
             and row b's m-th candidate is ``candidates[candidate_index[b, m]]``.
         precision: ``"bfloat16"``: the score matmuls (forward and backward) of an inner-product
             kernel take bfloat16 operands; logits, softmax and gradients stay float32.
-        positive_log_count: ``[B]``, for merged candidate lists (`contrec.training.candidates`):
-            a column that stands for m copies of an item carries ``log_q − log m``, and row b's
-            positive — one copy; the others are accidental hits, masked — gets ``log m`` back.
+        positive_offset: ``[B]``, for merged candidate lists (`contrec.training.candidates`):
+            subtracted from row b's positive logit only. A column that stands for m copies of an
+            item carries ``log_q − log m``; the positive is one copy (the others are accidental
+            hits, masked), so its offset is ``log m``.
 
     Returns:
         scalar loss. With ``debias_prior = hardness = 0`` this is exactly cross-entropy over
@@ -145,14 +146,14 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
         >>> round(float(loss), 4)
         0.3955
     """
-    if positive_log_count is not None and mask is None:
-        raise ValueError("positive_log_count needs the mask that removes the positive's other copies")
+    if positive_offset is not None and mask is None:
+        raise ValueError("positive_offset needs the mask that removes the positive's other copies")
     if similarity.components:
         # a kernel mixture is trained as the weighted sum of its kernels' losses (Kernel-InfoNCE)
         return sum(weight * info_nce(user, candidates, labels, similarity=kernel, temperature=temperature,
                                      log_q=log_q, mask=mask, debias_prior=debias_prior, hardness=hardness,
                                      candidate_index=candidate_index, precision=precision,
-                                     positive_log_count=positive_log_count)
+                                     positive_offset=positive_offset)
                    for kernel, weight in similarity.components if weight > 0)
     if debias_prior == 0.0 and hardness == 0.0:
         if similarity.inner_product and candidate_index is None and candidates.dim() == 2 and \
@@ -160,12 +161,12 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
             # inner-product kernel over shared candidates: the fused path (same value, fewer passes)
             return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
                                             1.0 / temperature, log_q, mask, precision == "bfloat16",
-                                            positive_log_count)
+                                            positive_offset)
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision,
-                                 positive_log_count=positive_log_count)
+                                 positive_offset=positive_offset)
         return F.cross_entropy(logits, labels)
-    if positive_log_count is not None:
+    if positive_offset is not None:
         raise ValueError("merged candidates count each column once; debias_prior and hardness need them one by one")
     raw = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                           candidate_index=candidate_index, precision=precision)  # s/τ
@@ -188,7 +189,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
     @staticmethod
     def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
                 log_q: Tensor | None, mask: Tensor | None, low: bool = False,
-                positive_log_count: Tensor | None = None) -> Tensor:
+                positive_offset: Tensor | None = None) -> Tensor:
         if low:  # bfloat16 operands; the [B, M] product comes back as float32 before anything else touches it
             logits = torch.mm(_low(u), _low(v).T).float().mul_(alpha)  # [B, M]
             if log_q is not None:
@@ -199,8 +200,8 @@ class _SharedSoftmaxXent(torch.autograd.Function):
             logits = torch.addmm(-log_q, u, v.T, alpha=alpha)  # [B, M]
         target = labels[:, None]
         picked = logits.gather(1, target)  # [B, 1]: the positive is never masked
-        if positive_log_count is not None:  # its merged column stands for m copies; the positive is one
-            picked.sub_(positive_log_count[:, None])
+        if positive_offset is not None:  # its merged column stands for m copies; the positive is one
+            picked.sub_(positive_offset[:, None])
         if mask is not None:
             # −10³⁰ for a masked candidate, not −inf: a subtraction of the mask's bytes streams at memory speed,
             # where masked_fill_ took 8× as long (3.1 vs 0.4 ms for [1024, 2048] on one thread) — and after

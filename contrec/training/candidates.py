@@ -15,14 +15,14 @@ row's own (accidental hits, counted as the sampler's false-negative rate), draws
 marked invalid, in-batch candidates a domain rule forbids when it asks for
 ``mask_in_batch``, and every in-batch candidate when ``in_batch`` is off.
 
-Merged duplicates: when every candidate's correction and mask depend on the item alone (shared
-draws, one process, plain InfoNCE — `mergeable`), an item that appears m times in the list
-becomes one column whose correction is lowered by log m: the softmax sums m equal terms
-either way, so the loss is the same up to float rounding, but a batch of popular positives
-and a draw over a small catalogue repeat many items (ml-100k: 976 distinct of 2,048), and
-every repeat was a column of each matrix product. The row's own positive stands for one copy
-(its other copies are accidental hits, masked), so its logit is raised back by log m
-(``positive_log_count``).
+Merged duplicates: with shared draws on one process and the plain InfoNCE softmax
+(`mergeable`), an item that appears m times in the list becomes one column whose correction is
+lowered by log m (in general: ``−log Σ e^{−log q}`` over the copies valid for the row): the
+softmax sums m equal terms either way, so the loss is the same up to float rounding, but a
+batch of popular positives and a draw over a small catalogue repeat many items (ml-100k: 976
+distinct of 2,048), and every repeat was a column of each matrix product. The row's own
+positive stands for one copy (its other copies are accidental hits, masked), so its logit is
+lowered back to that copy's (``positive_offset``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Candidates:
     index: Tensor | None
     labels: Tensor
     per_row: bool
-    positive_log_count: Tensor | None = None  # [B] log copies in each row's positive's merged column
+    positive_offset: Tensor | None = None  # [B] lowers each row's positive below its merged column's logit
 
     def to(self, device: torch.device) -> "Candidates":
         """The same candidates on ``device``: one copy per tensor per step (on the CPU, these very tensors)."""
@@ -89,7 +89,7 @@ class Candidates:
 
         return Candidates(move(self.items), move(self.log_q), move(self.mask), move(self.encode),  # type: ignore[arg-type]
                           move(self.index), move(self.labels), self.per_row,  # type: ignore[arg-type]
-                          move(self.positive_log_count))
+                          move(self.positive_offset))
 
 
 def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: PositiveLookup, log_p_batch: Tensor,
@@ -102,7 +102,7 @@ def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: P
     neg = sampler.sample(bu, bi, n, generator) if n > 0 else None
     draws = share_draws(bu, bi, neg, sampler, world)
     items, log_q = _corrected(bu, bi, draws, sampler, log_p_batch, config, stats, t0)
-    if mergeable(draws, sampler, config, log_q, world):
+    if mergeable(draws, sampler, config, world):
         return _merged(bu, draws, items, log_q, lookup, stats)
     mask, encode, index = _masks(bu, bi, draws, items, sampler, lookup, config, stats)
     # per-row candidates are scored against the distinct vectors (this rank's and every rank's positives)
@@ -141,40 +141,74 @@ def _corrected(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, l
     return items, log_q
 
 
-def mergeable(draws: Draws, sampler: NegativeSampler, config: TrainingConfig, log_q: Tensor | None,
+def mergeable(draws: Draws, sampler: NegativeSampler, config: TrainingConfig,
               world: "distributed.World | None" = None) -> bool:
-    """Whether repeated candidates can be merged: each one's correction and mask must depend on the item
-    alone (shared draws without per-draw validity or in-batch rules, one process), and the loss must be the
-    plain InfoNCE softmax (debiasing, hardness weights and pairwise losses count candidates one by one)."""
-    return (not draws.per_row and draws.valid is None and (world is None or world.size == 1) and config.in_batch and not (sampler.mask_in_batch and config.n_negatives > 0)
-            and config.objective == "infonce" and config.debias_prior == 0.0 and config.hardness == 0.0
-            and (log_q is None or log_q.dim() == 1))
+    """Whether repeated candidates can be merged: shared draws on one process, whose copies of an item differ
+    for a row only by the draws' validity (in-batch rules mask copies the merged count cannot tell apart),
+    and the plain InfoNCE softmax (debiasing, hardness weights and pairwise losses count candidates one by
+    one)."""
+    return (not draws.per_row and (world is None or world.size == 1) and config.in_batch
+            and not (sampler.mask_in_batch and config.n_negatives > 0)
+            and config.objective == "infonce" and config.debias_prior == 0.0 and config.hardness == 0.0)
 
 
 def _merged(bu: Tensor, draws: Draws, items: Tensor, log_q: Tensor | None, lookup: PositiveLookup,
             stats: StepStats) -> Candidates:
-    """The candidate list with each item once (see the module notes); counts as the full list would give."""
+    """The candidate list with each item once (see the module notes); counts as the full list would give.
+
+    Row b's copies c of item k contribute Σ_c e^{s/τ − log q_c} to its softmax, so the merged column's
+    correction is ``−log Σ_c e^{−log q_c}`` over the copies valid for the row (``log q − log m`` for m
+    equal copies), and the positive — one copy, with its own log q — is lowered by the difference.
+    """
     B, C = len(bu), len(items)
     distinct, inverse = torch.unique(items, return_inverse=True)  # [U], [C]
     U = len(distinct)
     copies = torch.bincount(inverse, minlength=U)  # [U]
-    log_copies = copies.to(torch.float32).log_()
-    if log_q is None:  # uncorrected: each column still stands for its copies
-        merged_q = log_copies.neg()
-    else:  # log q depends on the item alone: any copy's value is the item's (the first's, for determinism)
+    valid = None if draws.valid is None else draws.valid if draws.valid.dim() == 2 else draws.valid.expand(B, -1)
+    neg_q = torch.zeros(C) if log_q is None else -log_q  # [C] or [B, C]
+    if valid is None and neg_q.dim() == 1:  # every copy counts for every row, and has its item's log q
+        log_copies = copies.to(torch.float32).log_()
         first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
-        merged_q = log_q[first].sub_(log_copies)
+        merged_q = (-neg_q)[first].sub_(log_copies)  # the first copy's, for determinism
+        offset = log_copies[inverse[:B]]  # the positive is one of its column's m equal copies
+    else:  # a row-dependent correction or validity: one sum per row and item
+        neg_q = neg_q.expand(B, C)
+        top = neg_q.amax(dim=1, keepdim=True)  # [B, 1]
+        terms = (neg_q - top).exp_()
+        if valid is not None:
+            terms[:, B:] *= valid  # an invalid draw is no copy of its item for that row
+        weight = torch.zeros(B, U).index_add_(1, inverse, terms)  # [B, U]
+        merged_q = weight.log_().add_(top).neg_()  # +inf where no valid copy is left
+        label_q = merged_q.gather(1, inverse[:B, None]).squeeze(1)
+        offset = -neg_q.diagonal()[:B] - label_q  # the positive's own log q, below its column's
     mask = lookup.shared(bu, distinct)  # [B, U] accidental hits (each row's own positive among them)
     labels = inverse[:B]
-    hits = mask.sum(dim=0)  # [U]: rows that know each item
-    n_sampled = C - B
-    stats.sampled += B * n_sampled
-    if n_sampled:
-        stats.false_negatives += int(hits @ torch.bincount(inverse[B:], minlength=U))
-    stats.candidates += B * C - B
-    stats.masked += int(hits @ copies) - B  # every label column is a known positive
+    _count_merged(mask, inverse, copies, valid, B, stats)
+    if merged_q.dim() == 2:
+        gone = torch.isinf(merged_q)
+        mask |= gone
+        merged_q.masked_fill_(gone, 0.0)
     stats.scored += B * U
-    return Candidates(distinct, merged_q, mask, distinct, None, labels, False, log_copies[labels])
+    return Candidates(distinct, merged_q, mask, distinct, None, labels, False, offset)
+
+
+def _count_merged(hits: Tensor, inverse: Tensor, copies: Tensor, valid: Tensor | None, B: int,
+                  stats: StepStats) -> None:
+    """The step's counts as the full list gives them: a copy is masked where its item is a known positive of
+    the row (``hits`` ``[B, U]``) or its draw is invalid for the row."""
+    C, U = len(inverse), len(copies)
+    drawn = torch.bincount(inverse[B:], minlength=U)  # [U] copies among the draws
+    stats.candidates += B * C - B
+    if valid is None:
+        known = hits.sum(dim=0)  # [U]: rows that know each item
+        stats.sampled += B * (C - B)
+        stats.false_negatives += int(known @ drawn)
+        stats.masked += int(known @ copies) - B  # every label column is a known positive
+        return
+    kept = torch.zeros(B, U, dtype=torch.int64).index_add_(1, inverse[B:], valid.long())  # [B, U] valid draws
+    stats.sampled += int(valid.count_nonzero())
+    stats.false_negatives += int(kept[hits].sum())
+    stats.masked += int((hits.long() * copies).sum()) + int((drawn - kept)[~hits].sum()) - B
 
 
 def _masks(bu: Tensor, bi: Tensor, draws: Draws, items: Tensor, sampler: NegativeSampler, lookup: PositiveLookup,

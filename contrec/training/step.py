@@ -73,7 +73,7 @@ def objective(u: Tensor, v: Tensor, candidates: Candidates, similarity: Similari
         return info_nce(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                         log_q=candidates.log_q, mask=candidates.mask, debias_prior=config.debias_prior,
                         hardness=config.hardness, candidate_index=candidates.index, precision=config.precision,
-                        positive_log_count=candidates.positive_log_count)
+                        positive_offset=candidates.positive_offset)
     return pairwise_loss(u, v, candidates.labels, similarity=similarity, temperature=temperature,
                          objective=config.objective, margin=config.margin, mask=candidates.mask,
                          candidate_index=candidates.index, precision=config.precision)
