@@ -17,7 +17,7 @@ marked invalid, in-batch candidates a domain rule forbids when it asks for
 
 Merged duplicates: with shared draws on one process and the plain InfoNCE softmax
 (`mergeable`), an item that appears m times in the list becomes one column whose correction is
-lowered by log m (in general: ``−log Σ e^{−log q}`` over the copies valid for the row): the
+lowered by log m (m counted per row where a rule makes draws invalid for some rows): the
 softmax sums m equal terms either way, so the loss is the same up to float rounding, but a
 batch of popular positives and a draw over a small catalogue repeat many items (ml-100k: 976
 distinct of 2,048), and every repeat was a column of each matrix product. The row's own
@@ -156,59 +156,63 @@ def _merged(bu: Tensor, draws: Draws, items: Tensor, log_q: Tensor | None, looku
             stats: StepStats) -> Candidates:
     """The candidate list with each item once (see the module notes); counts as the full list would give.
 
-    Row b's copies c of item k contribute Σ_c e^{s/τ − log q_c} to its softmax, so the merged column's
-    correction is ``−log Σ_c e^{−log q_c}`` over the copies valid for the row (``log q − log m`` for m
-    equal copies), and the positive — one copy, with its own log q — is lowered by the difference.
+    A row's valid copies of an item carry the same log q (the sampler's q is a function of the row and
+    the item; tested against the full list for every sampler that merges), so the merged column is the
+    first copy's correction less the log of the copies that count for the row: all of them, or where
+    draws can be invalid for a row (a rule), the in-batch copies and the row's valid draws.
     """
     B, C = len(bu), len(items)
     distinct, inverse = torch.unique(items, return_inverse=True)  # [U], [C]
     U = len(distinct)
     copies = torch.bincount(inverse, minlength=U)  # [U]
+    first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
     valid = None if draws.valid is None else draws.valid if draws.valid.dim() == 2 else draws.valid.expand(B, -1)
-    neg_q = torch.zeros(C) if log_q is None else -log_q  # [C] or [B, C]
-    if valid is None and neg_q.dim() == 1:  # every copy counts for every row, and has its item's log q
-        log_copies = copies.to(torch.float32).log_()
-        first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
-        merged_q = (-neg_q)[first].sub_(log_copies)  # the first copy's, for determinism
-        offset = log_copies[inverse[:B]]  # the positive is one of its column's m equal copies
-    else:  # a row-dependent correction or validity: one sum per row and item
-        neg_q = neg_q.expand(B, C)
-        top = neg_q.amax(dim=1, keepdim=True)  # [B, 1]
-        terms = (neg_q - top).exp_()
-        if valid is not None:
-            terms[:, B:] *= valid  # an invalid draw is no copy of its item for that row
-        weight = torch.zeros(B, U).index_add_(1, inverse, terms)  # [B, U]
-        merged_q = weight.log_().add_(top).neg_()  # +inf where no valid copy is left
-        label_q = merged_q.gather(1, inverse[:B, None]).squeeze(1)
-        offset = -neg_q.diagonal()[:B] - label_q  # the positive's own log q, below its column's
     mask = lookup.shared(bu, distinct)  # [B, U] accidental hits (each row's own positive among them)
     labels = inverse[:B]
-    _count_merged(mask, inverse, copies, valid, B, stats)
-    if merged_q.dim() == 2:
-        gone = torch.isinf(merged_q)
-        mask |= gone
+    if valid is None:  # every copy counts for every row
+        log_copies = copies.to(torch.float32).log_()
+        merged_q = -log_copies if log_q is None else \
+            (log_q[first] if log_q.dim() == 1 else log_q.index_select(1, first)).sub_(log_copies)
+        offset = log_copies[labels]  # the positive is one of its column's copies
+        kept = None
+    else:  # [B, U] copies per row: the in-batch ones and the row's valid draws
+        kept = torch.zeros(B, U).index_add_(1, inverse[B:], valid.to(torch.float32))
+        counted = kept + torch.bincount(labels, minlength=U)
+        gone = counted == 0  # only draws the row's rule forbids: no candidate of that row
+        log_counted = counted.clamp_(min=1.0).log_()  # clamped first: log 0 takes a slow path
+        merged_q = -log_counted if log_q is None else \
+            (log_q[first] if log_q.dim() == 1 else log_q.index_select(1, first)) - log_counted
         merged_q.masked_fill_(gone, 0.0)
+        offset = log_counted.gather(1, labels[:, None]).squeeze(1)
+        mask |= gone
+    _count_merged(mask, inverse, copies, valid, kept, B, stats)
     stats.scored += B * U
     return Candidates(distinct, merged_q, mask, distinct, None, labels, False, offset)
 
 
-def _count_merged(hits: Tensor, inverse: Tensor, copies: Tensor, valid: Tensor | None, B: int,
-                  stats: StepStats) -> None:
-    """The step's counts as the full list gives them: a copy is masked where its item is a known positive of
-    the row (``hits`` ``[B, U]``) or its draw is invalid for the row."""
+def _count_merged(masked: Tensor, inverse: Tensor, copies: Tensor, valid: Tensor | None, kept: Tensor | None,
+                  B: int, stats: StepStats) -> None:
+    """The step's counts as the full list gives them. A copy is masked where its item is a known positive of
+    the row or its draw is invalid for the row; ``masked`` ``[B, U]`` is the first, plus columns without a
+    valid copy, whose draws are all invalid anyway; ``kept`` ``[B, U]``: each row's valid draws per item."""
     C, U = len(inverse), len(copies)
     drawn = torch.bincount(inverse[B:], minlength=U)  # [U] copies among the draws
     stats.candidates += B * C - B
-    if valid is None:
-        known = hits.sum(dim=0)  # [U]: rows that know each item
+    if valid is None or kept is None:
+        known = masked.sum(dim=0)  # [U]: rows that know each item
         stats.sampled += B * (C - B)
         stats.false_negatives += int(known @ drawn)
         stats.masked += int(known @ copies) - B  # every label column is a known positive
         return
-    kept = torch.zeros(B, U, dtype=torch.int64).index_add_(1, inverse[B:], valid.long())  # [B, U] valid draws
-    stats.sampled += int(valid.count_nonzero())
-    stats.false_negatives += int(kept[hits].sum())
-    stats.masked += int((hits.long() * copies).sum()) + int((drawn - kept)[~hits].sum()) - B
+    # a gone column (no valid copy) has kept = 0: it adds its in-batch copies (none) and its drawn ones, all
+    # invalid — so it counts as masked either way, and the sums below stay exact
+    known = masked.sum(dim=0)
+    exact = torch.float32 if B * (C - B) < 2 ** 24 else torch.float64  # integer sums stay exact
+    valid_hits = int((kept * masked).sum(dtype=exact))  # valid draws of known positives: false negatives
+    n_valid = int(valid.count_nonzero())
+    stats.sampled += n_valid
+    stats.false_negatives += valid_hits
+    stats.masked += int(known @ copies) + (B * (C - B) - n_valid) - int(known @ drawn) + valid_hits - B
 
 
 def _masks(bu: Tensor, bi: Tensor, draws: Draws, items: Tensor, sampler: NegativeSampler, lookup: PositiveLookup,
