@@ -48,8 +48,6 @@ def _loss_and_grads(cands, bu, similarity, users, items, precision="float32"):
 
 @pytest.mark.parametrize("sampler,params,extra", [
     ("uniform", {}, {}),
-    ("domain-rule", {"rule": "disjoint(genres) or same(decade)"}, {}),  # row-dependent log q and validity
-    ("domain-rule", {"rule": "disjoint(genres)", "fallback": "skip"}, {}),
     ("popularity", {"alpha": 0.75}, {}),
     ("hard", {"top_m": 10, "refresh_every": 1000}, {}),
     ("mixed", {}, {}),
@@ -109,6 +107,7 @@ def test_a_merged_column_by_hand():
 
 @pytest.mark.parametrize("reason,kwargs,draws", [
     ("per-row draws", {}, Draws(torch.arange(4), torch.zeros(4, 3, dtype=torch.long), per_row=True)),
+    ("invalid draws", {}, Draws(torch.arange(4), torch.arange(3), valid=torch.ones(4, 3, dtype=torch.bool))),
     ("no in-batch", {"in_batch": False}, Draws(torch.arange(4), torch.arange(3))),
     ("debiased", {"debias_prior": 0.05}, Draws(torch.arange(4), torch.arange(3))),
     ("hardness", {"hardness": 1.0}, Draws(torch.arange(4), torch.arange(3))),
@@ -117,16 +116,22 @@ def test_a_merged_column_by_hand():
 def test_lists_that_count_candidates_one_by_one_are_not_merged(reason, kwargs, draws):
     config = contrec.ContrastiveRecommender(**kwargs)._configs()[1]
     uniform = get_sampler("uniform")
-    assert mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__())
-    assert not mergeable(draws, uniform, config), reason
+    assert mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__(), None)
+    assert not mergeable(draws, uniform, config, None), reason
+    assert not mergeable(Draws(torch.arange(4), torch.arange(3)), uniform, config.__class__(),
+                         torch.zeros(4, 7)), "a row-dependent correction"
 
 
-def test_in_batch_rules_are_not_merged():
-    """A rule that masks in-batch candidates masks some copies of an item and not others (its draws stay)."""
-    plain, masking = (get_sampler("domain-rule", rule="disjoint(genres)", mask_in_batch=m) for m in (False, True))
-    config = contrec.ContrastiveRecommender()._configs()[1]
-    assert mergeable(Draws(torch.arange(4), torch.arange(3)), plain, config)
-    assert not mergeable(Draws(torch.arange(4), torch.arange(3)), masking, config)
+def test_domain_rule_lists_are_not_merged(monkeypatch):
+    """Shared rule draws are invalid for some rows and their q is the row's allowed share: the full list."""
+    data = skewed_interactions()
+    config = contrec.ContrastiveRecommender(n_negatives=64)._configs()[1]
+    bu, bi = _batch(data, 48, seed=1)
+    for rule in (get_sampler("domain-rule", rule="disjoint(genres)").fit(data),
+                 get_sampler("domain-rule", rule="disjoint(genres)", mask_in_batch=True).fit(data)):
+        cands, stats = _step(data, rule, config, bu, bi, True, monkeypatch)
+        assert cands.positive_offset is None and cands.mask.shape[1] == 48 + 64
+        assert stats.scored == 48 * (48 + 64)
 
 
 def test_a_fit_reports_the_share_of_columns_it_scored(board):

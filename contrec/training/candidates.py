@@ -15,14 +15,14 @@ row's own (accidental hits, counted as the sampler's false-negative rate), draws
 marked invalid, in-batch candidates a domain rule forbids when it asks for
 ``mask_in_batch``, and every in-batch candidate when ``in_batch`` is off.
 
-Merged duplicates: with shared draws on one process and the plain InfoNCE softmax
-(`mergeable`), an item that appears m times in the list becomes one column whose correction is
-lowered by log m (m counted per row where a rule makes draws invalid for some rows): the
+Merged duplicates: when every candidate's correction and mask depend on the item alone (shared
+draws, one process, plain InfoNCE — `mergeable`), an item that appears m times in the list
+becomes one column whose correction is lowered by log m: the
 softmax sums m equal terms either way, so the loss is the same up to float rounding, but a
 batch of popular positives and a draw over a small catalogue repeat many items (ml-100k: 976
 distinct of 2,048), and every repeat was a column of each matrix product. The row's own
 positive stands for one copy (its other copies are accidental hits, masked), so its logit is
-lowered back to that copy's (``positive_offset``).
+lowered by log m more (``positive_offset``).
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ def build_candidates(bu: Tensor, bi: Tensor, sampler: NegativeSampler, lookup: P
     neg = sampler.sample(bu, bi, n, generator) if n > 0 else None
     draws = share_draws(bu, bi, neg, sampler, world)
     items, log_q = _corrected(bu, bi, draws, sampler, log_p_batch, config, stats, t0)
-    if mergeable(draws, sampler, config, world):
-        return _merged(bu, draws, items, log_q, lookup, stats)
+    if mergeable(draws, sampler, config, log_q, world):
+        return _merged(bu, items, log_q, lookup, stats)
     mask, encode, index = _masks(bu, bi, draws, items, sampler, lookup, config, stats)
     # per-row candidates are scored against the distinct vectors (this rank's and every rank's positives)
     stats.scored += B * (mask.shape[1] if index is None else len(encode) + len(draws.positives) - B)
@@ -141,78 +141,45 @@ def _corrected(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, l
     return items, log_q
 
 
-def mergeable(draws: Draws, sampler: NegativeSampler, config: TrainingConfig,
+def mergeable(draws: Draws, sampler: NegativeSampler, config: TrainingConfig, log_q: Tensor | None,
               world: "distributed.World | None" = None) -> bool:
-    """Whether repeated candidates can be merged: shared draws on one process, whose copies of an item differ
-    for a row only by the draws' validity (in-batch rules mask copies the merged count cannot tell apart),
-    and the plain InfoNCE softmax (debiasing, hardness weights and pairwise losses count candidates one by
-    one)."""
-    return (not draws.per_row and (world is None or world.size == 1) and config.in_batch
+    """Whether repeated candidates can be merged: each one's correction and mask must depend on the item
+    alone (shared draws without per-draw validity or in-batch rules, one process), and the loss must be the
+    plain InfoNCE softmax (debiasing, hardness weights and pairwise losses count candidates one by one).
+
+    Row-dependent lists (shared domain-rule draws: a row's rule makes some draws invalid and its q the
+    row's allowed share) could be merged with per-row copy counts, but the ``[B, U]`` bookkeeping cost more
+    than the columns it saved on the MovieLens-1M-sized log (docs/performance.md), so they are not."""
+    return (not draws.per_row and draws.valid is None and (world is None or world.size == 1) and config.in_batch
             and not (sampler.mask_in_batch and config.n_negatives > 0)
-            and config.objective == "infonce" and config.debias_prior == 0.0 and config.hardness == 0.0)
+            and config.objective == "infonce" and config.debias_prior == 0.0 and config.hardness == 0.0
+            and (log_q is None or log_q.dim() == 1))
 
 
-def _merged(bu: Tensor, draws: Draws, items: Tensor, log_q: Tensor | None, lookup: PositiveLookup,
+def _merged(bu: Tensor, items: Tensor, log_q: Tensor | None, lookup: PositiveLookup,
             stats: StepStats) -> Candidates:
-    """The candidate list with each item once (see the module notes); counts as the full list would give.
-
-    A row's valid copies of an item carry the same log q (the sampler's q is a function of the row and
-    the item; tested against the full list for every sampler that merges), so the merged column is the
-    first copy's correction less the log of the copies that count for the row: all of them, or where
-    draws can be invalid for a row (a rule), the in-batch copies and the row's valid draws.
-    """
+    """The candidate list with each item once (see the module notes); counts as the full list would give."""
     B, C = len(bu), len(items)
     distinct, inverse = torch.unique(items, return_inverse=True)  # [U], [C]
     U = len(distinct)
     copies = torch.bincount(inverse, minlength=U)  # [U]
-    first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
-    valid = None if draws.valid is None else draws.valid if draws.valid.dim() == 2 else draws.valid.expand(B, -1)
+    log_copies = copies.to(torch.float32).log_()
+    if log_q is None:  # uncorrected: each column still stands for its copies
+        merged_q = log_copies.neg()
+    else:  # log q depends on the item alone: any copy's value is the item's (the first's, for determinism)
+        first = torch.full((U,), C, dtype=torch.int64).scatter_reduce_(0, inverse, torch.arange(C), "amin")
+        merged_q = log_q[first].sub_(log_copies)
     mask = lookup.shared(bu, distinct)  # [B, U] accidental hits (each row's own positive among them)
     labels = inverse[:B]
-    if valid is None:  # every copy counts for every row
-        log_copies = copies.to(torch.float32).log_()
-        merged_q = -log_copies if log_q is None else \
-            (log_q[first] if log_q.dim() == 1 else log_q.index_select(1, first)).sub_(log_copies)
-        offset = log_copies[labels]  # the positive is one of its column's copies
-        kept = None
-    else:  # [B, U] copies per row: the in-batch ones and the row's valid draws
-        kept = torch.zeros(B, U).index_add_(1, inverse[B:], valid.to(torch.float32))
-        counted = kept + torch.bincount(labels, minlength=U)
-        gone = counted == 0  # only draws the row's rule forbids: no candidate of that row
-        log_counted = counted.clamp_(min=1.0).log_()  # clamped first: log 0 takes a slow path
-        merged_q = -log_counted if log_q is None else \
-            (log_q[first] if log_q.dim() == 1 else log_q.index_select(1, first)) - log_counted
-        merged_q.masked_fill_(gone, 0.0)
-        offset = log_counted.gather(1, labels[:, None]).squeeze(1)
-        mask |= gone
-    _count_merged(mask, inverse, copies, valid, kept, B, stats)
-    stats.scored += B * U
-    return Candidates(distinct, merged_q, mask, distinct, None, labels, False, offset)
-
-
-def _count_merged(masked: Tensor, inverse: Tensor, copies: Tensor, valid: Tensor | None, kept: Tensor | None,
-                  B: int, stats: StepStats) -> None:
-    """The step's counts as the full list gives them. A copy is masked where its item is a known positive of
-    the row or its draw is invalid for the row; ``masked`` ``[B, U]`` is the first, plus columns without a
-    valid copy, whose draws are all invalid anyway; ``kept`` ``[B, U]``: each row's valid draws per item."""
-    C, U = len(inverse), len(copies)
-    drawn = torch.bincount(inverse[B:], minlength=U)  # [U] copies among the draws
+    known = mask.sum(dim=0)  # [U]: rows that know each item
+    stats.sampled += B * (C - B)
+    if C > B:
+        stats.false_negatives += int(known @ torch.bincount(inverse[B:], minlength=U))
     stats.candidates += B * C - B
-    if valid is None or kept is None:
-        known = masked.sum(dim=0)  # [U]: rows that know each item
-        stats.sampled += B * (C - B)
-        stats.false_negatives += int(known @ drawn)
-        stats.masked += int(known @ copies) - B  # every label column is a known positive
-        return
-    # a gone column (no valid copy) has kept = 0: it adds its in-batch copies (none) and its drawn ones, all
-    # invalid — so it counts as masked either way, and the sums below stay exact
-    known = masked.sum(dim=0)
-    exact = torch.float32 if B * (C - B) < 2 ** 24 else torch.float64  # integer sums stay exact
-    valid_hits = int((kept * masked).sum(dtype=exact))  # valid draws of known positives: false negatives
-    n_valid = int(valid.count_nonzero())
-    stats.sampled += n_valid
-    stats.false_negatives += valid_hits
-    stats.masked += int(known @ copies) + (B * (C - B) - n_valid) - int(known @ drawn) + valid_hits - B
+    stats.masked += int(known @ copies) - B  # every label column is a known positive
+    stats.scored += B * U
+    # the positive is one of its column's copies (the others are accidental hits of its row, masked)
+    return Candidates(distinct, merged_q, mask, distinct, None, labels, False, log_copies[labels])
 
 
 def _masks(bu: Tensor, bi: Tensor, draws: Draws, items: Tensor, sampler: NegativeSampler, lookup: PositiveLookup,
