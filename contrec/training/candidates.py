@@ -17,12 +17,11 @@ marked invalid, in-batch candidates a domain rule forbids when it asks for
 
 Merged duplicates: when every candidate's correction and mask depend on the item alone (shared
 draws, one process, plain InfoNCE — `mergeable`), an item that appears m times in the list
-becomes one column whose correction is lowered by log m: the
-softmax sums m equal terms either way, so the loss is the same up to float rounding, but a
-batch of popular positives and a draw over a small catalogue repeat many items (ml-100k: 976
-distinct of 2,048), and every repeat was a column of each matrix product. The row's own
-positive stands for one copy (its other copies are accidental hits, masked), so its logit is
-lowered by log m more (``positive_offset``).
+becomes one column whose correction is lowered by log m: the softmax sums m equal terms either
+way, so the loss is the same up to float rounding, but a batch of popular positives and a draw
+over a small catalogue repeat many items (ml-100k: 976 distinct of 2,048), and every repeat was
+a column of each matrix product. The row's own positive stands for one copy (its other copies
+are accidental hits, masked), so its logit is lowered by log m more (``positive_offset``).
 """
 
 from __future__ import annotations
