@@ -29,6 +29,7 @@ def _step(data, sampler, config, bu, bi, merge: bool, monkeypatch):
     with monkeypatch.context() as patch:
         if not merge:
             patch.setattr(candidates, "mergeable", lambda *args, **kwargs: False)
+            patch.setattr(candidates, "_rule_mergeable", lambda *args, **kwargs: False)
         stats = StepStats()
         cands = build_candidates(bu, bi, sampler, PositiveLookup(data.matrix), log_p, config,
                                  torch.Generator().manual_seed(5), stats)
@@ -53,6 +54,10 @@ def _loss_and_grads(cands, bu, similarity, users, items, precision="float32"):
     ("mixed", {}, {}),
     ("uniform", {}, {"n_negatives": 0}),  # in-batch only: the batch's popular positives repeat
     ("uniform", {}, {"logq": False}),  # uncorrected: a merged column still stands for its copies
+    ("domain-rule", {"rule": "disjoint(genres)"}, {}),  # shared rule draws: two values per item
+    ("domain-rule", {"rule": "disjoint(genres)"}, {"logq": False}),
+    ("domain-rule", {"rule": "differ(year)", "fallback": "skip"}, {}),
+    ("domain-rule", {"rule": "disjoint(genres)", "fallback": "skip"}, {"n_negatives": 7}),
 ])
 @pytest.mark.parametrize("kernel", ["cosine", "dot", "gaussian", "kernel-mixture"])
 def test_merged_repeats_give_the_full_lists_loss_gradients_and_counts(monkeypatch, sampler, params, extra, kernel):
@@ -122,16 +127,31 @@ def test_lists_that_count_candidates_one_by_one_are_not_merged(reason, kwargs, d
                          torch.zeros(4, 7)), "a row-dependent correction"
 
 
-def test_domain_rule_lists_are_not_merged(monkeypatch):
-    """Shared rule draws are invalid for some rows and their q is the row's allowed share: the full list."""
+def test_rule_lists_that_are_not_merged(monkeypatch):
+    """A rule that masks in-batch candidates too, per-row rule draws and a mixture with a rule keep the full
+    list: their columns differ by row in more than the rule's yes or no."""
     data = skewed_interactions()
     config = contrec.ContrastiveRecommender(n_negatives=64)._configs()[1]
     bu, bi = _batch(data, 48, seed=1)
-    for rule in (get_sampler("domain-rule", rule="disjoint(genres)").fit(data),
-                 get_sampler("domain-rule", rule="disjoint(genres)", mask_in_batch=True).fit(data)):
-        cands, stats = _step(data, rule, config, bu, bi, True, monkeypatch)
-        assert cands.positive_offset is None and cands.mask.shape[1] == 48 + 64
-        assert stats.scored == 48 * (48 + 64)
+    for sampler in (get_sampler("domain-rule", rule="disjoint(genres)", mask_in_batch=True).fit(data),
+                    get_sampler("domain-rule", rule="disjoint(genres)", draw="per-row").fit(data),
+                    get_sampler("mixed", components={"uniform": 0.5, "domain-rule": 0.5}).fit(data)):
+        cands, stats = _step(data, sampler, config, bu, bi, True, monkeypatch)
+        assert cands.positive_offset is None and cands.mask.shape[1] == 48 + 64, sampler
+        assert stats.scored == 48 * (48 + 64) or cands.index is not None
+
+
+def test_a_rule_merge_masks_columns_without_a_copy_for_the_row(monkeypatch):
+    data = skewed_interactions()
+    s = get_sampler("domain-rule", rule="disjoint(genres)").fit(data)
+    config = contrec.ContrastiveRecommender(n_negatives=64)._configs()[1]
+    bu, bi = _batch(data, 48, seed=3)
+    cands, _ = _step(data, s, config, bu, bi, True, monkeypatch)
+    forbidden = s.forbidden(bu, bi, cands.items)
+    only_drawn = ~torch.isin(cands.items, bi)  # columns with no in-batch copy
+    gone = forbidden & only_drawn[None, :]
+    assert bool(gone.any()) and bool(cands.mask[gone].all())
+    assert torch.equal(cands.log_q[gone], torch.zeros(int(gone.sum())))
 
 
 def test_a_fit_reports_the_share_of_columns_it_scored(board):

@@ -117,6 +117,12 @@ class NegativeSampler(Protocol):
         """``[B, M]`` bool: the candidates (``[M]`` or ``[B, M]``) a rule forbids as negatives of each row."""
         ...
 
+    def allowed_log_q(self, items: Tensor) -> Tensor | None:
+        """``[M]`` log q of shared draws for the rows whose rule allows them, when that is the only way a
+        row's proposal differs from another's (the rule forbids the rest: q = 0); None otherwise. The
+        trainer then merges a step's repeated candidates with two values per item instead of a row's own."""
+        ...
+
     def state(self) -> dict[str, np.ndarray]:
         """What a training checkpoint must keep beyond ``fit``, as plain arrays."""
         ...
@@ -249,6 +255,10 @@ class BaseSampler:
         """Nothing is forbidden (``forbids`` is False): ``[B, M]`` all False."""
         cols = items.shape[-1]
         return torch.zeros((len(users), cols), dtype=torch.bool)
+
+    def allowed_log_q(self, items: Tensor) -> Tensor | None:
+        """None: without a rule, an item-only proposal is `log_prob`'s ``[M]`` answer already."""
+        return None
 
     def state(self) -> dict[str, np.ndarray]:
         """What a training checkpoint must keep beyond ``fit``: the statistics (and, in

@@ -194,6 +194,14 @@ class DomainRuleSampler(BaseSampler):
             allowed |= (sizes == 0)[:, None]
         return ~allowed
 
+    def allowed_log_q(self, items: Tensor) -> Tensor | None:
+        """``[M]`` ``−log |catalogue|`` for shared draws (a uniform draw the row's rule keeps or forbids);
+        None for per-row draws, whose q is the row's allowed share."""
+        self._check_fitted()
+        if self.draw != "shared" or self.exclude_positives:
+            return None
+        return torch.full(items.shape, -math.log(self.n_items_))
+
     def _item_log_q(self) -> Tensor | None:
         if self.draw != "shared" or not self.mask_in_batch:
             return None  # q depends on the row's positive: per-row draws, or in-batch candidates the rule forbids
