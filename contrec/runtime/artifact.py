@@ -88,14 +88,20 @@ def _umask() -> int:
     return mask
 
 
-def write_artifact(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    """Write arrays and a JSON-serialisable header into one file, atomically."""
+def write_artifact(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                   compress: bool = True) -> Path:
+    """Write arrays and a JSON-serialisable header into one file, atomically.
+
+    ``compress=False`` stores the arrays as they are: trained float vectors shrink by ~7 % in a zip's
+    deflate at 16 × the time (0.16 vs 0.01 s for a 4.9 MB ml-100k training checkpoint), which a
+    checkpoint written at every epoch end cannot afford. Both read back the same way."""
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "arrays": sorted(arrays), **meta}
     blob = np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which would need pickle")
-    return atomic_write(path, lambda f: np.savez_compressed(f, **{_META: blob}, **arrays))
+    save = np.savez_compressed if compress else np.savez
+    return atomic_write(path, lambda f: save(f, **{_META: blob}, **arrays))
 
 
 def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"

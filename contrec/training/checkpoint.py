@@ -53,7 +53,7 @@ def save_checkpoint(path: "str | os.PathLike[str]", arrays: dict[str, np.ndarray
     path = Path(path)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
-    return write_artifact(path, arrays, {"kind": CHECKPOINT_KIND, **meta})
+    return write_artifact(path, arrays, {"kind": CHECKPOINT_KIND, **meta}, compress=False)  # every epoch end
 
 
 def load_checkpoint(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
