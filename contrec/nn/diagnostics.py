@@ -25,11 +25,10 @@ import scipy.sparse as sp
 __all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "embedding_diagnostics",
            "vector_diagnostics"]
 
-_MAX_PAIRS_SIDE = 4096
-_CHUNK = 262_144  # positives per alignment chunk  # uniformity uses every pair up to this many vectors, a seeded sample beyond
+_MAX_PAIRS_SIDE = 4096  # uniformity uses every pair up to this many vectors, a seeded sample beyond
 
 
-_CHUNK_FLOATS = 4_000_000  # float64 values per gathered block (32 MB): wide item-item "vectors" stay bounded
+_CHUNK_FLOATS = 4_000_000  # float64 values per block (32 MB): wide item-item "vectors" stay bounded
 _SVD_MAX_FLOATS = 50_000_000  # a full SVD up to this many entries (400 MB in float64)
 _GRAM_MAX_SIDE = 4096  # beyond the full SVD: singular values from the smaller Gram matrix up to this side
 
@@ -50,40 +49,53 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
 
 
 def alignment(user_vectors: np.ndarray, item_vectors: np.ndarray, positives: sp.csr_matrix) -> float:
-    """Mean squared distance between normalised user and item vectors over the positives."""
+    """Mean squared distance between normalised user and item vectors over the positives.
+
+    Summed without gathering a vector per positive: Σ‖û_r − v̂_c‖² = Σ_r deg_r‖û_r‖² + Σ_c deg_c‖v̂_c‖²
+    − 2 Σ_r u_r · (D_u S D_v V)_r, with S the positives (every stored entry counts once), D the inverse
+    norms and the product taken a bounded block of users at a time (item-item "vectors" are as wide as
+    the catalogue). At MovieLens-1M size 0.85 s became 0.05 s.
+    """
     positives = sp.csr_matrix(positives)
     if positives.nnz == 0:
         return float("nan")
-    u_norm = np.maximum(_row_norms(user_vectors), 1e-12)
-    v_norm = np.maximum(_row_norms(item_vectors), 1e-12)
-    rows = np.repeat(np.arange(positives.shape[0]), np.diff(positives.indptr))
-    cols = positives.indices
-    total = 0.0
-    # in blocks of bounded size: one [nnz, d] float64 gather per side would take gigabytes at 25M positives,
-    # or for item-item models whose vectors are as wide as the catalogue
-    step = max(1, min(_CHUNK, _CHUNK_FLOATS // max(item_vectors.shape[1], 1)))
-    for s in range(0, len(rows), step):
-        r, c = rows[s:s + step], cols[s:s + step]
-        diff = (np.asarray(user_vectors[r], dtype=np.float64) / u_norm[r, None]
-                - np.asarray(item_vectors[c], dtype=np.float64) / v_norm[c, None])
-        total += float(np.einsum("ij,ij->", diff, diff))
-    return total / len(rows)
+    u_norm, v_norm = _row_norms(user_vectors), _row_norms(item_vectors)
+    u_inv, v_inv = 1.0 / np.maximum(u_norm, 1e-12), 1.0 / np.maximum(v_norm, 1e-12)
+    pairs = sp.csr_matrix((np.ones(positives.nnz), positives.indices.copy(), positives.indptr.copy()),
+                          shape=positives.shape)
+    user_degree = np.diff(pairs.indptr).astype(np.float64)
+    item_degree = np.bincount(pairs.indices, minlength=pairs.shape[1]).astype(np.float64)
+    squares = user_degree @ (u_norm * u_inv) ** 2 + item_degree @ (v_norm * v_inv) ** 2  # 1 a vector, 0 for zeros
+    scaled = pairs @ sp.diags(v_inv)  # S D_v
+    cross = 0.0
+    step = max(1, _CHUNK_FLOATS // max(item_vectors.shape[1], 1))
+    for s in range(0, pairs.shape[0], step):
+        block = scaled[s:s + step] @ np.asarray(item_vectors, dtype=np.float64)  # [b, d]: Σ of v̂ per user
+        users = np.asarray(user_vectors[s:s + step], dtype=np.float64)
+        cross += float(u_inv[s:s + step] @ np.einsum("ij,ij->i", users, block))
+    return float((squares - 2.0 * cross) / positives.nnz)
 
 
 def uniformity(vectors: np.ndarray, t: float = 2.0, seed: int = 0) -> float:
-    """log of the mean Gaussian potential exp(−t‖x̂ − ŷ‖²) over distinct pairs."""
+    """log of the mean Gaussian potential exp(−t‖x̂ − ŷ‖²) over distinct pairs.
+
+    Over the full pair matrix with its diagonal set to −∞ (no upper-triangle index arrays: 0.72 s
+    became 0.2 s for 3,700 items), each pair counted twice, so the mean is the same."""
     if len(vectors) > _MAX_PAIRS_SIDE:  # sample before normalising: no full-size copy
         vectors = vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), _MAX_PAIRS_SIDE, replace=False))]
     x = _unit(vectors)
     n = len(x)
     if n < 2:
         return float("nan")
-    sq = np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)  # unit vectors: ‖x−y‖² = 2 − 2x·y
-    iu = np.triu_indices(n, k=1)
-    values = -t * sq[iu]
-    # log-mean-exp, stable
+    values = x @ x.T  # unit vectors: ‖x−y‖² = 2 − 2x·y, clipped at 0
+    np.minimum(values, 1.0, out=values)
+    values -= 1.0
+    values *= 2.0 * t  # −t‖x−y‖² = 2t(x·y − 1)
+    np.fill_diagonal(values, -np.inf)
     top = values.max()
-    return float(top + np.log(np.exp(values - top).mean()))
+    values -= top
+    np.exp(values, out=values)
+    return float(top + np.log(values.sum() / (n * (n - 1))))
 
 
 def effective_rank(vectors: np.ndarray) -> float:
