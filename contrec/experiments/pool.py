@@ -6,7 +6,9 @@ the machine and every cell runs exactly as it would alone with that many threads
 result, serial or parallel). Workers are spawned, not forked: a forked copy of a process
 whose thread pools are running can deadlock. A failing fit comes back as an error record
 (`contrec.experiments.fits.CELL_ERRORS`); a crashing worker stops the comparison with a
-one-line error, and finished cells are already in the cache.
+one-line error, and finished cells are already in the cache. A worker whose comparison process
+is gone (killed by a scheduler's SIGTERM or SIGKILL, which no cleanup code sees) exits within a
+second instead of fitting on for nobody.
 
 Example:
     >>> with CellPool(prepared, cfg, workers=2) as pool:                      # doctest: +SKIP
@@ -18,6 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -31,7 +36,7 @@ from contrec.experiments.config import Contestant, ExperimentConfig
 from contrec.experiments.prepare import Prepared
 from contrec.runtime.threads import pinned_threads, usable_cpus
 
-__all__ = ["Job", "Outcome", "CellPool", "worker_count"]
+__all__ = ["Job", "Outcome", "CellPool", "worker_count", "exit_with_parent"]
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,23 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(prepared: Prepared, cfg: ExperimentConfig) -> None:
+    exit_with_parent()
     _WORKER.update(prepared=prepared, cfg=cfg, threads=contextlib.ExitStack())
     _WORKER["threads"].enter_context(pinned_threads(cfg.threads, blas=True))  # for the worker's whole life
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this process when the one that started it is gone (it was re-parented: the parent's pid changed).
+
+    A watcher thread, since a worker busy in a fit reads nothing from its pool until the fit ends."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # nothing to clean up that outlives us: the cell cache is written by the parent
+
+    threading.Thread(target=watch, name="contrec-exit-with-parent", daemon=True).start()
 
 
 def _in_worker(job: Job) -> Outcome:
