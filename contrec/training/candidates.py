@@ -22,6 +22,9 @@ way, so the loss is the same up to float rounding, but a batch of popular positi
 over a small catalogue repeat many items (ml-100k: 976 distinct of 2,048), and every repeat was
 a column of each matrix product. The row's own positive stands for one copy (its other copies
 are accidental hits, masked), so its logit is lowered by log m more (``positive_offset``).
+Shared rule draws (a domain rule forbids some draws for some rows) merge too: a row counts all
+copies of an item its rule allows and only the in-batch copies of one it forbids, so each merged
+column takes one of two corrections, picked per row by the rule (`_merged_by_rule`).
 """
 
 from __future__ import annotations
@@ -196,8 +199,8 @@ def _merged(bu: Tensor, items: Tensor, log_q: Tensor | None, lookup: PositiveLoo
     return Candidates(distinct, merged_q, mask, distinct, None, labels, False, log_copies[labels])
 
 
-def _merged_by_rule(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, log_p_batch: Tensor, lookup: PositiveLookup, config: TrainingConfig, stats: StepStats,
-                    t0: float) -> Candidates:
+def _merged_by_rule(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampler, log_p_batch: Tensor,
+                    lookup: PositiveLookup, config: TrainingConfig, stats: StepStats, t0: float) -> Candidates:
     """Shared rule draws merged: a row's copies of an item are all of them where its rule allows the item,
     and only the in-batch ones where it forbids it (its draws of the item are invalid there), so a merged
     column takes one of two values per item — the full list's correction less the log of the copies that
