@@ -188,12 +188,8 @@ def _merged(bu: Tensor, items: Tensor, log_q: Tensor | None, lookup: PositiveLoo
         merged_q = log_q[first].sub_(log_copies)
     mask = lookup.shared(bu, distinct)  # [B, U] accidental hits (each row's own positive among them)
     labels = inverse[:B]
-    known = _rows_set(mask)  # [U]: rows that know each item
-    stats.sampled += B * (C - B)
-    if C > B:
-        stats.false_negatives += int(known @ torch.bincount(inverse[B:], minlength=U))
-    stats.candidates += B * C - B
-    stats.masked += int(known @ copies) - B  # every label column is a known positive
+    in_batch = torch.bincount(inverse[:B], minlength=U)
+    _count_merged(mask, None, in_batch, copies - in_batch, B, stats)
     stats.scored += B * U
     # the positive is one of its column's copies (the others are accidental hits of its row, masked)
     return Candidates(distinct, merged_q, mask, distinct, None, labels, False, log_copies[labels])
@@ -226,16 +222,22 @@ def _merged_by_rule(bu: Tensor, bi: Tensor, draws: Draws, sampler: NegativeSampl
     mask = known | (forbidden & gone)
     labels = inverse[:B]
     offset = torch.where(forbidden.gather(1, labels[:, None]).squeeze(1), log_in[labels], log_all[labels])
-    _count_by_rule(known, forbidden, in_batch, drawn, B, stats)
+    _count_merged(known, forbidden, in_batch, drawn, B, stats)
     stats.scored += B * U
     return Candidates(distinct, merged_q, mask, distinct, None, labels, False, offset)
 
 
-def _count_by_rule(known: Tensor, forbidden: Tensor, in_batch: Tensor, drawn: Tensor, B: int,
-                   stats: StepStats) -> None:
-    """The full list's counts: a draw is a sampled negative of the rows that allow it (a false one where the
-    row knows it), and a copy is masked where the row knows the item or forbids a drawn one."""
-    n_known, n_forbidden, both = _rows_set(known), _rows_set(forbidden), _rows_set(known & forbidden)
+def _count_merged(known: Tensor, forbidden: Tensor | None, in_batch: Tensor, drawn: Tensor, B: int,
+                  stats: StepStats) -> None:
+    """The full list's counts from a merged one (``[B, U]`` known positives and rule, ``[U]`` copies in the
+    batch and among the draws): a draw is a sampled negative of the rows that allow it (a false one where
+    the row knows it), and a copy is masked where the row knows the item or forbids a drawn one. Every
+    label column is a known positive, so B of the masked are the rows' own positives."""
+    n_known = _rows_set(known)
+    if forbidden is None:  # no rule: nothing forbidden
+        n_forbidden = both = torch.zeros_like(n_known)
+    else:
+        n_forbidden, both = _rows_set(forbidden), _rows_set(known & forbidden)
     n_draws = int(drawn.sum())
     stats.sampled += B * n_draws - int(n_forbidden @ drawn)
     stats.false_negatives += int((n_known - both) @ drawn)
