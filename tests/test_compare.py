@@ -47,6 +47,38 @@ def test_device_is_part_of_the_config_only_off_the_cpu():
     assert worker_count(ExperimentConfig.from_dict({**gpu.to_dict(), "workers": 3}), 10) == 3
 
 
+def test_precision_flag_sets_every_contrec_contestant_and_float32_keeps_the_keys():
+    from contrec.experiments import build_config
+
+    raw = {"contestants": ["uniform", "als", {"similarity": "dot", "params": {"precision": "bfloat16", "lr": 0.02}}]}
+    plain = build_config(raw)
+    low = build_config(raw, precision="bfloat16")
+    assert [c.params.get("precision") for c in low.contestants] == ["bfloat16", None, "bfloat16"]
+    assert low.contestants[2].params["lr"] == 0.02 and low.contestants[1].params == plain.contestants[1].params
+    # the flag overrides the file; float32, the model's default, is left unsaid so cached cells keep their keys
+    back = build_config(raw, precision="float32")
+    assert [c.params.get("precision") for c in back.contestants] == [None, None, None]
+    assert back.contestants[0].params == plain.contestants[0].params
+    assert build_config(raw, precision="bfloat16", samplers=["hard"]).contestants[0].params["precision"] == "bfloat16"
+
+
+def test_precision_refused_for_a_distance_kernel_names_the_contestant(tmp_path, capsys):
+    from contrec.cli import main
+
+    config = _tiny_config(tmp_path)
+    config["contestants"].append({"similarity": "gaussian", "params": TINY_CONTREC})
+    with pytest.raises(ConfigError, match="contestant 'contrec-gaussian': precision='bfloat16' needs an inner-product"):
+        compare(config, precision="bfloat16", progress=False)
+    import yaml
+
+    file = tmp_path / "tiny.yaml"
+    file.write_text(yaml.safe_dump(config))
+    assert main(["compare", "--config", str(file), "--precision", "bfloat16", "--out", str(tmp_path / "r"), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'contrec-gaussian'" in err[0]
+    assert not (tmp_path / "r" / "cells").exists() or not any((tmp_path / "r" / "cells").iterdir())
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where there is no GPU")
 def test_compare_on_a_missing_device_fails_before_any_fit(tmp_path, capsys):
     from contrec.cli import main
@@ -453,6 +485,25 @@ def test_tuning_is_honest_for_every_seed(tmp_path):
     for seed in (0, 1):
         assert audit.loc[(f"tuning carve (seed {seed})", "validation ∩ test pairs"), "status"] == "ok"
         assert audit.loc[(f"tuning carve (seed {seed})", "fit ∩ validation pairs"), "status"] == "ok"
+
+
+def test_a_bfloat16_comparison_trains_in_bfloat16_and_says_so(tmp_path):
+    config = {"data": {"path": str(_write_tiny(tmp_path)), "rating": "rating"}, "seeds": [0], "threads": 1,
+              "workers": 1, "tuning": {"enabled": False},
+              "contestants": [{"sampler": "uniform", "params": TINY_CONTREC}, {"baseline": "popularity"}]}
+    low = compare(config, precision="bfloat16", out=tmp_path / "low", progress=False)
+    plain = compare(config, out=tmp_path / "plain", progress=False)
+    assert low.config.contestants[0].params["precision"] == "bfloat16"
+    said = "Score matmuls in bfloat16 (`precision: bfloat16`) for contrec-uniform."
+    assert said in (tmp_path / "low" / "report.md").read_text()
+    assert "bfloat16" not in (tmp_path / "plain" / "report.md").read_text()
+
+    def ndcg(result):
+        rows = result.results
+        picked = (rows["metric"] == "ndcg") & (rows["k"] == 20) & (rows["contestant"] == "contrec-uniform")
+        return rows[picked]["value"].item()
+
+    assert ndcg(low) != ndcg(plain) and abs(ndcg(low) - ndcg(plain)) < 0.1  # another fit, the same model
 
 
 def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):

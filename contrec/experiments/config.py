@@ -25,82 +25,13 @@ from typing import Any, Mapping, Sequence
 
 from contrec.errors import ConfigError
 from contrec.evaluation.protocol import EvaluationProtocol
+from contrec.experiments.spaces import (BASELINE_DEFAULTS, SAMPLER_DEFAULTS, SEARCH_SPACES, VARIANT_KINDS,
+                                        VARIANT_SPACES)
 from contrec.models.baselines import BASELINES
 
 __all__ = ["DataSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config", "build_config",
            "SAMPLER_DEFAULTS", "SEARCH_SPACES", "BASELINE_DEFAULTS", "VARIANT_SPACES",
            "variant_contestant"]
-
-# Sampler settings a contestant named only by its sampler gets (the ones docs/samplers.md measures).
-SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "uniform": {},
-    "popularity": {"alpha": 0.75},
-    "hard": {"top_m": 100, "uniform_share": 0.5, "refresh_every": 200},
-    "dynamic-hard": {"pool_size": 2048},
-    "domain-rule": {"rule": "disjoint(genres)"},
-    "mixed": {"components": [{"name": "popularity", "weight": 0.5}, {"name": "uniform", "weight": 0.3},
-                             {"name": "hard", "weight": 0.2, "top_m": 100, "refresh_every": 200}]},
-    "in-batch": {},
-}
-
-# The documented validation search spaces. Every contestant gets the same number of trials
-# (TuningSpec.trials): trial 1 is its default settings, the rest are drawn from its space.
-_CONTREC_SPACE: dict[str, list[Any]] = {"temperature": [0.1, 0.15, 0.2, 0.3], "lr": [0.005, 0.01, 0.02]}
-SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
-    "contrec": _CONTREC_SPACE,
-    "contrec:popularity": {**_CONTREC_SPACE, "sampler_params.alpha": [0.25, 0.5, 0.75, 1.0]},
-    "contrec:hard": {**_CONTREC_SPACE, "sampler_params.top_m": [50, 100, 200],
-                     "sampler_params.uniform_share": [0.25, 0.5, 0.75]},
-    "contrec:dynamic-hard": {**_CONTREC_SPACE, "sampler_params.pool_size": [512, 1024, 2048]},
-    "popularity": {},
-    "als": {"factors": [64, 128, 256], "regularization": [3.0, 10.0, 30.0, 100.0], "alpha": [1.0, 2.0, 5.0, 10.0],
-            "iterations": [15, 30]},
-    "bpr": {"factors": [32, 64, 128], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.0001, 0.001, 0.01],
-            "iterations": [100, 200]},
-    "itemknn": {"neighbours": [10, 20, 50, 100, 200, 400]},
-    "ease": {"l2": [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
-}
-
-# Kernels, towers and objectives are compared like samplers: contrec with the uniform sampler
-# and one setting changed. A wider temperature range for the kernels: distance kernels on
-# unnormalised vectors live on another scale than cosine.
-_KERNEL_SPACE: dict[str, list[Any]] = {"temperature": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0], "lr": [0.005, 0.01, 0.02]}
-_LR = {"lr": [0.005, 0.01, 0.02]}  # each kernel's τ grid brackets its default (contrec.nn.similarity)
-VARIANT_KINDS = ("similarity", "encoder", "objective")
-VARIANT_SPACES: dict[str, dict[str, list[Any]]] = {
-    "similarity": _KERNEL_SPACE,
-    "similarity:dot": {"temperature": [10.0, 25.0, 40.0, 60.0, 100.0], **_LR},
-    "similarity:gaussian": {"temperature": [10.0, 30.0, 100.0, 300.0], **_LR},
-    "similarity:laplacian": {"temperature": [0.25, 0.5, 1.0, 2.0], **_LR},
-    "similarity:kernel-mixture": {"temperature": [5.0, 15.0, 50.0, 150.0], **_LR,
-                                  "similarity_params.weight": [0.25, 0.5, 0.75]},
-    "similarity:kernel-mixture-normalized": {**_CONTREC_SPACE, "similarity_params.weight": [0.25, 0.5, 0.75]},
-    "similarity:cosine": _CONTREC_SPACE,
-    "similarity:gaussian-normalized": {"temperature": [0.2, 0.3, 0.4, 0.6], "lr": [0.005, 0.01, 0.02]},
-    "similarity:laplacian-normalized": _CONTREC_SPACE,
-    "encoder": _CONTREC_SPACE,
-    "encoder:history": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
-    "encoder:history-attention": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
-    "encoder:history-features": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
-    "encoder:history-ssl": {**_CONTREC_SPACE, "ssl_weight": [0.05, 0.1, 0.3]},
-    "encoder:features": {**_CONTREC_SPACE, "id_dropout": [0.0, 0.2, 0.5]},
-    "encoder:projection": {**_CONTREC_SPACE, "serve_from": ["head", "tower"]},
-    "encoder:simplex": {**_CONTREC_SPACE, "history_dropout": [0.25, 0.5, 0.75]},
-    "encoder:graph": {**_CONTREC_SPACE, "graph_layers": [1, 2, 3]},
-    "objective": _CONTREC_SPACE,
-    "objective:triplet": {"margin": [0.1, 0.2, 0.5, 1.0], "lr": [0.005, 0.01, 0.02]},
-}
-
-# Baselines start from settings found on ml-100k's validation carve (never its test split),
-# as contrec's own defaults were: a fair race starts every contestant from a good point.
-# implicit's library defaults (ALS regularization 0.01, BPR lr 0.01) score far lower there.
-BASELINE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "als": {"factors": 128, "regularization": 30.0, "alpha": 5.0, "iterations": 30},
-    "bpr": {"factors": 64, "learning_rate": 0.005, "regularization": 0.001, "iterations": 100},
-    "itemknn": {"neighbours": 200},
-    "ease": {"l2": 250.0},
-}
-
 
 def _fail(where: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {message}")
@@ -409,11 +340,13 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
                  objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
                  tune: bool | None = None, trials: int | None = None,
                  threads: int | None = None, workers: int | None = None, search: str | None = None,
-                 device: str | None = None) -> ExperimentConfig:
+                 device: str | None = None, precision: str | None = None) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
     ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
-    contestants (any of them given); ``seeds`` is a count or a list.
+    contestants (any of them given); ``seeds`` is a count or a list; ``precision`` becomes
+    every contrec contestant's ``params.precision`` (a contestant's own setting in a file
+    yields to it, as every flag overrides the file).
     """
     if isinstance(config, ExperimentConfig):
         raw = config.to_dict()
@@ -435,6 +368,8 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
         raw["contestants"] = [{kind: name} for kind, names in flags.items() for name in names or []]
     if not raw.get("contestants"):
         raw["contestants"] = [{"sampler": "uniform"}, {"baseline": "popularity"}]
+    if precision is not None:
+        raw["contestants"] = [_with_precision(spec, precision) for spec in raw["contestants"]]
     if seeds is not None:
         raw["seeds"] = seeds if isinstance(seeds, int) else list(seeds)
     tuning = dict(raw.get("tuning", {}))
@@ -448,3 +383,14 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
     raw.update({key: value for key, value in (("threads", threads), ("workers", workers), ("device", device))
                 if value is not None})
     return ExperimentConfig.from_dict(raw)
+
+
+def _with_precision(spec: Any, precision: str) -> Any:
+    """A contestant entry of the config-file schema with ``params.precision`` set if it is contrec's."""
+    if isinstance(spec, str):  # the short form of an entry, as from_dict reads it
+        spec = {"baseline": spec} if BASELINES.knows(spec) else {"sampler": spec}
+    if not isinstance(spec, Mapping) or "baseline" in spec:
+        return spec
+    params = {k: v for k, v in dict(spec.get("params") or {}).items() if k != "precision"}
+    # float32 is the model's default: left unsaid, so its cells keep the keys they always had
+    return {**spec, "params": params if precision == "float32" else {**params, "precision": precision}}

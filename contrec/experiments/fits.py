@@ -193,10 +193,10 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
     """Build every contestant's model (and fit each sampler) once, so a bad setting fails before any training."""
     train = prepared.splits[config.seeds[0]][0]
     for c in config.contestants:
-        model = make_model(c, c.params, 0, config.threads, config.device)
-        if c.is_contrec:
-            model.check()
-            try:
+        try:  # the contestant's name in the one line: a comparison may hold several contrec contestants
+            model = make_model(c, c.params, 0, config.threads, config.device)
+            if c.is_contrec:
+                model.check()
                 model.check(train)
-            except ContrecError as err:
-                raise ConfigError(f"contestant {c.name!r}: {err}") from None
+        except ContrecError as err:
+            raise ConfigError(f"contestant {c.name!r}: {err}") from None
