@@ -63,38 +63,35 @@ def test_precision_flag_sets_every_contrec_contestant_and_float32_keeps_the_keys
 
 
 def test_precision_refused_for_a_distance_kernel_names_the_contestant(tmp_path, capsys):
-    from contrec.cli import main
-
     config = _tiny_config(tmp_path)
     config["contestants"].append({"similarity": "gaussian", "params": TINY_CONTREC})
     with pytest.raises(ConfigError, match="contestant 'contrec-gaussian': precision='bfloat16' needs an inner-product"):
         compare(config, precision="bfloat16", progress=False)
-    import yaml
-
-    file = tmp_path / "tiny.yaml"
-    file.write_text(yaml.safe_dump(config))
-    assert main(["compare", "--config", str(file), "--precision", "bfloat16", "--out", str(tmp_path / "r"), "-q"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "'contrec-gaussian'" in err[0]
-    assert not (tmp_path / "r" / "cells").exists() or not any((tmp_path / "r" / "cells").iterdir())
+    assert "'contrec-gaussian'" in _cli_refusal(config, tmp_path, capsys, "--precision", "bfloat16")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where there is no GPU")
 def test_compare_on_a_missing_device_fails_before_any_fit(tmp_path, capsys):
-    from contrec.cli import main
-
     config = _tiny_config(tmp_path)
     with pytest.raises(ConfigError, match="device 'cuda' is not available here"):
         compare(config, device="cuda", progress=False)
     assert not (tmp_path / "r" / "cells").exists()
+    assert "device 'cuda' is not available here" in _cli_refusal(config, tmp_path, capsys, "--device", "cuda")
+
+
+def _cli_refusal(config: dict, folder: Path, capsys, *flags: str) -> str:
+    """``contrec compare --config <config> <flags>`` that must fail before any fit: its one line of error."""
     import yaml
 
-    file = tmp_path / "tiny.yaml"
+    from contrec.cli import main
+
+    file = folder / "tiny.yaml"
     file.write_text(yaml.safe_dump(config))
-    assert main(["compare", "--config", str(file), "--device", "cuda", "--out", str(tmp_path / "r"), "-q"]) == 1
+    assert main(["compare", "--config", str(file), *flags, "--out", str(folder / "r"), "-q"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "device 'cuda' is not available here" in err[0]
-    assert not (tmp_path / "r" / "cells").exists() or not any((tmp_path / "r" / "cells").iterdir())
+    assert len(err) == 1
+    assert not (folder / "r" / "cells").exists() or not any((folder / "r" / "cells").iterdir())
+    return err[0]
 
 
 @pytest.mark.cuda
