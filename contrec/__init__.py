@@ -30,6 +30,7 @@ from contrec.models.contrastive import ContrastiveRecommender, IgnoredWeightsWar
 from contrec.nn.losses import info_nce
 from contrec.nn.similarity import Cosine, Dot, Similarity, get_similarity
 from contrec.samplers import Negatives, NegativeSampler, UniformSampler, get_sampler
+from contrec.runtime.device import SlowBfloat16Warning
 from contrec.serving.index import FaissIndex
 from contrec.serving.recommender import Recommender
 from contrec.training import distributed
@@ -51,6 +52,7 @@ __all__ = [
     "__version__",
     "Interactions", "IdMap", "read_interactions", "load_movielens", "fetch_movielens", "dataset_names",
     "split_random", "split_temporal", "DuplicateRowsWarning", "DroppedRowsWarning", "IgnoredWeightsWarning",
+    "SlowBfloat16Warning",
     "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",

@@ -503,6 +503,29 @@ def test_a_bfloat16_comparison_trains_in_bfloat16_and_says_so(tmp_path):
     assert ndcg(low) != ndcg(plain) and abs(ndcg(low) - ndcg(plain)) < 0.1  # another fit, the same model
 
 
+def test_a_bfloat16_comparison_without_fast_bfloat16_says_so_once(tmp_path, monkeypatch):
+    import warnings
+
+    import contrec.training.loop as loop
+    from contrec.runtime.device import SlowBfloat16Warning
+
+    monkeypatch.setattr(fits_module, "native_bfloat16", lambda device: False)
+    monkeypatch.setattr(loop, "native_bfloat16", lambda device: False)  # every fit would say it too
+    config = {"data": {"path": str(_write_tiny(tmp_path)), "rating": "rating"}, "seeds": [0, 1], "threads": 1,
+              "workers": 1, "tuning": {"enabled": False},
+              "contestants": [{"sampler": "uniform", "params": TINY_CONTREC},
+                              {"sampler": "popularity", "params": TINY_CONTREC}, {"baseline": "popularity"}]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compare(config, precision="bfloat16", progress=False)
+    said = [str(w.message) for w in caught if issubclass(w.category, SlowBfloat16Warning)]
+    assert len(said) == 1 and "contrec-uniform, contrec-popularity" in said[0] and "slower" in said[0]
+    with warnings.catch_warnings(record=True) as caught:  # float32: nothing to say
+        warnings.simplefilter("always")
+        compare(config, progress=False)
+    assert not [w for w in caught if issubclass(w.category, SlowBfloat16Warning)]
+
+
 def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
     """Issue 15.15: no CI claimed over one seed, no rating threshold claimed for a file without ratings."""
     csv = _write_tiny(tmp_path)

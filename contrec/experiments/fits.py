@@ -21,6 +21,7 @@ from contrec.errors import ConfigError, ContrecError
 from contrec.evaluation import evaluate
 from contrec.experiments.config import Contestant, ExperimentConfig
 from contrec.experiments.prepare import Prepared
+from contrec.runtime.device import SlowBfloat16Warning, native_bfloat16, resolve_device
 
 __all__ = ["make_model", "constructor_defaults", "with_overrides", "quiet_fit", "run_tuning_trial", "run_test_cell",
            "CELL_ERRORS", "reason", "preflight"]
@@ -106,6 +107,7 @@ def quiet_fit(bar: Any = None, label: str = "") -> Iterator[None]:
             from contrec.models.contrastive import IgnoredWeightsWarning
 
             warnings.simplefilter("ignore", IgnoredWeightsWarning)  # said once by compare, and in the report
+            warnings.simplefilter("ignore", SlowBfloat16Warning)  # said once by preflight
             yield
     finally:
         logger.setLevel(before)
@@ -200,3 +202,8 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
                 model.check(train)
         except ContrecError as err:
             raise ConfigError(f"contestant {c.name!r}: {err}") from None
+    low = [c.name for c in config.contestants if c.is_contrec and c.params.get("precision") == "bfloat16"]
+    device = resolve_device(config.device)
+    if low and not native_bfloat16(device):  # once here, not once per fit
+        warnings.warn(f"precision bfloat16 ({', '.join(low)}): {device} has no fast bfloat16 matmuls, so these "
+                      "fits will be slower than in float32, not faster", SlowBfloat16Warning, stacklevel=2)

@@ -21,7 +21,11 @@ import torch
 
 from contrec.errors import ConfigError
 
-__all__ = ["resolve_device", "device_name", "available_devices", "native_bfloat16"]
+__all__ = ["resolve_device", "device_name", "available_devices", "native_bfloat16", "SlowBfloat16Warning"]
+
+
+class SlowBfloat16Warning(RuntimeWarning):
+    """``precision="bfloat16"`` on a device without fast bfloat16 matmuls: it trains, only slower than float32."""
 
 
 def _backend_available(kind: str) -> bool:

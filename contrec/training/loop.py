@@ -28,7 +28,7 @@ from contrec.nn.diagnostics import vector_diagnostics
 from contrec.nn.encoders import Encoder, serving_vectors
 from contrec.nn.similarity import Similarity
 from contrec.nn.temperature import LearnedTemperature
-from contrec.runtime.device import native_bfloat16
+from contrec.runtime.device import SlowBfloat16Warning, native_bfloat16
 from contrec.runtime.heap import retained_heap
 from contrec.runtime.progress import interactive
 from contrec.samplers.base import ModelSnapshot, NegativeSampler, Scorer
@@ -118,7 +118,7 @@ class _Run:
             raise ConfigError(f"multi-process training (DDP over gloo) runs on the CPU; got device={config.device!r}")
         if config.precision == "bfloat16" and not native_bfloat16(self.device):
             warnings.warn(f"precision='bfloat16': {self.device} has no fast bfloat16 matmuls, so epochs will be "
-                          "slower than in float32, not faster", RuntimeWarning, stacklevel=3)
+                          "slower than in float32, not faster", SlowBfloat16Warning, stacklevel=3)
         self.generator = torch.Generator().manual_seed(config.seed)  # the shuffle: the same on every rank
         self.rank, self.n_ranks = (world.rank, world.size) if world is not None else (0, 1)
         # sampled negatives must differ between ranks; one process keeps drawing from the shuffle's generator
