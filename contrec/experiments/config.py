@@ -223,6 +223,11 @@ class ExperimentConfig:
             raise ConfigError(f"device must be a torch device name: 'cpu', 'cuda', 'auto' … (got {self.device!r})")
 
     @property
+    def bfloat16_contestants(self) -> list[str]:
+        """Names of the contrec contestants whose score matmuls run in bfloat16 (said by the report and preflight)."""
+        return [c.name for c in self.contestants if c.is_contrec and c.params.get("precision") == "bfloat16"]
+
+    @property
     def primary_metric(self) -> tuple[str, int]:
         metric, _, k = self.primary.partition("@")
         return metric, int(k)

@@ -202,7 +202,7 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
                 model.check(train)
         except ContrecError as err:
             raise ConfigError(f"contestant {c.name!r}: {err}") from None
-    low = [c.name for c in config.contestants if c.is_contrec and c.params.get("precision") == "bfloat16"]
+    low = config.bfloat16_contestants
     device = resolve_device(config.device)
     if low and not native_bfloat16(device):  # once here, not once per fit
         warnings.warn(f"precision bfloat16 ({', '.join(low)}): {device} has no fast bfloat16 matmuls, so these "

@@ -223,7 +223,7 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"({_cores(cfg.threads, m.get('workers', 1))}"
         f"{'' if cfg.device == 'cpu' else f'; contrec fits on {cfg.device}'}).", "",
     ]
-    low = [c.name for c in cfg.contestants if c.is_contrec and c.params.get("precision") == "bfloat16"]
+    low = cfg.bfloat16_contestants
     if low:  # it changes a fit's numbers (and time): say so before the tables
         lines += [f"Score matmuls in bfloat16 (`precision: bfloat16`) for {', '.join(low)}.", ""]
     if m.get("command"):
