@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import contrec
 from contrec.nn.diagnostics import (
     alignment,
+    average_ranks,
     effective_rank,
     embedding_diagnostics,
     norm_popularity_correlation,
@@ -41,6 +42,21 @@ def test_norm_popularity_correlation():
     assert norm_popularity_correlation(np.array([1.0, 2.0, 3.0]), np.array([5, 10, 40])) == pytest.approx(1.0)
     assert norm_popularity_correlation(np.array([3.0, 2.0, 1.0]), np.array([5, 10, 40])) == pytest.approx(-1.0)
     assert np.isnan(norm_popularity_correlation(np.ones(3), np.array([5, 10, 40])))
+    # hand-computed with ties: norms rank (1, 2.5, 2.5, 4), counts rank (2, 1, 4, 3):
+    # centred (−1.5, 0, 0, 1.5) · (−0.5, −1.5, 1.5, 0.5) = 1.5; norms 4.5, 5 → 1.5 / √22.5
+    assert norm_popularity_correlation(np.array([0.1, 0.5, 0.5, 0.9]), np.array([7, 3, 20, 9])) == \
+        pytest.approx(1.5 / np.sqrt(22.5))
+
+
+def test_average_ranks_match_scipy_on_ties():
+    from scipy.stats import rankdata, spearmanr
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 500):
+        values = rng.integers(0, 6, n).astype(np.float64)  # many ties
+        np.testing.assert_array_equal(average_ranks(values), rankdata(values, method="average"))
+    norms, counts = rng.random(300).round(2), rng.integers(1, 40, 300)
+    assert norm_popularity_correlation(norms, counts) == pytest.approx(spearmanr(norms, counts).statistic, abs=1e-12)
 
 
 def test_fitted_model_reports_diagnostics_and_keeps_them_through_save(board, tmp_path):
