@@ -36,7 +36,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                                            unknown=unknown, **rules)
         if args.attributes and model.item_attributes_ is not None:
             recs = recs.join(model.item_attributes_, on="item")
-        _note_short_lists(recs, "query", args.k, any(v is not None for v in rules.values()))
+        _note_short_lists(recs, "query", args.k, any(v is not None for v in rules.values()), None,
+                          not args.include_seen)
         write_csv(recs, args.output)
         return 0
     if args.all_users:
@@ -57,21 +58,25 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.attributes and model.item_attributes_ is not None:
         recs = recs.join(model.item_attributes_, on="item")
     asked = len(model.users_) if users is None else len(set(users) & set(map(str, model.users_.ids)))
-    _note_short_lists(recs, "user", args.k, any(v is not None for v in rules.values()), asked)
+    _note_short_lists(recs, "user", args.k, any(v is not None for v in rules.values()), asked, not args.include_seen)
     write_csv(recs, args.output)
     return 0
 
 
-def _note_short_lists(recs: Any, key: str, k: int, filtered: bool, asked: int | None = None) -> None:
-    """One stderr line when serving filters left some lists shorter than k (the output stays exact)."""
-    if not filtered:
+def _note_short_lists(recs: Any, key: str, k: int, filtered: bool, asked: int | None = None,
+                      seen: bool = False) -> None:
+    """One stderr line when lists came out shorter than k (the output stays exact): serving filters
+    (``filtered``) or the seen items left out (``seen``) left too few of the catalogue."""
+    if not filtered and not seen:
         return
     sizes = recs.groupby(key).size()
     short = int((sizes < k).sum()) + (max(asked - len(sizes), 0) if asked is not None else 0)
     if short:
         total = asked if asked is not None else len(sizes)
-        print(f"contrec: note: {short:,} of {total:,} lists hold fewer than {k} items: the filters (--items-file, "
-              "--exclude-file, --rule) leave too few", file=sys.stderr)
+        causes = (["the items already seen (--include-seen lists them too)"] if seen else []) + \
+            (["the filters (--items-file, --exclude-file, --rule)"] if filtered else [])
+        print(f"contrec: note: {short:,} of {total:,} lists hold fewer than {k} items: "
+              f"{' and '.join(causes)} leave too few", file=sys.stderr)
 
 
 def _id_frame(path_text: str, flag: str) -> "Any":
