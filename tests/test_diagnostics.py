@@ -42,6 +42,7 @@ def test_norm_popularity_correlation():
     assert norm_popularity_correlation(np.array([1.0, 2.0, 3.0]), np.array([5, 10, 40])) == pytest.approx(1.0)
     assert norm_popularity_correlation(np.array([3.0, 2.0, 1.0]), np.array([5, 10, 40])) == pytest.approx(-1.0)
     assert np.isnan(norm_popularity_correlation(np.ones(3), np.array([5, 10, 40])))
+    assert np.isnan(norm_popularity_correlation(np.array([1.0, np.nan, 3.0]), np.array([5, 10, 40])))
     # hand-computed with ties: norms rank (1, 2.5, 2.5, 4), counts rank (2, 1, 4, 3):
     # centred (−1.5, 0, 0, 1.5) · (−0.5, −1.5, 1.5, 0.5) = 1.5; norms 4.5, 5 → 1.5 / √22.5
     assert norm_popularity_correlation(np.array([0.1, 0.5, 0.5, 0.9]), np.array([7, 3, 20, 9])) == \

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "average_ranks", "embedding_diagnostics",
-           "vector_diagnostics"]
+__all__ = ["alignment", "uniformity", "effective_rank", "norm_popularity_correlation", "average_ranks",
+           "embedding_diagnostics", "vector_diagnostics"]
 
 _MAX_PAIRS_SIDE = 4096  # uniformity uses every pair up to this many vectors, a seeded sample beyond
 
@@ -135,6 +135,8 @@ def norm_popularity_correlation(item_norms: np.ndarray, item_counts: np.ndarray)
     scipy: importing `scipy.stats` took 1.1 s, the largest one-off cost of a first fit in a process."""
     norms = np.asarray(item_norms, dtype=np.float64)
     counts = np.asarray(item_counts, dtype=np.float64)
+    if not (np.isfinite(norms).all() and np.isfinite(counts).all()):  # a diverged fit: no ranking to speak of
+        return float("nan")
     if np.ptp(norms) <= 1e-9 * max(float(norms.max()), 1.0) or np.ptp(counts) == 0:
         return float("nan")
     a, b = average_ranks(norms), average_ranks(counts)
