@@ -165,3 +165,20 @@ def test_ease_in_float32_in_place_matches_the_float64_closed_form():
     got = ease_item_vectors(x, 30.0)
     assert got.dtype == np.float32 and got.flags.c_contiguous
     np.testing.assert_allclose(got, b.T, atol=2e-5)
+
+
+def test_implicit_fits_without_its_openblas_warning():
+    # implicit warns when a BLAS under it runs several threads; the fit limits BLAS to one thread, which only
+    # reaches the libraries loaded by then — so a fresh process (nothing of implicit imported yet) must stay quiet
+    import subprocess
+    import sys
+
+    code = ("import pandas as pd, contrec\n"
+            "df = pd.DataFrame({'user': list('aabbcc'), 'item': list('xyyzzx')})\n"
+            "data = contrec.Interactions.from_frame(df)\n"
+            "contrec.ImplicitALS(factors=2, iterations=2, threads=1).fit(data)\n"
+            "contrec.ImplicitBPR(factors=2, iterations=2, threads=1).fit(data)\n")
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "2"}
+    run = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], capture_output=True, text=True,
+                         env=env)
+    assert run.returncode == 0, run.stderr[-500:]

@@ -69,10 +69,13 @@ class _ImplicitModel(Params, FactorRecommender):
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "_ImplicitModel":
         _check_train(train)
+        import implicit.cpu.als  # noqa: F401  (loads scipy's OpenBLAS, see below)
         from threadpoolctl import threadpool_limits
 
         user_items = train.matrix.astype(np.float32).tocsr()
-        # implicit runs its own thread pool; a threaded BLAS underneath it only slows it down.
+        # implicit runs its own thread pool; a threaded BLAS underneath it only slows it down. The limit
+        # reaches only the BLAS libraries loaded when it is set: importing implicit loads scipy's OpenBLAS,
+        # so it is imported above — inside, implicit found that library at 2 threads and warned every user.
         with threadpool_limits(1, "blas"):
             model = self._make()
             model.fit(user_items, show_progress=False)
