@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -504,8 +505,6 @@ def test_a_bfloat16_comparison_trains_in_bfloat16_and_says_so(tmp_path):
 
 
 def test_a_bfloat16_comparison_without_fast_bfloat16_says_so_once(tmp_path, monkeypatch):
-    import warnings
-
     import contrec.training.loop as loop
     from contrec.runtime.device import SlowBfloat16Warning
 
@@ -538,6 +537,33 @@ def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
     assert "Student t over 1 seeds" not in md and "One seed: each value is that seed's test split" in md
     assert "ratings ≥" not in md and "every row is a positive" in md
     assert "weights from column `plays` are ALS's" in md
+
+
+def test_weights_warning_and_report_name_the_contestants_that_ignore_them(tmp_path):
+    """On weighted data only the contrec contestants that treat positives alike are warned about, by name,
+    with the way to change it in a comparison; the report says which contestant uses the weights how."""
+    from contrec.models.contrastive import IgnoredWeightsWarning
+
+    csv = _write_tiny(tmp_path)
+    pd.read_csv(csv).assign(plays=lambda f: f["t"] % 5 + 1).to_csv(tmp_path / "plays.csv", index=False)
+    config = {"data": {"path": str(tmp_path / "plays.csv"), "rating": "rating", "weight": "plays"}, "seeds": [0],
+              "threads": 1, "workers": 1, "tuning": {"enabled": False},
+              "contestants": [{"sampler": "uniform", "params": TINY_CONTREC},
+                              {"sampler": "popularity", "params": {**TINY_CONTREC, "positive_weights": "log1p"}}]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compare(config, out=tmp_path / "out", progress=False)
+    said = [str(w.message) for w in caught if issubclass(w.category, IgnoredWeightsWarning)]
+    assert len(said) == 1 and "but contrec-uniform treats every positive alike" in said[0], said
+    assert "contrec-popularity" not in said[0] and "positive_weights: log1p" in said[0]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "contrec-popularity (log1p) draws heavier positives more often" in md
+    assert "contrec-uniform, BPR, EASE, popularity treat every positive alike" in md
+    config["contestants"] = config["contestants"][1:]  # every contrec contestant uses the weights: nothing to say
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compare(config, out=tmp_path / "out2", progress=False)
+    assert not [w for w in caught if issubclass(w.category, IgnoredWeightsWarning)]
 
 
 def test_a_contestant_that_crashes_is_reported_and_the_others_finish(tmp_path, monkeypatch):

@@ -228,6 +228,13 @@ class ExperimentConfig:
         return [c.name for c in self.contestants if c.is_contrec and c.params.get("precision") == "bfloat16"]
 
     @property
+    def weight_blind_contestants(self) -> list[str]:
+        """Names of the contrec contestants that treat every positive alike (``positive_weights`` unset or
+        ``"none"``, and not searched): on weighted data the run says so once and the report names them."""
+        return [c.name for c in self.contestants if c.is_contrec and "positive_weights" not in c.space
+                and c.params.get("positive_weights", "none") in (None, "none")]
+
+    @property
     def primary_metric(self) -> tuple[str, int]:
         metric, _, k = self.primary.partition("@")
         return metric, int(k)

@@ -81,10 +81,14 @@ def prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None")
 
     protocol = config.protocol
     raw, files, duplicates = load_data(config.data, protocol, data_dir)
-    if config.data.weight and any(c.is_contrec for c in config.contestants):
-        from contrec.models.contrastive import WEIGHTS_IGNORED, IgnoredWeightsWarning
+    blind = config.weight_blind_contestants if config.data.weight else []
+    if blind:
+        from contrec.models.contrastive import IgnoredWeightsWarning
 
-        warnings.warn(f"{config.data.label}: {WEIGHTS_IGNORED}", IgnoredWeightsWarning, stacklevel=3)
+        warnings.warn(f"{config.data.label}: the interactions carry weights (e.g. play counts), but "
+                      f"{', '.join(blind)} treat{'s' if len(blind) == 1 else ''} every positive alike; give "
+                      "params: {positive_weights: log1p} (or linear, capped) in a config file to draw heavier "
+                      "positives more often (docs/compare.md)", IgnoredWeightsWarning, stacklevel=3)
     data = protocol.eligible(raw, config.data.label)
     temporal = protocol.split == "temporal"
     splits: dict[int, tuple[Interactions, Interactions]] = {}

@@ -302,8 +302,17 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
     rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None and has_ratings
               else "every row is a positive")
     if cfg.data.weight:
-        rating += (f"; weights from column `{cfg.data.weight}` are ALS's and item-kNN's confidence, while contrec's "
-                   "contrastive model, BPR, EASE and popularity treat every positive alike")
+        rating += f"; weights from column `{cfg.data.weight}` are ALS's and item-kNN's confidence"
+        drawn = [f"{c.name} ({c.params['positive_weights']})" for c in cfg.contestants if c.is_contrec
+                 and c.name not in cfg.weight_blind_contestants and "positive_weights" not in c.space]
+        searched = [c.name for c in cfg.contestants if c.is_contrec and "positive_weights" in c.space]
+        if drawn:
+            rating += "; " + ", ".join(drawn) + (" draws" if len(drawn) == 1 else " draw") + \
+                " heavier positives more often"
+        if searched:
+            rating += "; " + ", ".join(searched) + " searched how positives count"
+        rating += "; " + ", ".join(cfg.weight_blind_contestants + ["BPR", "EASE", "popularity"]) + \
+            " treat every positive alike"
     return [
         "## Protocol", "",
         f"- Data: {cfg.data.label}: {m['data']['users']} users × {m['data']['items']} items, "
