@@ -63,6 +63,44 @@ def test_precision_flag_sets_every_contrec_contestant_and_float32_keeps_the_keys
     assert build_config(raw, precision="bfloat16", samplers=["hard"]).contestants[0].params["precision"] == "bfloat16"
 
 
+def test_positive_weights_flag_sets_every_contrec_contestant_over_its_setting_and_search():
+    from contrec.experiments import build_config
+
+    raw = {"contestants": ["uniform", "als", {"sampler": "popularity", "params": {"positive_weights": "linear"},
+                                              "space": {"lr": [0.01, 0.02], "positive_weights": ["none", "log1p"]}}]}
+    plain = build_config(raw)
+    log1p = build_config(raw, positive_weights="log1p")
+    assert [c.params.get("positive_weights") for c in log1p.contestants] == ["log1p", None, "log1p"]
+    assert "positive_weights" not in log1p.contestants[2].space and log1p.contestants[2].space["lr"] == [0.01, 0.02]
+    assert log1p.contestants[1].params == plain.contestants[1].params  # baselines keep theirs
+    none = build_config(raw, positive_weights="none")  # the model's default: left unsaid, cells keep their keys
+    assert [c.params.get("positive_weights") for c in none.contestants] == [None, None, None]
+    assert none.contestants[0].params == plain.contestants[0].params
+    assert none.weight_blind_contestants == ["contrec-uniform", "contrec-popularity"]
+    assert log1p.weight_blind_contestants == []
+
+
+def test_positive_weights_flag_reaches_the_fits_from_the_command_line(tmp_path):
+    import yaml
+
+    from contrec.cli import main
+
+    csv = _write_tiny(tmp_path)
+    pd.read_csv(csv).assign(plays=lambda f: f["t"] % 5 + 1).to_csv(tmp_path / "plays.csv", index=False)
+    config = {"data": {"path": str(tmp_path / "plays.csv"), "rating": "rating", "weight": "plays"}, "seeds": [0],
+              "threads": 1, "workers": 1, "tuning": {"enabled": False},
+              "contestants": [{"sampler": "uniform", "params": TINY_CONTREC}]}
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(config))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["compare", "--config", str(tmp_path / "w.yaml"), "--positive-weights", "capped",
+                     "--out", str(tmp_path / "r"), "-q"]) == 0
+    assert not [w for w in caught if "treats every positive alike" in str(w.message)]
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert "capped" in json.dumps(manifest["config"]["contestants"])
+    assert "contrec-uniform (capped) draws heavier positives more often" in (tmp_path / "r" / "report.md").read_text()
+
+
 def test_precision_refused_for_a_distance_kernel_names_the_contestant(tmp_path, capsys):
     config = _tiny_config(tmp_path)
     config["contestants"].append({"similarity": "gaussian", "params": TINY_CONTREC})
@@ -555,7 +593,7 @@ def test_weights_warning_and_report_name_the_contestants_that_ignore_them(tmp_pa
         compare(config, out=tmp_path / "out", progress=False)
     said = [str(w.message) for w in caught if issubclass(w.category, IgnoredWeightsWarning)]
     assert len(said) == 1 and "but contrec-uniform treats every positive alike" in said[0], said
-    assert "contrec-popularity" not in said[0] and "positive_weights: log1p" in said[0]
+    assert "contrec-popularity" not in said[0] and "--positive-weights log1p" in said[0]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "contrec-popularity (log1p) draws heavier positives more often" in md
     assert "contrec-uniform, BPR, EASE, popularity treat every positive alike" in md

@@ -341,6 +341,7 @@ def _contestant_options(p: argparse.ArgumentParser) -> None:
     from contrec.nn.losses import OBJECTIVES
     from contrec.nn.similarity import SIMILARITIES
     from contrec.samplers import SAMPLERS
+    from contrec.training.weights import POSITIVE_WEIGHTS
 
     def default(field: str) -> Any:
         return spec.ExperimentConfig.__dataclass_fields__[field].default
@@ -373,6 +374,10 @@ def _contestant_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=("float32", "bfloat16"),
                    help="every contrec contestant's score matmuls: bfloat16 fits ~1.4x faster on CPUs with "
                         "AVX512-BF16 (cosine/dot only; default: float32, or what the config file says)")
+    g.add_argument("--positive-weights", choices=POSITIVE_WEIGHTS,
+                   help="how every contrec contestant counts --weight: none (every positive alike: the default, or "
+                        "what the config file says), or positives drawn in proportion to log1p, linear or capped "
+                        "weight")
     g.add_argument("--search", choices=("halving", "full"),
                    help="tuning search: halving (default: contrec's settings train a few epochs, the best third "
                         "continue) or full (every setting trains to the end)")

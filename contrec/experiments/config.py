@@ -352,13 +352,15 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
                  objectives: Sequence[str] | None = None, seeds: "int | Sequence[int] | None" = None,
                  tune: bool | None = None, trials: int | None = None,
                  threads: int | None = None, workers: int | None = None, search: str | None = None,
-                 device: str | None = None, precision: str | None = None) -> ExperimentConfig:
+                 device: str | None = None, precision: str | None = None,
+                 positive_weights: str | None = None) -> ExperimentConfig:
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
     ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
-    contestants (any of them given); ``seeds`` is a count or a list; ``precision`` becomes
-    every contrec contestant's ``params.precision`` (a contestant's own setting in a file
-    yields to it, as every flag overrides the file).
+    contestants (any of them given); ``seeds`` is a count or a list; ``precision`` and
+    ``positive_weights`` become every contrec contestant's ``params.precision`` /
+    ``params.positive_weights`` (a contestant's own setting in a file, or a search over it,
+    yields to them, as every flag overrides the file).
     """
     if isinstance(config, ExperimentConfig):
         raw = config.to_dict()
@@ -380,8 +382,9 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
         raw["contestants"] = [{kind: name} for kind, names in flags.items() for name in names or []]
     if not raw.get("contestants"):
         raw["contestants"] = [{"sampler": "uniform"}, {"baseline": "popularity"}]
-    if precision is not None:
-        raw["contestants"] = [_with_precision(spec, precision) for spec in raw["contestants"]]
+    for key, value in (("precision", precision), ("positive_weights", positive_weights)):
+        if value is not None:
+            raw["contestants"] = [_with_param(spec, key, value) for spec in raw["contestants"]]
     if seeds is not None:
         raw["seeds"] = seeds if isinstance(seeds, int) else list(seeds)
     tuning = dict(raw.get("tuning", {}))
@@ -397,12 +400,19 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
     return ExperimentConfig.from_dict(raw)
 
 
-def _with_precision(spec: Any, precision: str) -> Any:
-    """A contestant entry of the config-file schema with ``params.precision`` set if it is contrec's."""
+# the model's defaults of the settings a flag sets on every contrec contestant: left unsaid, so cells keep their keys
+_UNSAID = {"precision": "float32", "positive_weights": "none"}
+
+
+def _with_param(spec: Any, key: str, value: str) -> Any:
+    """A contestant entry of the config-file schema with ``params[key]`` set if it is contrec's (and ``key`` no
+    longer searched)."""
     if isinstance(spec, str):  # the short form of an entry, as from_dict reads it
         spec = {"baseline": spec} if BASELINES.knows(spec) else {"sampler": spec}
     if not isinstance(spec, Mapping) or "baseline" in spec:
         return spec
-    params = {k: v for k, v in dict(spec.get("params") or {}).items() if k != "precision"}
-    # float32 is the model's default: left unsaid, so its cells keep the keys they always had
-    return {**spec, "params": params if precision == "float32" else {**params, "precision": precision}}
+    params = {k: v for k, v in dict(spec.get("params") or {}).items() if k != key}
+    out = {**spec, "params": params if value == _UNSAID[key] else {**params, key: value}}
+    if isinstance(spec.get("space"), Mapping) and key in spec["space"]:
+        out["space"] = {k: v for k, v in spec["space"].items() if k != key}
+    return out

@@ -75,7 +75,8 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             objectives: Sequence[str] | None = None,
             seeds: "int | Sequence[int] | None" = None, tune: bool | None = None, trials: int | None = None,
             threads: int | None = None, workers: int | None = None, search: str | None = None,
-            device: str | None = None, precision: str | None = None, out: "str | os.PathLike[str] | None" = None,
+            device: str | None = None, precision: str | None = None, positive_weights: str | None = None,
+            out: "str | os.PathLike[str] | None" = None,
             data_dir: "str | os.PathLike[str] | None" = None, progress: bool = True,
             command: str | None = None) -> ComparisonResult:
     """Compare negative samplers and baselines under one protocol; optionally write the report.
@@ -103,6 +104,9 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
             ``"bfloat16"`` (~1.4 × faster fits on a CPU with AVX512-BF16 at the same NDCG,
             docs/performance.md; inner-product kernels only — a distance kernel's contestant is refused
             before any fit). It is part of each contestant's settings, so float32 cells stay cached.
+        positive_weights: how every contrec contestant counts the data's weights (``"none"``, ``"log1p"``,
+            ``"linear"``, ``"capped"``; `contrec.training.weights`): its ``params.positive_weights``, over a
+            contestant's own setting or search. None leaves each as configured (default: every positive alike).
         out: report folder; finished cells are cached under ``out/cells`` and reused.
         data_dir: where datasets are looked for (default ``$CONTREC_DATA``, then the cache).
         progress: show one progress bar over all fits.
@@ -115,7 +119,7 @@ def compare(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLike[st
     cfg = build_config(config, dataset=dataset, data=data, samplers=samplers, baselines=baselines,
                        similarities=similarities, encoders=encoders, objectives=objectives, seeds=seeds,
                        tune=tune, trials=trials, threads=threads, workers=workers, search=search, device=device,
-                       precision=precision)
+                       precision=precision, positive_weights=positive_weights)
     started = time.perf_counter()
     started_at = _dt.datetime.now(_dt.timezone.utc)
     out_dir = Path(out) if out is not None else None
