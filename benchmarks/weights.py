@@ -1,14 +1,18 @@
-"""Weights that count: ratings as weights on MovieLens, for ``positive_weights`` none/log1p/linear/capped.
+"""Weights that count: ratings or play counts as weights, for ``positive_weights`` none/log1p/linear/capped.
 
-Every rating (1–5) is a training positive whose weight is the rating
-(``load_movielens(min_rating=None, ratings_as_weights=True)``); a per-user random 80/20 split per
-seed; the test set is the held-out ratings ≥ 4 (what the user liked). A model that lets the
-weights count should rank liked items above merely seen ones. Users with ≥ 5 ratings; full
-ranking, train items excluded, k = 20. contrec's default fit with only ``positive_weights``
-changed; implicit ALS with its weights as confidence (the setting compare starts ALS from) and
-without them (every weight 1), for reference.
+MovieLens (``--dataset ml-100k``): every rating (1–5) is a training positive whose weight is the
+rating (``load_movielens(min_rating=None, ratings_as_weights=True)``); the test set is the held-out
+ratings ≥ 4 (what the user liked). A model that lets the weights count should rank liked items
+above merely seen ones. ``--dataset playcount``: the Last.fm-shaped play-count log of
+`contrec.data.synthetic_play_log` (seed 0; the README's new-user walk-through), every (user, artist)
+pair a positive weighing its play count; the test set is every held-out pair — a listen is a
+listen, as `contrec split` + `contrec evaluate` count it. Either way a per-user random 80/20 split
+per seed; users with ≥ 5 positives; full ranking, train items excluded, k = 20. contrec's default
+fit with only ``positive_weights`` changed; implicit ALS with its weights as confidence (the
+setting compare starts ALS from) and without them (every weight 1), for reference.
 
     CONTREC_DATA=../shared/datasets python benchmarks/weights.py --dataset ml-100k --seeds 0 1 2
+    python benchmarks/weights.py --dataset playcount --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ def liked(test: Interactions, at_least: float = 4.0) -> Interactions:
     return Interactions(matrix=sp.csr_matrix(m), users=test.users, items=test.items)
 
 
+def weighted_data(dataset: str) -> Interactions:
+    """The weighted positives of ``dataset`` ("playcount" or a MovieLens name), users with ≥ 5 of them."""
+    if dataset == "playcount":
+        from contrec.data.synthetic import synthetic_play_log
+
+        frame = synthetic_play_log(seed=0).astype({"userID": str, "artistID": str})
+        data = Interactions.from_frame(frame, user="userID", item="artistID", weight="weight")
+    else:
+        data = contrec.load_movielens(dataset, min_rating=None, ratings_as_weights=True)
+    return data.filter(min_user_interactions=5)
+
+
 def unweighted(data: Interactions) -> Interactions:
     return Interactions(matrix=binary_matrix(data.matrix), users=data.users, items=data.items)
 
@@ -54,12 +70,10 @@ def score(model, train: Interactions, test: Interactions) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = common_parser(__doc__).parse_args(argv)
     pin_threads(args.threads)
-    data = contrec.load_movielens(args.dataset, min_rating=None, ratings_as_weights=True).filter(
-        min_user_interactions=5)
     rows = []
     for seed in args.seeds:
-        train, test = contrec.split_random(data, test_size=0.2, seed=seed)
-        target = liked(test)
+        train, test = contrec.split_random(weighted_data(args.dataset), test_size=0.2, seed=seed)
+        target = test if args.dataset == "playcount" else liked(test)
         contestants = [(f"contrec positive_weights={w}", contrec.ContrastiveRecommender(
             positive_weights=w, seed=seed, threads=args.threads, verbose=False), train) for w in POSITIVE_WEIGHTS]
         als = BASELINE_DEFAULTS["als"]
@@ -76,8 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          **score(model, fit_data, target)})
             print(f"seed {seed} {name:<36} NDCG@{K} {rows[-1][f'ndcg@{K}']:.4f}", flush=True)
     result = {"dataset": args.dataset, "seeds": args.seeds, "rows": rows, **environment(args.threads)}
-    lines = [f"### Ratings as weights on {args.dataset} (test: held-out ratings ≥ 4; seeds "
-             f"{', '.join(map(str, args.seeds))}; mean ± std)", "",
+    what = ("Play counts as weights on the synthetic play-count log (test: every held-out pair"
+            if args.dataset == "playcount" else f"Ratings as weights on {args.dataset} (test: held-out ratings ≥ 4")
+    lines = [f"### {what}; seeds {', '.join(map(str, args.seeds))}; mean ± std)", "",
              f"| model | NDCG@{K} | × none | Recall@{K} | fit s |", "|---|---:|---:|---:|---:|"]
     base = {r["seed"]: r[f"ndcg@{K}"] for r in rows if r["model"] == "contrec positive_weights=none"}
     for name in dict.fromkeys(r["model"] for r in rows):

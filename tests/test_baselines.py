@@ -182,3 +182,31 @@ def test_implicit_fits_without_its_openblas_warning():
     run = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], capture_output=True, text=True,
                          env=env)
     assert run.returncode == 0, run.stderr[-500:]
+
+
+def test_als_confidence_none_is_als_on_the_binary_matrix_and_linear_is_the_weights_as_given():
+    import numpy as np
+    import pandas as pd
+    import pytest
+    import scipy.sparse as sp
+
+    from contrec.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{i}", int(rng.integers(1, 50))) for u in range(40) for i in rng.choice(30, 6, replace=False)]
+    data = contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight="w")
+    binary = contrec.Interactions(matrix=sp.csr_matrix((data.matrix > 0).astype(np.float32)), users=data.users,
+                                  items=data.items)
+    logged = data.matrix.tocsr().astype(np.float32)
+    logged.data = np.log1p(logged.data)
+    log_data = contrec.Interactions(matrix=logged, users=data.users, items=data.items)
+
+    def vectors(d, **kw):
+        return contrec.ImplicitALS(factors=4, iterations=3, threads=1, **kw).fit(d).item_vectors_
+
+    np.testing.assert_array_equal(vectors(data, confidence="none"), vectors(binary))
+    np.testing.assert_array_equal(vectors(data, confidence="log1p"), vectors(log_data))
+    np.testing.assert_array_equal(vectors(data), vectors(data, confidence="linear"))
+    assert not np.array_equal(vectors(data), vectors(binary))  # the weights matter under "linear"
+    with pytest.raises(ConfigError, match="confidence must be one of"):
+        contrec.ImplicitALS(confidence="sqrt").fit(data)

@@ -101,6 +101,30 @@ def test_positive_weights_flag_reaches_the_fits_from_the_command_line(tmp_path):
     assert "contrec-uniform (capped) draws heavier positives more often" in (tmp_path / "r" / "report.md").read_text()
 
 
+def test_als_searches_its_confidence_on_weighted_data_only():
+    from contrec.experiments import build_config
+
+    weighted = build_config({"data": {"path": "plays.csv", "weight": "plays"}, "contestants": ["als", "itemknn"]})
+    als = weighted.contestants[0]
+    assert als.params["confidence"] == "none" and als.space["confidence"] == ["none", "log1p", "linear"]
+    assert als.space["factors"] == [64, 128, 256]  # the rest of its space stays
+    assert "confidence" not in weighted.contestants[1].params  # only ALS has a confidence to choose
+    plain = build_config({"dataset": "ml-100k", "contestants": ["als"]}).contestants[0]
+    assert "confidence" not in plain.params and "confidence" not in plain.space  # cells keep their keys
+    mine = build_config({"data": {"path": "plays.csv", "weight": "plays"},
+                         "contestants": [{"baseline": "als", "params": {"confidence": "log1p"},
+                                          "space": {"alpha": [1.0, 5.0]}}]}).contestants[0]
+    assert mine.params["confidence"] == "log1p" and mine.space == {"alpha": [1.0, 5.0]}  # the file's own word
+
+
+def test_a_bad_als_confidence_is_refused_before_any_fit(tmp_path, capsys):
+    config = _tiny_config(tmp_path)
+    config["contestants"].append({"baseline": "als", "params": {"confidence": "sqrt"}})
+    with pytest.raises(ConfigError, match="contestant 'als': confidence must be one of 'linear', 'log1p', 'none'"):
+        compare(config, progress=False)
+    assert "'als'" in _cli_refusal(config, tmp_path, capsys)
+
+
 def test_precision_refused_for_a_distance_kernel_names_the_contestant(tmp_path, capsys):
     config = _tiny_config(tmp_path)
     config["contestants"].append({"similarity": "gaussian", "params": TINY_CONTREC})
@@ -574,7 +598,7 @@ def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "Student t over 1 seeds" not in md and "One seed: each value is that seed's test split" in md
     assert "ratings ≥" not in md and "every row is a positive" in md
-    assert "weights from column `plays` are ALS's" in md
+    assert "weights from column `plays`: als's confidence 1 + α·c(weight), c none (searched: none, log1p, linear)" in md
 
 
 def test_weights_warning_and_report_name_the_contestants_that_ignore_them(tmp_path):

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 from contrec.errors import ConfigError
 from contrec.evaluation.protocol import EvaluationProtocol
 from contrec.experiments.spaces import (BASELINE_DEFAULTS, SAMPLER_DEFAULTS, SEARCH_SPACES, VARIANT_KINDS,
-                                        VARIANT_SPACES)
+                                        VARIANT_SPACES, WEIGHTED_BASELINES)
 from contrec.models.baselines import BASELINES
 
 __all__ = ["DataSpec", "TuningSpec", "Contestant", "ExperimentConfig", "load_config", "build_config",
@@ -169,11 +169,14 @@ def variant_contestant(kind: str, value: str, name: str | None = None, params: M
 
 
 def baseline_contestant(baseline: str, name: str | None = None, params: Mapping[str, Any] | None = None,
-                        space: Mapping[str, list[Any]] | None = None) -> Contestant:
-    """A baseline (popularity, itemknn, als, bpr, ease) with its default space."""
+                        space: Mapping[str, list[Any]] | None = None, weighted: bool = False) -> Contestant:
+    """A baseline (popularity, itemknn, als, bpr, ease) with its default space; on ``weighted`` data, with
+    the defaults and search of `WEIGHTED_BASELINES` as well (how ALS's confidence uses the weights)."""
     key = BASELINES.key(baseline)
-    chosen_space = SEARCH_SPACES[key] if space is None else space
-    merged = {**copy.deepcopy(BASELINE_DEFAULTS.get(key, {})), **copy.deepcopy(dict(params or {}))}
+    extra = WEIGHTED_BASELINES.get(key, {}) if weighted else {}
+    chosen_space = {**SEARCH_SPACES[key], **extra.get("space", {})} if space is None else space
+    merged = {**copy.deepcopy(BASELINE_DEFAULTS.get(key, {})), **copy.deepcopy(extra.get("default", {})),
+              **copy.deepcopy(dict(params or {}))}
     return Contestant(name or key, key, merged, _check_space(dict(chosen_space), name or key))
 
 
@@ -307,9 +310,12 @@ class ExperimentConfig:
                 if kind in VARIANT_KINDS:
                     contestants.append(variant_contestant(kind, str(spec[kind]), spec.get("name"), spec.get("params"),
                                                           spec.get("space")))
+                elif kind == "sampler":
+                    contestants.append(contrec_contestant(str(spec[kind]), spec.get("name"), spec.get("params"),
+                                                          spec.get("space")))
                 else:
-                    make = contrec_contestant if kind == "sampler" else baseline_contestant
-                    contestants.append(make(str(spec[kind]), spec.get("name"), spec.get("params"), spec.get("space")))
+                    contestants.append(baseline_contestant(str(spec[kind]), spec.get("name"), spec.get("params"),
+                                                           spec.get("space"), weighted=bool(data.weight)))
             except ConfigError as err:
                 raise _fail(here, str(err)) from None
         default_primary = f"ndcg@{max(protocol.k)}"

@@ -200,6 +200,8 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
             if c.is_contrec:
                 model.check()
                 model.check(train)
+            elif hasattr(model, "check"):
+                model.check()
         except ContrecError as err:
             raise ConfigError(f"contestant {c.name!r}: {err}") from None
     low = config.bfloat16_contestants

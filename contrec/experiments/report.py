@@ -296,13 +296,27 @@ def _embeddings_section(result: ComparisonResult) -> list[str]:
             "whose vectors are as wide as the catalogue).", "", embeddings, ""]
 
 
+def _baseline_weight_use(cfg: Any) -> str:
+    """How the baselines use the data's weights: ALS's confidence 1 + α·c(w) (as configured or searched) and
+    item-kNN's similarities."""
+    uses = []
+    for c in cfg.contestants:
+        if c.model == "als":
+            searched = c.space.get("confidence")
+            uses.append(f"{c.name}'s confidence 1 + α·c(weight), c {c.params.get('confidence', 'linear')}"
+                        + (f" (searched: {', '.join(searched)})" if searched else ""))
+        elif c.model == "itemknn":
+            uses.append(f"{c.name}'s similarities")
+    return ", ".join(uses) if uses else "no baseline here uses them"
+
+
 def _protocol_section(result: ComparisonResult) -> list[str]:
     cfg, m, proto = result.config, result.manifest, result.config.protocol
     has_ratings = cfg.data.dataset is not None or cfg.data.rating is not None
     rating = (f"ratings ≥ {proto.min_rating:g} are positives" if proto.min_rating is not None and has_ratings
               else "every row is a positive")
     if cfg.data.weight:
-        rating += f"; weights from column `{cfg.data.weight}` are ALS's and item-kNN's confidence"
+        rating += f"; weights from column `{cfg.data.weight}`: " + _baseline_weight_use(cfg)
         drawn = [f"{c.name} ({c.params['positive_weights']})" for c in cfg.contestants if c.is_contrec
                  and c.name not in cfg.weight_blind_contestants and "positive_weights" not in c.space]
         searched = [c.name for c in cfg.contestants if c.is_contrec and "positive_weights" in c.space]
