@@ -263,7 +263,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     command = "contrec " + " ".join(shlex.quote(a) for a in args.argv)
     result = compare(raw, seeds=args.seeds, tune=False if args.no_tune else None, trials=args.trials,
                      threads=args.threads, workers=args.workers, search=args.search, device=args.device,
-                     precision=args.precision, positive_weights=args.positive_weights, out=args.out, data_dir=args.data_dir, progress=not args.quiet,
+                     precision=args.precision, positive_weights=args.positive_weights, out=args.out,
+                     data_dir=args.data_dir, progress=not args.quiet,
                      command=command)
     print(results_table(result))
     print(f"\nbest on {result.config.primary}: {result.best}; report: {Path(args.out) / 'report.md'} "

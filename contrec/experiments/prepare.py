@@ -86,9 +86,9 @@ def prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None")
         from contrec.models.contrastive import IgnoredWeightsWarning
 
         warnings.warn(f"{config.data.label}: the interactions carry weights (e.g. play counts), but "
-                      f"{', '.join(blind)} treat{'s' if len(blind) == 1 else ''} every positive alike; --positive-weights log1p "
-                      "(or linear, capped; params: {positive_weights: …} in a config file) draws heavier positives "
-                      "more often (docs/compare.md)", IgnoredWeightsWarning, stacklevel=3)
+                      f"{', '.join(blind)} treat{'s' if len(blind) == 1 else ''} every positive alike; "
+                      "--positive-weights log1p (or linear, capped; params: {positive_weights: …} in a config file) "
+                      "draws heavier positives more often (docs/compare.md)", IgnoredWeightsWarning, stacklevel=3)
     data = protocol.eligible(raw, config.data.label)
     temporal = protocol.split == "temporal"
     splits: dict[int, tuple[Interactions, Interactions]] = {}
