@@ -88,7 +88,8 @@ def prepare(config: ExperimentConfig, data_dir: "str | os.PathLike[str] | None")
         warnings.warn(f"{config.data.label}: the interactions carry weights (e.g. play counts), but "
                       f"{', '.join(blind)} treat{'s' if len(blind) == 1 else ''} every positive alike; "
                       "--positive-weights log1p (or linear, capped; params: {positive_weights: …} in a config file) "
-                      "draws heavier positives more often (docs/compare.md)", IgnoredWeightsWarning, stacklevel=3)
+                      "draws heavier positives more often — it helped with ratings as weights and hurt with play "
+                      "counts (README, Weights that count)", IgnoredWeightsWarning, stacklevel=3)
     data = protocol.eligible(raw, config.data.label)
     temporal = protocol.split == "temporal"
     splits: dict[int, tuple[Interactions, Interactions]] = {}
