@@ -210,3 +210,28 @@ def test_als_confidence_none_is_als_on_the_binary_matrix_and_linear_is_the_weigh
     assert not np.array_equal(vectors(data), vectors(binary))  # the weights matter under "linear"
     with pytest.raises(ConfigError, match="confidence must be one of"):
         contrec.ImplicitALS(confidence="sqrt").fit(data)
+
+
+def test_itemknn_weights_none_is_itemknn_on_the_binary_matrix():
+    import numpy as np
+    import pandas as pd
+    import pytest
+    import scipy.sparse as sp
+
+    from contrec.errors import ConfigError
+
+    rng = np.random.default_rng(1)
+    rows = [(f"u{u}", f"i{i}", int(rng.integers(1, 50))) for u in range(40) for i in rng.choice(30, 6, replace=False)]
+    data = contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight="w")
+    binary = contrec.Interactions(matrix=sp.csr_matrix((data.matrix > 0).astype(np.float32)), users=data.users,
+                                  items=data.items)
+
+    def scores(d, **kw):
+        m = contrec.ItemKNN(neighbours=10, threads=1, **kw).fit(d)
+        return m.user_vectors_ @ m.item_vectors_.T
+
+    np.testing.assert_array_equal(scores(data, weights="none"), scores(binary))
+    np.testing.assert_array_equal(scores(data), scores(data, weights="linear"))
+    assert not np.allclose(scores(data), scores(binary))  # the weights count under "linear"
+    with pytest.raises(ConfigError, match="weights must be one of"):
+        contrec.ItemKNN(weights="sqrt").fit(data)

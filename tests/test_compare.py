@@ -101,16 +101,19 @@ def test_positive_weights_flag_reaches_the_fits_from_the_command_line(tmp_path):
     assert "contrec-uniform (capped) draws heavier positives more often" in (tmp_path / "r" / "report.md").read_text()
 
 
-def test_als_searches_its_confidence_on_weighted_data_only():
+def test_als_and_itemknn_search_how_weights_count_on_weighted_data_only():
     from contrec.experiments import build_config
 
     weighted = build_config({"data": {"path": "plays.csv", "weight": "plays"}, "contestants": ["als", "itemknn"]})
     als = weighted.contestants[0]
     assert als.params["confidence"] == "none" and als.space["confidence"] == ["none", "log1p", "linear"]
     assert als.space["factors"] == [64, 128, 256]  # the rest of its space stays
-    assert "confidence" not in weighted.contestants[1].params  # only ALS has a confidence to choose
-    plain = build_config({"dataset": "ml-100k", "contestants": ["als"]}).contestants[0]
+    knn = weighted.contestants[1]
+    assert knn.params["weights"] == "none" and knn.space["weights"] == ["none", "log1p", "linear"]
+    assert "confidence" not in knn.params and knn.space["neighbours"] == [10, 20, 50, 100, 200, 400]
+    plain, plain_knn = build_config({"dataset": "ml-100k", "contestants": ["als", "itemknn"]}).contestants
     assert "confidence" not in plain.params and "confidence" not in plain.space  # cells keep their keys
+    assert "weights" not in plain_knn.params and "weights" not in plain_knn.space
     mine = build_config({"data": {"path": "plays.csv", "weight": "plays"},
                          "contestants": [{"baseline": "als", "params": {"confidence": "log1p"},
                                           "space": {"alpha": [1.0, 5.0]}}]}).contestants[0]

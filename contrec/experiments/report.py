@@ -297,8 +297,8 @@ def _embeddings_section(result: ComparisonResult) -> list[str]:
 
 
 def _baseline_weight_use(cfg: Any) -> str:
-    """How the baselines use the data's weights: ALS's confidence 1 + α·c(w) (as configured or searched) and
-    item-kNN's similarities."""
+    """How the baselines use the data's weights: ALS's confidence 1 + α·c(w) and item-kNN's similarities and
+    scores (as configured or searched)."""
     uses = []
     for c in cfg.contestants:
         if c.model == "als":
@@ -306,7 +306,9 @@ def _baseline_weight_use(cfg: Any) -> str:
             uses.append(f"{c.name}'s confidence 1 + α·c(weight), c {c.params.get('confidence', 'linear')}"
                         + (f" (searched: {', '.join(searched)})" if searched else ""))
         elif c.model == "itemknn":
-            uses.append(f"{c.name}'s similarities")
+            searched = c.space.get("weights")
+            uses.append(f"{c.name}'s similarities and scores, weights {c.params.get('weights', 'linear')}"
+                        + (f" (searched: {', '.join(searched)})" if searched else ""))
     return ", ".join(uses) if uses else "no baseline here uses them"
 
 
