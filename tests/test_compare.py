@@ -601,7 +601,13 @@ def test_report_sentences_are_true_of_a_one_seed_run_without_ratings(tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "Student t over 1 seeds" not in md and "One seed: each value is that seed's test split" in md
     assert "ratings ≥" not in md and "every row is a positive" in md
-    assert "weights from column `plays`: als's confidence 1 + α·c(weight), c none (searched: none, log1p, linear)" in md
+    # tuning is off in this run: nothing is searched, so the report does not say so
+    assert "weights from column `plays`: als's confidence 1 + α·c(weight), c none;" in md and "searched" not in md
+    config["tuning"] = {"trials": 2, "validation_size": 0.25}  # tuned: ALS's weighting is searched, and said so
+    config["contestants"] = [{"baseline": "als"}]
+    compare(config, out=tmp_path / "tuned", progress=False)
+    tuned = (tmp_path / "tuned" / "report.md").read_text()
+    assert "als's confidence 1 + α·c(weight), c none (searched: none, log1p, linear)" in tuned
 
 
 def test_weights_warning_and_report_name_the_contestants_that_ignore_them(tmp_path):

@@ -234,8 +234,12 @@ class ExperimentConfig:
     def weight_blind_contestants(self) -> list[str]:
         """Names of the contrec contestants that treat every positive alike (``positive_weights`` unset or
         ``"none"``, and not searched): on weighted data the run says so once and the report names them."""
-        return [c.name for c in self.contestants if c.is_contrec and "positive_weights" not in c.space
+        return [c.name for c in self.contestants if c.is_contrec and not self.searches(c, "positive_weights")
                 and c.params.get("positive_weights", "none") in (None, "none")]
+
+    def searches(self, contestant: Contestant, key: str) -> bool:
+        """Whether tuning searches ``key`` for ``contestant`` (in its space, and tuning is on)."""
+        return self.tuning.enabled and key in contestant.space
 
     @property
     def primary_metric(self) -> tuple[str, int]:

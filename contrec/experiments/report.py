@@ -302,11 +302,11 @@ def _baseline_weight_use(cfg: Any) -> str:
     uses = []
     for c in cfg.contestants:
         if c.model == "als":
-            searched = c.space.get("confidence")
+            searched = c.space["confidence"] if cfg.searches(c, "confidence") else None
             uses.append(f"{c.name}'s confidence 1 + α·c(weight), c {c.params.get('confidence', 'linear')}"
                         + (f" (searched: {', '.join(searched)})" if searched else ""))
         elif c.model == "itemknn":
-            searched = c.space.get("weights")
+            searched = c.space["weights"] if cfg.searches(c, "weights") else None
             uses.append(f"{c.name}'s similarities and scores, weights {c.params.get('weights', 'linear')}"
                         + (f" (searched: {', '.join(searched)})" if searched else ""))
     return ", ".join(uses) if uses else "no baseline here uses them"
@@ -320,8 +320,8 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
     if cfg.data.weight:
         rating += f"; weights from column `{cfg.data.weight}`: " + _baseline_weight_use(cfg)
         drawn = [f"{c.name} ({c.params['positive_weights']})" for c in cfg.contestants if c.is_contrec
-                 and c.name not in cfg.weight_blind_contestants and "positive_weights" not in c.space]
-        searched = [c.name for c in cfg.contestants if c.is_contrec and "positive_weights" in c.space]
+                 and c.name not in cfg.weight_blind_contestants and not cfg.searches(c, "positive_weights")]
+        searched = [c.name for c in cfg.contestants if c.is_contrec and cfg.searches(c, "positive_weights")]
         if drawn:
             rating += "; " + ", ".join(drawn) + (" draws" if len(drawn) == 1 else " draw") + \
                 " heavier positives more often"
