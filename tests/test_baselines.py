@@ -184,22 +184,28 @@ def test_implicit_fits_without_its_openblas_warning():
     assert run.returncode == 0, run.stderr[-500:]
 
 
-def test_als_confidence_none_is_als_on_the_binary_matrix_and_linear_is_the_weights_as_given():
+def _weighted_toy(seed: int, how: str = "none"):
+    """A toy log with play-count-like weights (1–49), and the same log with each weight turned as ``how`` says."""
     import numpy as np
     import pandas as pd
-    import pytest
     import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    rows = [(f"u{u}", f"i{i}", int(rng.integers(1, 50))) for u in range(40) for i in rng.choice(30, 6, replace=False)]
+    data = contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight="w")
+    turned = data.matrix.tocsr().astype(np.float32)
+    turned.data = np.ones_like(turned.data) if how == "none" else np.log1p(turned.data)
+    return data, contrec.Interactions(matrix=sp.csr_matrix(turned), users=data.users, items=data.items)
+
+
+def test_als_confidence_none_is_als_on_the_binary_matrix_and_linear_is_the_weights_as_given():
+    import numpy as np
+    import pytest
 
     from contrec.errors import ConfigError
 
-    rng = np.random.default_rng(0)
-    rows = [(f"u{u}", f"i{i}", int(rng.integers(1, 50))) for u in range(40) for i in rng.choice(30, 6, replace=False)]
-    data = contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight="w")
-    binary = contrec.Interactions(matrix=sp.csr_matrix((data.matrix > 0).astype(np.float32)), users=data.users,
-                                  items=data.items)
-    logged = data.matrix.tocsr().astype(np.float32)
-    logged.data = np.log1p(logged.data)
-    log_data = contrec.Interactions(matrix=logged, users=data.users, items=data.items)
+    data, binary = _weighted_toy(0)
+    log_data = _weighted_toy(0, "log1p")[1]
 
     def vectors(d, **kw):
         return contrec.ImplicitALS(factors=4, iterations=3, threads=1, **kw).fit(d).item_vectors_
@@ -214,17 +220,11 @@ def test_als_confidence_none_is_als_on_the_binary_matrix_and_linear_is_the_weigh
 
 def test_itemknn_weights_none_is_itemknn_on_the_binary_matrix():
     import numpy as np
-    import pandas as pd
     import pytest
-    import scipy.sparse as sp
 
     from contrec.errors import ConfigError
 
-    rng = np.random.default_rng(1)
-    rows = [(f"u{u}", f"i{i}", int(rng.integers(1, 50))) for u in range(40) for i in rng.choice(30, 6, replace=False)]
-    data = contrec.Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight="w")
-    binary = contrec.Interactions(matrix=sp.csr_matrix((data.matrix > 0).astype(np.float32)), users=data.users,
-                                  items=data.items)
+    data, binary = _weighted_toy(1)
 
     def scores(d, **kw):
         m = contrec.ItemKNN(neighbours=10, threads=1, **kw).fit(d)
