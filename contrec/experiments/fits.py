@@ -197,11 +197,9 @@ def preflight(config: ExperimentConfig, prepared: Prepared) -> None:
     for c in config.contestants:
         try:  # the contestant's name in the one line: a comparison may hold several contrec contestants
             model = make_model(c, c.params, 0, config.threads, config.device)
+            model.check()
             if c.is_contrec:
-                model.check()
                 model.check(train)
-            elif hasattr(model, "check"):
-                model.check()
         except ContrecError as err:
             raise ConfigError(f"contestant {c.name!r}: {err}") from None
     low = config.bfloat16_contestants

@@ -48,6 +48,10 @@ class Params:
             setattr(self, name, value)
         return self
 
+    def check(self) -> None:
+        """Refuse settings the model cannot fit with, in one line, before any fit (`contrec compare`'s preflight
+        asks every contestant); a model with settings to check overrides it."""
+
     def __repr__(self) -> str:
         defaults = self.param_defaults()
         shown = {k: v for k, v in self.get_params().items()
