@@ -1,6 +1,9 @@
 """ContrastiveRecommender: learning, determinism, filtering, errors, save/load."""
 
+import gc
+import io
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -213,6 +216,12 @@ def test_model_file_has_no_pickle(fitted, tmp_path):
         assert all(npz[name].dtype != object for name in npz.files)
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def test_corrupt_truncated_and_foreign_files(fitted, tmp_path):
     model, _, _ = fitted
     good = model.save(tmp_path / "good.contrec").read_bytes()
@@ -221,12 +230,17 @@ def test_corrupt_truncated_and_foreign_files(fitted, tmp_path):
         "garbage": b"this is not a model",
         "empty": b"",
         "flipped": good[:200] + bytes(b ^ 0xFF for b in good[200:400]) + good[400:],
+        "lone-array": _npy_bytes(np.arange(3)),
     }
     for name, blob in cases.items():
         path = tmp_path / f"{name}.contrec"
         path.write_bytes(blob)
-        with pytest.raises(ModelFileError, match=f"{name}.contrec") as info:
-            ContrastiveRecommender.load(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)  # a failed read must close its file
+            with pytest.raises(ModelFileError, match=f"{name}.contrec") as info:
+                ContrastiveRecommender.load(path)
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], name
         assert "\n" not in str(info.value)
     with pytest.raises(ModelFileError, match="no such model file"):
         ContrastiveRecommender.load(tmp_path / "missing.contrec")

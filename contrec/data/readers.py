@@ -130,7 +130,7 @@ def _id_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
     empty = missing | (text.fillna("") == "").to_numpy()
     if empty.any():
         label = col.index[np.argmax(empty)]
-        raise DataError(f"{where.at(label)}: column {name!r} is empty; every row needs a {name}")
+        raise DataError(f"{where.at(label)}: column {name!r} is empty; every row needs {_article(name)} {name}")
     return text.astype(object)
 
 
@@ -226,3 +226,7 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
         raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(map(str, frame.columns))})"
                         + (f"; {hint}" if hint else ""))
     return frame.set_index(id_column)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

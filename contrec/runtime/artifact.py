@@ -116,7 +116,9 @@ def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"
     if path.is_dir():
         raise ModelFileError(f"{path}: is a directory, not a {what}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # the file is opened here, not by np.load, so it is closed however the read fails (np.load leaves
+        # its own handle open when the zip directory is unreadable)
+        with open(path, "rb") as handle, _npz(np.load(handle, allow_pickle=False), path, what) as npz:
             if _META not in npz.files:
                 raise ModelFileError(f"{path}: not a contrec {what} (no header)")
             meta = json.loads(npz[_META].tobytes().decode("utf-8"))
@@ -134,6 +136,13 @@ def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"
             reason = "not a contrec archive, and contrec never loads pickled data"
         raise ModelFileError(f"{path}: not a readable contrec {what} (truncated or corrupt: {reason})") from None
     return arrays, meta
+
+
+def _npz(loaded: Any, path: Path, what: str) -> Any:
+    """``loaded`` if np.load found an archive; a lone .npy array is not a contrec file."""
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path}: not a contrec {what} (a single numpy array, not an archive)")
+    return loaded
 
 
 def _check_header(path: Path, meta: Any, what: str) -> None:
