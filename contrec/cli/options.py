@@ -19,9 +19,9 @@ __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_
 
 log = logging.getLogger("contrec")
 
-WEIGHT_HELP = ("non-negative weight column (e.g. play counts); implicit's ALS uses it as confidence; contrec's "
-               "contrastive model treats every positive alike unless --positive-weights says how they count "
-               "(it says so when weights are given)")
+WEIGHT_HELP = ("non-negative weight column (e.g. play counts); contrec's contrastive model treats every positive "
+               "alike unless --positive-weights says how they count (it says so when weights are given); compare "
+               "searches how implicit's ALS and item-kNN use them (ignored, log1p or raw)")
 
 
 THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use, less any that other "
