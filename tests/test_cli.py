@@ -292,7 +292,8 @@ def test_evaluate_counts_unknown_test_items_as_misses(tmp_path, capsys):
     expected = contrec.evaluate(loaded, known, held, k=10)
     got = pd.read_csv(metrics)
     assert np.allclose(got["value"], expected["value"])
-    kept_only = contrec.read_interactions(test, users=loaded.users_, items=loaded.items_, unknown="drop")
+    with pytest.warns(contrec.DroppedRowsWarning, match="unknown-item rows"):
+        kept_only = contrec.read_interactions(test, users=loaded.users_, items=loaded.items_, unknown="drop")
     dropped = contrec.evaluate(loaded, known, kept_only, k=10)
     recall = lambda t: float(t.loc[t["metric"] == "recall", "value"].iloc[0])  # noqa: E731
     assert recall(expected) < recall(dropped)  # dropping them inflated recall

@@ -151,7 +151,7 @@ def test_the_validator_keeps_the_best_epoch_and_stops_after_patience():
             break
     assert (validator.best_epoch, validator.best_score, epoch) == (2, 0.3, 4)  # two epochs without a better one
     validator.restore(tower, tower)
-    assert float(tower.embedding.weight[0, 0]) == 2.0  # the best epoch's towers are back
+    assert tower.embedding.weight[0, 0].item() == 2.0  # the best epoch's towers are back
     vectors = torch.nn.functional.normalize(torch.randn(train.n_users, 4, generator=torch.Generator()), dim=1)
     score = validator.score(vectors.numpy(), tower.encode_all().numpy(), "ip")
     assert 0.0 <= score <= 1.0

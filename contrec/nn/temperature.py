@@ -7,7 +7,7 @@ unbounded kernels, whose scores (and so their useful τ) run far beyond cosine's
 
 Example:
     >>> tau = LearnedTemperature(0.2)
-    >>> round(float(tau()), 4)
+    >>> round(tau().item(), 4)
     0.2
 """
 
