@@ -120,6 +120,17 @@ def test_als_and_itemknn_search_how_weights_count_on_weighted_data_only():
     assert mine.params["confidence"] == "log1p" and mine.space == {"alpha": [1.0, 5.0]}  # the file's own word
 
 
+def test_nobody_named_compares_three_samplers_with_the_scalable_baselines(capsys):
+    from contrec.cli.main import main
+    from contrec.experiments import build_config
+
+    names = [c.name for c in build_config({"data": {"path": "plays.csv"}}).contestants]
+    assert names == ["contrec-uniform", "contrec-popularity", "contrec-hard", "popularity", "als", "bpr"]
+    assert [c.name for c in build_config(samplers=["hard"]).contestants] == ["contrec-hard"]  # a flag replaces them
+    assert main(["compare", "--help"]) == 0
+    assert "--samplers uniform,popularity,hard --baselines popularity,als,bpr" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_bad_als_confidence_is_refused_before_any_fit(tmp_path, capsys):
     config = _tiny_config(tmp_path)
     config["contestants"].append({"baseline": "als", "params": {"confidence": "sqrt"}})

@@ -346,7 +346,9 @@ def _contestant_options(p: argparse.ArgumentParser) -> None:
     def default(field: str) -> Any:
         return spec.ExperimentConfig.__dataclass_fields__[field].default
 
-    g = p.add_argument_group("contestants and protocol")
+    named = {kind: ",".join(c[kind] for c in spec.DEFAULT_CONTESTANTS if kind in c) for kind in ("sampler", "baseline")}
+    g = p.add_argument_group("contestants and protocol", "none named (and none in --config): --samplers "
+                             f"{named['sampler']} --baselines {named['baseline']}")
     g.add_argument("--samplers", help="contrec contestants by sampler, comma-separated: " + _names(SAMPLERS))
     g.add_argument("--similarities", help="contrec contestants by similarity (uniform sampler), comma-separated: "
                    + _names(SIMILARITIES))
