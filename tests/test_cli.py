@@ -145,6 +145,18 @@ def test_recommend_errors(request, tmp_path, capsys, model, args, message):
     assert not out.exists()
 
 
+def test_recommend_for_a_users_file_and_a_header_in_it(model_file, tmp_path, capsys):
+    users = tmp_path / "users.txt"
+    users.write_text("u01\nu02\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(model_file), "--users-file", str(users), "-k", "3", "-o", str(out)]) == 0
+    assert sorted(pd.read_csv(out, dtype=str)["user"].unique()) == ["u01", "u02"]
+    users.write_text("user_id\nu01\nu02\n", encoding="utf-8")  # the header of a CSV the user had at hand
+    assert main(["recommend", str(model_file), "--users-file", str(users), "-o", str(tmp_path / "h.csv")]) == 1
+    assert "line 1 'user_id' is not a user id the model knows, but every other line is — a header?" \
+        in one_error_line(capsys)
+
+
 def test_corrupt_model_and_missing_output_dir(model_file, tmp_path, capsys):
     broken = tmp_path / "broken.contrec"
     broken.write_bytes(model_file.read_bytes()[:100])

@@ -53,6 +53,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not users:
             raise ConfigError(f"{path}: contains no user ids")
+        known = set(map(str, model.users_.ids))
+        if users[0] not in known and len(users) > 1 and all(u in known for u in users[1:]):
+            raise ConfigError(f"{path}: line 1 {users[0]!r} is not a user id the model knows, but every other line "
+                              "is — a header? The file takes one user id per line, without a header")
     recs = model.recommend(users, k=args.k, filter_seen=not args.include_seen,
                            unknown="skip" if args.skip_unknown else "raise", **rules)
     if args.attributes and model.item_attributes_ is not None:

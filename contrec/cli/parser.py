@@ -213,7 +213,7 @@ def _training_options(p: argparse.ArgumentParser, optimizers: tuple[str, ...]) -
 def _recommend_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file written by contrec fit")
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--users", help="comma-separated user ids")
+    who.add_argument("--users", help="comma-separated user ids (ids that contain a comma: --users-file)")
     who.add_argument("--users-file", help="file with one user id per line")
     who.add_argument("--all-users", action="store_true", help="every user known to the model")
     who.add_argument("--history", help="a new user's item ids, comma-separated (needs a history-tower model)")
