@@ -157,6 +157,19 @@ def test_recommend_for_a_users_file_and_a_header_in_it(model_file, tmp_path, cap
         in one_error_line(capsys)
 
 
+def test_serving_lists_say_which_ids_the_model_does_not_know(model_file, tmp_path, capsys):
+    allowed = tmp_path / "in_stock.txt"
+    known = pd.read_csv(SAMPLE_CSV, dtype=str)["item_id"].unique()[:4].tolist()
+    allowed.write_text("\n".join([*known, "sold-out-new"]) + "\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(model_file), "--users", "u01", "--items-file", str(allowed), "-k", "2",
+                 "--include-seen", "-o", str(out)]) == 0
+    assert set(pd.read_csv(out, dtype=str)["item"]) <= set(known)
+    err = capsys.readouterr().err
+    assert f"--items-file {allowed}: 1 of its 5 item ids are not in the model's catalogue and were ignored: " \
+           "'sold-out-new'" in err
+
+
 def test_corrupt_model_and_missing_output_dir(model_file, tmp_path, capsys):
     broken = tmp_path / "broken.contrec"
     broken.write_bytes(model_file.read_bytes()[:100])

@@ -31,6 +31,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     rules = {"items": _item_list(args.items_file, "--items-file") if args.items_file else None,
              "exclude": _exclusions(args.exclude_file) if args.exclude_file else None,
              "rule": _serving_rule(args.rule) if args.rule else None}
+    catalogue = set(map(str, model.items_.ids))
+    for flag, path, listed in (("--items-file", args.items_file, rules["items"]),
+                               ("--exclude-file", args.exclude_file, rules["exclude"])):
+        _note_unknown_items(flag, path, listed, catalogue)
     if args.history is not None or args.histories_file is not None:
         recs = model.recommend_for_history(_histories(args), k=args.k, filter_seen=not args.include_seen,
                                            unknown=unknown, **rules)
@@ -65,6 +69,19 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     _note_short_lists(recs, "user", args.k, any(v is not None for v in rules.values()), asked, not args.include_seen)
     write_csv(recs, args.output)
     return 0
+
+
+def _note_unknown_items(flag: str, path: str | None, listed: Any, catalogue: set[str]) -> None:
+    """One stderr line when a serving list names items the model never saw: they are ignored (a catalogue
+    changes), which is right for an out-of-stock list and a typo's silent no-op otherwise."""
+    if listed is None:
+        return
+    ids = set(listed["item"]) if hasattr(listed, "columns") else set(listed)
+    unknown = sorted(ids - catalogue)
+    if unknown:
+        shown = ", ".join(repr(i) for i in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        print(f"contrec: note: {flag} {path}: {len(unknown):,} of its {len(ids):,} item ids are not in the model's "
+              f"catalogue and were ignored: {shown}", file=sys.stderr)
 
 
 def _note_short_lists(recs: Any, key: str, k: int, filtered: bool, asked: int | None = None,
