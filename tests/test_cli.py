@@ -98,6 +98,14 @@ def test_datasets_list(capsys):
     assert "ml-100k" in out and "ml-32m" in out
 
 
+@pytest.mark.integration
+def test_datasets_fetch_of_a_local_copy_announces_no_download(data_dir, capsys):
+    assert main(["datasets", "fetch", "ml-100k", "--data-dir", str(data_dir)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"ml-100k: {data_dir / 'ml-100k'}"
+    assert "archive from" not in captured.err  # nothing is downloaded, so nothing is announced
+
+
 def bad_cases(tmp: Path, model: Path) -> list[tuple[str, list[str], str]]:
     csv = tmp / "x.csv"
     return [

@@ -224,7 +224,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         raise ConfigError("datasets fetch needs a dataset name, e.g. contrec datasets fetch ml-100k")
     for name in args.name:
         info = dataset_info(name)
-        log.info("%s: ~%d MB archive from %s", name, info.archive_mb, info.url)
+        if locate_movielens(name, args.data_dir) is None:  # a local copy is used as it is: nothing to download
+            log.info("%s: ~%d MB archive from %s", name, info.archive_mb, info.url)
         folder = fetch_movielens(name, args.data_dir, verify=not args.no_verify)
         print(f"{name}: {folder}")
     return 0
