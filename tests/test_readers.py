@@ -71,7 +71,7 @@ def test_duplicates_error_names_the_line(tmp_path):
 
 def test_zero_weight_rows_are_dropped_with_a_warning(tmp_path):
     path = write(tmp_path, "user,item,w\na,x,0\na,y,2\n")
-    with pytest.warns(UserWarning, match="dropped 1 rows with weight 0"):
+    with pytest.warns(UserWarning, match="dropped 1 row with weight 0"):
         data = read_interactions(path, weight="w")
     assert len(data) == 1
 
@@ -81,7 +81,7 @@ def test_aligning_to_known_ids(tmp_path):
     path = write(tmp_path, "user,item\na,y\nzz,x\n", "test.csv")
     with pytest.raises(DataError, match=r"test.csv: line 3: user id 'zz' is not in the training data \(2 known users\)"):
         read_interactions(path, users=train.users, items=train.items)
-    with pytest.warns(UserWarning, match="dropped 1 rows"):
+    with pytest.warns(UserWarning, match="dropped 1 row "):
         test = read_interactions(path, users=train.users, items=train.items, unknown="drop")
     assert test.same_space(train) and len(test) == 1
 

@@ -178,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dropped = table.attrs["n_overlap_dropped"]
     log.info("evaluated %d users on %d test rows; %d of them are on items the model does not know (counted as "
              "misses)%s", table.attrs["n_users"], len(test), table.attrs["n_unknown_item_positives"],
-             f"; dropped {dropped} rows the model already knew" if dropped else "")
+             f"; dropped {dropped:,} {'row' if dropped == 1 else 'rows'} the model already knew" if dropped else "")
     if args.output:
         write_csv(table, args.output)
     else:

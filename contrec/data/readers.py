@@ -77,7 +77,7 @@ def parse_frame(frame: pd.DataFrame, where: RowNamer, columns: dict[str, str | N
     if "weight" in data:
         zero = data["weight"].to_numpy() == 0
         if zero.any():
-            warnings.warn(f"{name}: dropped {int(zero.sum())} rows with weight 0 (not positives)",
+            warnings.warn(f"{name}: dropped {_rows(zero.sum())} with weight 0 (not positives)",
                           DroppedRowsWarning, stacklevel=3)
             data = data[~zero]
     if min_rating is not None:
@@ -108,9 +108,10 @@ def parse_frame(frame: pd.DataFrame, where: RowNamer, columns: dict[str, str | N
                                 cli=f"{what} --drop-unknown")
         bad = bad_user | bad_item
         if bad.any():
-            warnings.warn(f"{name}: dropped {int(bad.sum())} rows whose user or item is not in the training data "
-                          f"({int(bad_user.sum())} unknown-user rows, {int((bad_item & ~bad_user).sum())} "
-                          "unknown-item rows)", DroppedRowsWarning, stacklevel=3)
+            only_item = bad_item & ~bad_user
+            warnings.warn(f"{name}: dropped {_rows(bad.sum())} whose user or item is not in the training data "
+                          f"({_rows(bad_user.sum(), 'unknown-user')}, {_rows(only_item.sum(), 'unknown-item')})",
+                          DroppedRowsWarning, stacklevel=3)
             data, u, i = data[~bad], u[~bad], i[~bad]
     if data.empty:
         raise DataError(f"{name}: no interactions left after validation")
@@ -183,7 +184,7 @@ def _resolve_duplicates(data: pd.DataFrame, policy: str, where: RowNamer,
     else:
         data = data.drop_duplicates(["user", "item"], keep=policy)
         kept = "kept the " + ("latest" if policy == "last" else "earliest") + " of each"
-    warnings.warn(f"{where.name}: {n_dup} duplicate (user, item) rows; {kept} (duplicates={policy!r})",
+    warnings.warn(f"{where.name}: {_rows(n_dup, 'duplicate (user, item)')}; {kept} (duplicates={policy!r})",
                   DuplicateRowsWarning, stacklevel=4)
     return data.sort_values("_line").drop(columns="_line")
 
@@ -230,3 +231,9 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _rows(n: "int | np.integer", kind: str = "") -> str:
+    """``"1 row"``, ``"3 unknown-item rows"``: counts in messages read as written."""
+    n = int(n)
+    return f"{n:,} {kind + ' ' if kind else ''}{'row' if n == 1 else 'rows'}"
