@@ -165,6 +165,7 @@ def _histories(args: argparse.Namespace) -> dict[str, list[str]]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrec.data.interactions import Interactions
+    from contrec.data.readers import counted
     from contrec.evaluation import evaluate
 
     check_output(args.output)
@@ -176,9 +177,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     train = Interactions(model.seen_, model.users_, model.items_)
     table = evaluate(model, train, test, k=args.k, overlap="drop" if args.drop_overlap else "error")
     dropped = table.attrs["n_overlap_dropped"]
-    log.info("evaluated %d users on %d test rows; %d of them are on items the model does not know (counted as "
-             "misses)%s", table.attrs["n_users"], len(test), table.attrs["n_unknown_item_positives"],
-             f"; dropped {dropped:,} {'row' if dropped == 1 else 'rows'} the model already knew" if dropped else "")
+    log.info("evaluated %s on %s; %d of them are on items the model does not know (counted as misses)%s",
+             counted(table.attrs["n_users"], "user"), counted(len(test), "test row"),
+             table.attrs["n_unknown_item_positives"],
+             f"; dropped {counted(dropped, 'row')} the model already knew" if dropped else "")
     if args.output:
         write_csv(table, args.output)
     else:

@@ -19,7 +19,7 @@ from contrec.data.ids import IdMap
 from contrec.errors import DataError
 
 __all__ = ["parse_frame", "ParsedLog", "read_item_attributes", "DuplicateRowsWarning", "DroppedRowsWarning",
-           "DUPLICATE_POLICIES", "DuplicatePolicy"]
+           "DUPLICATE_POLICIES", "DuplicatePolicy", "counted"]
 
 DuplicatePolicy = Literal["last", "first", "sum", "error"]
 DUPLICATE_POLICIES: tuple[str, ...] = ("last", "first", "sum", "error")
@@ -234,6 +234,15 @@ def _article(word: str) -> str:
 
 
 def _rows(n: "int | np.integer", kind: str = "") -> str:
-    """``"1 row"``, ``"3 unknown-item rows"``: counts in messages read as written."""
+    return counted(n, f"{kind} row" if kind else "row")
+
+
+def counted(n: "int | np.integer", noun: str) -> str:
+    """``"1 row"``, ``"3 unknown-item rows"``: a count in a message, read as written (``noun`` singular).
+
+    Example:
+        >>> counted(1, "user"), counted(2_500, "test row")
+        ('1 user', '2,500 test rows')
+    """
     n = int(n)
-    return f"{n:,} {kind + ' ' if kind else ''}{'row' if n == 1 else 'rows'}"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
