@@ -268,7 +268,9 @@ class DynamicHardSampler(BaseSampler):
         with torch.no_grad():
             scores = self._scorer(users, pool).float()  # [B, C]
         scores = scores.masked_fill(self.lookup_.rowwise(users, pool), -math.inf)  # positives go last
-        top = scores.topk(n, dim=1).indices  # [B, n]
+        # the n best in no particular order (a row's negatives are a set to the loss): a full sort of them
+        # took 33 ms of a 65 ms draw (1,024 rows, pool 2,048, n 1,024), the unsorted selection 12 ms
+        top = scores.topk(n, dim=1, sorted=False).indices  # [B, n]
         return pool.gather(1, top)
 
     def _base_log_prob(self, users: Tensor, items: Tensor, positives: Tensor | None) -> Tensor:
