@@ -185,6 +185,8 @@ def test_compare_trains_contrec_on_the_gpu(tmp_path):
     ({"contestants": ["uniform"], "sedes": 3}, "unknown key 'sedes'"),
     ({"contestants": [{"sampler": "uniform", "baseline": "als"}]}, r"contestants\[1\]: give exactly one"),
     ({"contestants": [{"sampler": "unifrom"}]}, "unknown sampler 'unifrom'"),
+    ({"contestants": [{"sampler": "domain-rule", "sampler_params": {"rule": "disjoint(genres)"}}]},
+     r"unknown key 'sampler_params'.*a model's own settings go under params"),
     ({"contestants": [{"baseline": "svd"}]}, "unknown baseline 'svd'"),
     ({"contestants": ["uniform", "uniform"]}, "'contrec-uniform' is used twice"),
     ({"contestants": ["uniform"], "primary": "ndcg@50"}, "primary must be"),

@@ -37,12 +37,12 @@ def _fail(where: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {message}")
 
 
-def _take(mapping: Mapping[str, Any], allowed: set[str], where: str) -> dict[str, Any]:
+def _take(mapping: Mapping[str, Any], allowed: set[str], where: str, hint: str = "") -> dict[str, Any]:
     if not isinstance(mapping, Mapping):
         raise _fail(where, f"expected a mapping of settings (got {type(mapping).__name__})")
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}{hint}")
     return dict(mapping)
 
 
@@ -305,7 +305,8 @@ class ExperimentConfig:
             here = f"{where}: contestants[{n}]"
             if isinstance(entry, str):
                 entry = {"baseline": entry} if BASELINES.knows(entry) else {"sampler": entry}
-            spec = _take(entry, {"name", "sampler", "baseline", "params", "space", *VARIANT_KINDS}, here)
+            spec = _take(entry, {"name", "sampler", "baseline", "params", "space", *VARIANT_KINDS}, here,
+                         "; a model's own settings go under params (params: {sampler_params: {rule: …}})")
             kinds = [k for k in ("sampler", "baseline", *VARIANT_KINDS) if k in spec]
             if len(kinds) != 1:
                 raise _fail(here, "give exactly one of sampler:, baseline:, similarity:, encoder: or objective:")
