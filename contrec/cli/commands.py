@@ -31,10 +31,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     rules = {"items": _item_list(args.items_file, "--items-file") if args.items_file else None,
              "exclude": _exclusions(args.exclude_file) if args.exclude_file else None,
              "rule": _serving_rule(args.rule) if args.rule else None}
-    catalogue = set(map(str, model.items_.ids))
     for flag, path, listed in (("--items-file", args.items_file, rules["items"]),
                                ("--exclude-file", args.exclude_file, rules["exclude"])):
-        _note_unknown_items(flag, path, listed, catalogue)
+        _note_unknown_items(flag, path, listed, model.items_)
     if args.history is not None or args.histories_file is not None:
         recs = model.recommend_for_history(_histories(args), k=args.k, filter_seen=not args.include_seen,
                                            unknown=unknown, **rules)
@@ -57,27 +56,29 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not users:
             raise ConfigError(f"{path}: contains no user ids")
-        known = set(map(str, model.users_.ids))
-        if users[0] not in known and len(users) > 1 and all(u in known for u in users[1:]):
+        known = model.users_.index(users) >= 0
+        if len(users) > 1 and not known[0] and known[1:].all():
             raise ConfigError(f"{path}: line 1 {users[0]!r} is not a user id the model knows, but every other line "
                               "is — a header? The file takes one user id per line, without a header")
     recs = model.recommend(users, k=args.k, filter_seen=not args.include_seen,
                            unknown="skip" if args.skip_unknown else "raise", **rules)
     if args.attributes and model.item_attributes_ is not None:
         recs = recs.join(model.item_attributes_, on="item")
-    asked = len(model.users_) if users is None else len(set(users) & set(map(str, model.users_.ids)))
+    asked = len(model.users_) if users is None else len({u for u, code in zip(users, model.users_.index(users))
+                                                         if code >= 0})
     _note_short_lists(recs, "user", args.k, any(v is not None for v in rules.values()), asked, not args.include_seen)
     write_csv(recs, args.output)
     return 0
 
 
-def _note_unknown_items(flag: str, path: str | None, listed: Any, catalogue: set[str]) -> None:
-    """One stderr line when a serving list names items the model never saw: they are ignored (a catalogue
-    changes), which is right for an out-of-stock list and a typo's silent no-op otherwise."""
+def _note_unknown_items(flag: str, path: str | None, listed: Any, catalogue: Any) -> None:
+    """One stderr line when a serving list names items the model never saw (``catalogue``: its item `IdMap`):
+    they are ignored (a catalogue changes), which is right for an out-of-stock list and a typo's silent no-op
+    otherwise."""
     if listed is None:
         return
-    ids = set(listed["item"]) if hasattr(listed, "columns") else set(listed)
-    unknown = sorted(ids - catalogue)
+    ids = sorted(set(listed["item"]) if hasattr(listed, "columns") else set(listed))
+    unknown = [i for i, code in zip(ids, catalogue.index(ids)) if code < 0]
     if unknown:
         shown = ", ".join(repr(i) for i in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
         print(f"contrec: note: {flag} {path}: {len(unknown):,} of its {len(ids):,} item ids are not in the model's "

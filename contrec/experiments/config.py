@@ -376,10 +376,10 @@ def build_config(config: "ExperimentConfig | Mapping[str, Any] | str | os.PathLi
     """An `ExperimentConfig` from a file, a dict or an existing config, with shortcut overrides.
 
     ``samplers``/``similarities``/``encoders``/``objectives``/``baselines`` replace the
-    contestants (any of them given; none given and none in ``config``: `DEFAULT_CONTESTANTS`); ``seeds`` is a count or a list; ``precision`` and
-    ``positive_weights`` become every contrec contestant's ``params.precision`` /
-    ``params.positive_weights`` (a contestant's own setting in a file, or a search over it,
-    yields to them, as every flag overrides the file).
+    contestants (any of them given; none given and none in ``config``: `DEFAULT_CONTESTANTS`);
+    ``seeds`` is a count or a list; ``precision`` and ``positive_weights`` become every contrec
+    contestant's ``params.precision`` / ``params.positive_weights`` (a contestant's own setting in
+    a file, or a search over it, yields to them, as every flag overrides the file).
     """
     if isinstance(config, ExperimentConfig):
         raw = config.to_dict()
