@@ -327,8 +327,12 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
                 " heavier positives more often"
         if searched:
             rating += "; " + ", ".join(searched) + " searched how positives count"
-        rating += "; " + ", ".join(cfg.weight_blind_contestants + ["BPR", "EASE", "popularity"]) + \
-            " treat every positive alike"
+        # the baselines here that have no use for a weight (ALS and item-kNN said how they use it above)
+        alike = cfg.weight_blind_contestants + [c.name for c in cfg.contestants
+                                                if not c.is_contrec and c.model in ("bpr", "ease", "popularity")]
+        if alike:
+            rating += "; " + ", ".join(alike) + (" treats" if len(alike) == 1 else " treat") + \
+                " every positive alike"
     return [
         "## Protocol", "",
         f"- Data: {cfg.data.label}: {m['data']['users']} users × {m['data']['items']} items, "
