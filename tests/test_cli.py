@@ -241,6 +241,23 @@ def test_domain_rule_with_an_attribute_file(tmp_path, capsys):
     assert "missing item id column 'item'" in one_error_line(capsys)
 
 
+def test_attribute_items_put_new_items_in_the_catalogue_and_serve_them(tmp_path, capsys):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item\n" + "".join(f"u{u},i{(u * 7 + k) % 30}\n" for u in range(30) for k in range(5)))
+    attrs = tmp_path / "items.csv"  # i30–i34: listed with their genres, never interacted with
+    attrs.write_text("item,genres\n" + "".join(f"i{j},{'A|B' if j % 2 else 'C'}\n" for j in range(35)))
+    out = tmp_path / "m.contrec"
+    assert main(["fit", str(data), *FIT, "--encoder", "features", "--item-attributes", str(attrs),
+                 "--attribute-items", "-o", str(out)]) == 0
+    model = contrec.ContrastiveRecommender.load(out)
+    assert len(model.items_) == 35 and np.asarray(model.seen_.sum(0)).ravel()[30:].sum() == 0
+    new = [f"i{j}" for j in range(30, 35)]
+    recs = model.recommend(["u1"], k=3, items=new)  # served from their attributes alone
+    assert len(recs) == 3 and set(recs["item"]) <= set(new)
+    assert main(["fit", str(data), *FIT, "--attribute-items", "-o", str(tmp_path / "x.contrec")]) == 1
+    assert "--attribute-items needs --item-attributes" in one_error_line(capsys)
+
+
 @pytest.fixture(scope="module")
 def history_model_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli-history") / "history.contrec"

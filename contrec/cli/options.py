@@ -58,6 +58,13 @@ def read_data(args: argparse.Namespace, path: str, **extra: Any) -> Any:
 
         extra["item_attributes"] = read_item_attributes(args.item_attributes, args.item_attributes_id or args.item,
                                                         "name it with --item-attributes-id", sep=args.attributes_sep)
+    if getattr(args, "attribute_items", False):
+        if extra.get("item_attributes") is None:
+            raise ConfigError("--attribute-items needs --item-attributes (the file that lists the items)")
+        from contrec.data.ids import IdMap
+
+        # the attributes' items first, then any the interactions add: every listed item is in the catalogue
+        extra.update(items=IdMap(extra["item_attributes"].index), unknown_items="extend")
     return read_interactions(path, user=args.user, item=args.item, rating=args.rating, weight=args.weight,
                              timestamp=args.timestamp, min_rating=args.min_rating, sep=sep,
                              names=args.names.split(",") if args.names else None, encoding=args.encoding,

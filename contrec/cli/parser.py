@@ -103,6 +103,9 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
     p.add_argument("-o", "--output", required=True, help="model file to write")
     add_read_options(p)
+    p.add_argument("--attribute-items", action="store_true",
+                   help="the catalogue also holds every item of --item-attributes that has no interaction (new "
+                        "items: with --encoder features they are served from their attributes)")
     g = p.add_argument_group("model")
     g.add_argument("--dim", type=int, default=_model_default("dim"), help="embedding size of both towers")
     g.add_argument("--similarity", default=_model_default("similarity"),
