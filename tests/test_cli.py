@@ -92,6 +92,12 @@ def test_split_then_evaluate(model_file, tmp_path, capsys, suffix):
     assert "ndcg" in capsys.readouterr().out
 
 
+def test_evaluate_with_k_beyond_the_catalogue_says_which_k(model_file, capsys):
+    n_items = len(contrec.ContrastiveRecommender.load(model_file).items_)
+    assert main(["evaluate", str(model_file), str(SAMPLE_CSV), *READ, "-k", "1000", "-q"]) == 1
+    assert f"k=1000 is larger than the catalogue ({n_items} items); pass -k {n_items} or less" in one_error_line(capsys)
+
+
 def test_datasets_list(capsys):
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out

@@ -97,7 +97,9 @@ def evaluate(model: FactorRecommender, train: Interactions, test: Interactions, 
                         "from the same Interactions")
     ensure_same_space(model, train, "the train data")
     if max(ks) > train.n_items:
-        raise ConfigError(f"k={max(ks)} is larger than the catalogue ({train.n_items} items)")
+        raise ConfigError(f"k={max(ks)} is larger than the catalogue ({train.n_items} items); ask for at most "
+                          f"{train.n_items}", cli=f"k={max(ks)} is larger than the catalogue ({train.n_items} items); "
+                          f"pass -k {train.n_items} or less")
     known = binary_matrix(train.matrix + model.seen_ if exclude == "known" else train.matrix)
     relevant = test.matrix.tocsr()
     n_items = train.n_items
