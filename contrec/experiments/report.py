@@ -25,6 +25,7 @@ import numpy as np
 
 from contrec.experiments.plots import plot_curves, plot_false_negatives, plot_metric_ci, plot_popularity
 from contrec.experiments.result import ComparisonResult, label, summary_cell
+from contrec.experiments.spaces import WEIGHTED_BASELINES
 
 __all__ = ["write_report", "results_table", "markdown_report"]
 
@@ -296,19 +297,21 @@ def _embeddings_section(result: ComparisonResult) -> list[str]:
             "whose vectors are as wide as the catalogue).", "", embeddings, ""]
 
 
+# what each weight-aware baseline's weighting parameter (`WEIGHTED_BASELINES`) weighs, in the report's words
+_WEIGHED = {"als": "confidence 1 + α·c(weight), c", "itemknn": "similarities and scores, weights"}
+
+
 def _baseline_weight_use(cfg: Any) -> str:
     """How the baselines use the data's weights: ALS's confidence 1 + α·c(w) and item-kNN's similarities and
     scores (as configured or searched)."""
     uses = []
     for c in cfg.contestants:
-        if c.model == "als":
-            searched = c.space["confidence"] if cfg.searches(c, "confidence") else None
-            uses.append(f"{c.name}'s confidence 1 + α·c(weight), c {c.params.get('confidence', 'linear')}"
-                        + (f" (searched: {', '.join(searched)})" if searched else ""))
-        elif c.model == "itemknn":
-            searched = c.space["weights"] if cfg.searches(c, "weights") else None
-            uses.append(f"{c.name}'s similarities and scores, weights {c.params.get('weights', 'linear')}"
-                        + (f" (searched: {', '.join(searched)})" if searched else ""))
+        if c.is_contrec or c.model not in WEIGHTED_BASELINES:
+            continue
+        key = next(iter(WEIGHTED_BASELINES[c.model]["default"]))  # its one weighting parameter
+        searched = c.space[key] if cfg.searches(c, key) else None
+        uses.append(f"{c.name}'s {_WEIGHED[c.model]} {c.params.get(key, 'linear')}"
+                    + (f" (searched: {', '.join(searched)})" if searched else ""))
     return ", ".join(uses) if uses else "no baseline here uses them"
 
 
@@ -327,9 +330,9 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
                 " heavier positives more often"
         if searched:
             rating += "; " + ", ".join(searched) + " searched how positives count"
-        # the baselines here that have no use for a weight (ALS and item-kNN said how they use it above)
+        # the baselines here with no weighting parameter (the others said above how they use the weights)
         alike = cfg.weight_blind_contestants + [c.name for c in cfg.contestants
-                                                if not c.is_contrec and c.model in ("bpr", "ease", "popularity")]
+                                                if not c.is_contrec and c.model not in WEIGHTED_BASELINES]
         if alike:
             rating += "; " + ", ".join(alike) + (" treats" if len(alike) == 1 else " treat") + \
                 " every positive alike"
