@@ -27,8 +27,8 @@ def _data():
 
 def test_the_default_fit_early_stops_on_its_own_carve_then_trains_on_everything():
     data = _data()
-    model = ContrastiveRecommender(epochs=6, patience=2, **SMALL).fit(data)
-    (trial,) = model.selection_
+    model = ContrastiveRecommender(epochs=6, patience=2, user_tower="id", **SMALL).fit(data)
+    (trial,) = model.selection_  # the tower pinned: one carve fit
     fit_part, carve = validation_carve(data, 0.1, seed=0)
     assert len(carve) > 0 and len(fit_part) + len(carve) == len(data)
     # the carve fit is an ordinary early-stopped fit on the rest
@@ -37,7 +37,7 @@ def test_the_default_fit_early_stops_on_its_own_carve_then_trains_on_everything(
     assert trial["validation_ndcg"] == pytest.approx(max(r["validation"] for r in alone.history_))
     # the final model: every positive, exactly the chosen number of epochs, everything known
     assert len(model.history_) == model.best_epoch_ and "validation" not in model.history_[0]
-    same = ContrastiveRecommender(epochs=model.best_epoch_, validation_size=0, **SMALL).fit(data)
+    same = ContrastiveRecommender(epochs=model.best_epoch_, validation_size=0, user_tower="id", **SMALL).fit(data)
     np.testing.assert_array_equal(model.user_vectors_, same.user_vectors_)
     assert (model.seen_ != binary_matrix(data.matrix)).nnz == 0
 
@@ -54,13 +54,52 @@ def test_given_validation_or_a_zero_share_means_no_carve():
 
 def test_open_settings_adapt_and_pinned_ones_do_not(monkeypatch):
     data = _data()
-    monkeypatch.setattr(selection, "ADAPTIVE", (("temperature", None, (0.1, 0.5)),))
-    model = ContrastiveRecommender(epochs=3, **SMALL).fit(data)
+    monkeypatch.setattr(selection, "ADAPTIVE", (selection.Adaptive("temperature", None, (0.1, 0.5), 0.0, 0.2),))
+    model = ContrastiveRecommender(epochs=3, user_tower="id", **SMALL).fit(data)
     assert [t["settings"] for t in model.selection_] == [{"temperature": 0.1}, {"temperature": 0.5}]
     best = max(model.selection_, key=lambda t: t["validation_ndcg"])
     assert model.temperature_ == best["settings"]["temperature"] and model.chosen_["epochs"] == best["best_epoch"]
-    pinned = ContrastiveRecommender(epochs=3, temperature=0.3, **SMALL).fit(data)
+    pinned = ContrastiveRecommender(epochs=3, temperature=0.3, user_tower="id", **SMALL).fit(data)
     assert [t["settings"] for t in pinned.selection_] == [{}] and pinned.temperature_ == 0.3
+
+
+def _trial(tower: str, ndcg: float) -> selection.Trial:
+    return selection.Trial({"user_tower": tower}, ndcg, 5, 1.0)
+
+
+def test_a_challenger_must_beat_the_incumbent_by_its_margin():
+    """The history tower replaces the ID tower only when it is more than 3 % better on the carve."""
+    assert selection._winner([_trial("id", 0.2000), _trial("history", 0.2059)]).settings["user_tower"] == "id"
+    assert selection._winner([_trial("id", 0.2000), _trial("history", 0.2061)]).settings["user_tower"] == "history"
+    assert selection._winner([_trial("id", 0.2000), _trial("history", 0.1500)]).settings["user_tower"] == "id"
+    line = selection._choice([_trial("id", 0.2), _trial("history", 0.201)], _trial("id", 0.2))
+    assert "history': +0.5 %, under its 3 % margin" in line
+
+
+def test_the_user_tower_adapts_on_the_carve_unless_pinned_and_is_id_without_one():
+    data = _data()
+    auto = ContrastiveRecommender(epochs=3, **SMALL).fit(data)
+    assert [t["settings"] for t in auto.selection_] == [{"user_tower": "id"}, {"user_tower": "history"}]
+    ndcg = {t["settings"]["user_tower"]: t["validation_ndcg"] for t in auto.selection_}
+    assert auto.user_tower_ == ("history" if ndcg["history"] > 1.03 * ndcg["id"] else "id")
+    assert auto.chosen_["user_tower"] == auto.user_tower_ and auto.get_params()["user_tower"] == "auto"
+    # the chosen tower trains exactly as if it had been pinned
+    pinned = ContrastiveRecommender(epochs=auto.best_epoch_, validation_size=0, **{**SMALL, "user_tower": auto.user_tower_}
+                                    ).fit(data)
+    np.testing.assert_array_equal(auto.user_vectors_, pinned.user_vectors_)
+    assert [t["settings"] for t in ContrastiveRecommender(epochs=2, user_tower="id", **SMALL).fit(data).selection_] == [{}]
+    no_carve = ContrastiveRecommender(epochs=2, validation_size=0, **SMALL).fit(data)
+    assert no_carve.user_tower_ == "id" and no_carve.selection_ == []
+    train, valid = contrec.split_random(data, 0.2, seed=1)  # validation given: nothing is carved or chosen
+    assert ContrastiveRecommender(epochs=2, **SMALL).fit(train, valid).user_tower_ == "id"
+
+
+def test_only_towers_the_other_settings_allow_are_tried():
+    data = _data()
+    graph_items = ContrastiveRecommender(epochs=2, item_tower="graph", **SMALL).fit(data)
+    assert [t["settings"] for t in graph_items.selection_] == [{"user_tower": "id"}]  # history beside graph: no
+    ssl = ContrastiveRecommender(epochs=2, ssl_weight=0.1, **SMALL).fit(data)
+    assert [t["settings"] for t in ssl.selection_] == [{"user_tower": "history"}] and ssl.user_tower_ == "history"
 
 
 def test_the_choice_survives_save_and_load(tmp_path, monkeypatch):
@@ -68,7 +107,10 @@ def test_the_choice_survives_save_and_load(tmp_path, monkeypatch):
     model = ContrastiveRecommender(epochs=3, **SMALL).fit(data)
     again = ContrastiveRecommender.load(model.save(tmp_path / "m.contrec"))
     assert again.selection_ == model.selection_ and again.best_epoch_ == model.best_epoch_
-    assert again.chosen_ == model.chosen_
+    assert again.chosen_ == model.chosen_ and again.user_tower_ == model.user_tower_
+    if model.user_tower_ == "history":  # a history tower chosen on the carve still serves new users after loading
+        np.testing.assert_array_equal(again.recommend_for_history([["i0", "i1"]], k=3)["item"],
+                                      model.recommend_for_history([["i0", "i1"]], k=3)["item"])
 
 
 def test_users_too_small_to_carve_train_on_everything():

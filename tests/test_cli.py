@@ -21,7 +21,7 @@ FIT = ["--epochs", "3", "--dim", "8", "--n-negatives", "16", "--batch-size", "64
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "model.contrec"
-    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "-o", str(out)]) == 0
+    assert main(["fit", str(SAMPLE_CSV), *READ, *FIT, "--user-tower", "id", "-o", str(out)]) == 0
     return out
 
 
@@ -413,8 +413,10 @@ def test_progress_in_a_log_is_one_line_per_epoch_not_a_redrawn_bar(tmp_path, cap
     err = capsys.readouterr().err
     assert "\r" not in err
     lines = err.splitlines()
-    carve = sum(line.startswith("contrec: validation carve: epoch ") for line in lines)
-    assert 1 <= carve <= 3  # the carve fit, early-stopped, says which it is
+    for tower in ("id", "history"):  # each carve fit (user_tower auto), early-stopped, says which it is
+        carve = sum(line.startswith(f"contrec: validation carve (user_tower='{tower}'): epoch ") for line in lines)
+        assert 1 <= carve <= 3, tower
+    assert sum(line.startswith("contrec: validation carve: chose user_tower=") for line in lines) == 1
     assert sum(line.startswith("contrec: epoch ") for line in lines) == int(re.search(
         r"best epoch on the 10% validation carve: (\d+)", err).group(1))
 

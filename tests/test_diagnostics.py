@@ -88,7 +88,7 @@ def test_cli_evaluate_prints_diagnostics(board, tmp_path, capsys):
 
 def test_diagnostics_per_epoch_when_asked(board):
     model = contrec.ContrastiveRecommender(dim=8, epochs=3, batch_size=64, n_negatives=16, verbose=False, seed=0,
-                                           epoch_diagnostics=True).fit(board)
+                                           epoch_diagnostics=True, user_tower="id").fit(board)
     per_epoch = [r["diagnostics"] for r in model.history_]
     assert len(per_epoch) == 3 and all(set(d) >= {"alignment", "effective_rank"} for d in per_epoch)
     # training pulls positives together: alignment falls from the first epoch to the last

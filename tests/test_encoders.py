@@ -217,8 +217,8 @@ def test_recommend_for_history_survives_save_and_load(history_model, tmp_path):
 
 
 def test_recommend_for_history_needs_a_history_tower(board):
-    model = contrec.ContrastiveRecommender(dim=8, epochs=1, verbose=False).fit(board)
-    with pytest.raises(contrec.ConfigError, match="user_tower='history'"):
+    model = contrec.ContrastiveRecommender(dim=8, epochs=1, verbose=False, user_tower="id").fit(board)
+    with pytest.raises(contrec.ConfigError, match="user_tower='history'.*this one has user_tower='id'"):
         model.recommend_for_history([["i0"]])
 
 
@@ -254,7 +254,7 @@ def test_fits_are_reproducible_with_history_dropout_and_ssl():
     ({"user_tower": "history", "item_tower": "graph"}, "both towers must be 'id' or 'graph'"),
     ({"graph_layers": 0}, "graph_layers must be"),
     ({"history_cap": -1}, "history_cap must be"),
-    ({"ssl_weight": 0.1}, "ssl_weight needs user_tower='history'"),
+    ({"ssl_weight": 0.1, "user_tower": "id"}, "ssl_weight needs user_tower='history'"),
     ({"objective": "bpr", "hardness": 1.0}, "with objective='infonce'"),
     ({"history_dropout": 1.0}, "history_dropout must be in"),
     ({"projection": -1}, "projection must be an integer"),

@@ -129,7 +129,10 @@ def test_params_come_from_the_signature_and_check_changes_nothing(board):
     with pytest.raises(ConfigError, match="item_tower='features' needs item attributes"):
         ContrastiveRecommender(item_tower="features").check(board)
     with pytest.raises(ConfigError, match="ssl_weight needs user_tower='history'"):
-        ContrastiveRecommender(ssl_weight=0.1).check()
+        ContrastiveRecommender(ssl_weight=0.1, user_tower="id").check()
+    with pytest.raises(ConfigError, match="ssl_weight needs user_tower='history'"):  # no carve: "auto" means "id"
+        ContrastiveRecommender(ssl_weight=0.1, validation_size=0).check()
+    ContrastiveRecommender(ssl_weight=0.1).check()  # the carve will try the history tower, the only one it allows
     with pytest.raises(ConfigError, match="threads must be a positive integer"):
         ContrastiveRecommender(threads=0).check()
 
@@ -148,7 +151,8 @@ def test_configs_are_built_by_keyword_and_validate_themselves():
     import dataclasses
 
     model_defaults = ContrastiveRecommender.param_defaults()
-    resolved = {"temperature": None}  # the model's None: the kernel's own τ (Similarity.default_temperature)
+    # the model's None: the kernel's own τ (Similarity.default_temperature); "auto": chosen on the carve, else "id"
+    resolved = {"temperature": None, "user_tower": "auto"}
     for config in (TrainingConfig, TowerConfig):  # every field is the model parameter of that name, same default
         for f in dataclasses.fields(config):
             assert f.name in model_defaults, (config.__name__, f.name)

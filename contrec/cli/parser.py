@@ -133,7 +133,8 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--similarity-params", help="similarity parameters as JSON, e.g. '{\"weight\": 0.3}' for "
                                                "kernel-mixture, '{\"max_norm\": null}' to free the norms of dot, "
                                                "gaussian and kernel-mixture (default: the unit ball)")
-    g.add_argument("--user-tower", choices=USER_TOWERS, help="history: users are pooled item vectors "
+    g.add_argument("--user-tower", choices=("auto", *USER_TOWERS), help="auto (default): id, or history when it "
+                   "is over 3%% better on the fit's validation carve; history: users are pooled item vectors "
                    "(enables recommend --history for new users); simplex: gated ID + history; graph: LightGCN")
     g.add_argument("--pooling", choices=POOLINGS, help="how the history tower pools a user's items")
     g.add_argument("--history-dropout", type=float, help="share of history items dropped per training step")

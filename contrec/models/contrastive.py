@@ -18,7 +18,7 @@ from contrec.data.interactions import Interactions, binary_matrix
 from contrec.errors import ConfigError, check_number
 from contrec.models.checks import WEIGHTS_IGNORED, IgnoredWeightsWarning, check_data, weighted
 from contrec.models.params import Params, jsonable
-from contrec.models.selection import select_settings
+from contrec.models.selection import candidates, open_fallbacks, select_settings
 from contrec.models.warm import tower_states
 from contrec.nn.diagnostics import embedding_diagnostics
 from contrec.nn.encoders import serving_vectors
@@ -101,8 +101,10 @@ class ContrastiveRecommender(Params, FactorRecommender):
         hardness: β of hardness-weighted negatives (Robinson et al. 2021); 0 = off.
         similarity_params: parameters for a similarity given by name, e.g. ``{"weight": 0.3}``
             for ``"kernel-mixture"`` (the Laplacian term's share) or ``{"max_norm": 2.0}`` (the ball's radius).
-        user_tower: ``"id"`` (one vector per user), ``"history"`` (pooled vectors of the
-            user's training items; enables `recommend_for_history` for users not in training),
+        user_tower: ``"auto"`` (``fit`` picks ``"id"`` or ``"history"`` on its carve: ID unless history is
+            > 3 % better there; ``"id"`` without a carve; the result is ``user_tower_``), ``"id"`` (one
+            vector per user), ``"history"`` (pooled vectors of the user's training items; enables
+            `recommend_for_history` for users not in training),
             ``"simplex"`` (a learned per-user gate between the ID vector and the transformed
             history mean, `contrec.nn.simplex`; also serves new users) or ``"graph"`` (ID vectors
             propagated over the user–item graph, LightGCN; `contrec.nn.graph`).
@@ -149,7 +151,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  weight_decay: float = 0.0, patience: int = 6, validation_k: int = 20, seed: int = 0,
                  threads: int | None = None, verbose: bool = True, sampler_params: dict[str, Any] | None = None,
                  debias_prior: float = 0.0, hardness: float = 0.0, similarity_params: dict[str, Any] | None = None,
-                 user_tower: str = "id", pooling: str = "mean", history_user_id: bool = False,
+                 user_tower: str = "auto", pooling: str = "mean", history_user_id: bool = False,
                  history_dropout: float = 0.5, item_tower: str = "id", item_features: list[str] | None = None,
                  id_dropout: float = 0.2, projection: int = 0, serve_from: str = "head", objective: str = "infonce",
                  margin: float = 0.2, ssl_weight: float = 0.0, ssl_dropout: float = 0.3,
@@ -159,21 +161,11 @@ class ContrastiveRecommender(Params, FactorRecommender):
                  validation_size: float = 0.1, lr_schedule: str = "constant",
                  positive_weights: str = "none", init: str = "random", device: str = "cpu",
                  precision: str = "float32") -> None:
-        self.dim = dim
-        self.similarity = similarity
-        self.temperature = temperature
-        self.sampler = sampler
-        self.n_negatives = n_negatives
-        self.in_batch = in_batch
-        self.logq = logq
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_k = validation_k
-        self.seed = seed
-        self.threads = threads
+        self.dim, self.similarity, self.temperature = dim, similarity, temperature
+        self.sampler, self.n_negatives, self.in_batch = sampler, n_negatives, in_batch
+        self.logq, self.epochs, self.batch_size = logq, epochs, batch_size
+        self.lr, self.weight_decay, self.patience = lr, weight_decay, patience
+        self.validation_k, self.seed, self.threads = validation_k, seed, threads
         self.verbose = verbose
         self.sampler_params = sampler_params
         self.debias_prior = debias_prior
@@ -221,7 +213,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
             ...
             contrec.errors.ConfigError: temperature must be a positive number (got 0)
         """
-        towers, _, similarity = self._configs()
+        towers, _, similarity = self._configs(chosen=candidates(self)[0] if self.validation_size else None)
         self._index_settings(similarity.faiss_metric)
         if train is not None:
             get_sampler(self.sampler, **(self.sampler_params or {})).fit(train)
@@ -233,7 +225,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         """The typed settings of the towers and of training, each validated as it is built, and the kernel.
 
         ``chosen``: settings picked on the validation carve (`contrec.models.selection`), over the parameters."""
-        chosen = dict(chosen or {})
+        chosen = {**open_fallbacks(self), **dict(chosen or {})}  # user_tower="auto" without a carve: "id"
         check_number("validation_size", self.validation_size, below=1.0)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None (got {self.threads!r})")
@@ -321,7 +313,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.selection_: list[dict[str, Any]] = []
         if validation is None and self.validation_size and warm is None:
             check_data(train, None)
-            self._configs()  # a mistake in the settings is one line before any carve fit
+            self._configs(chosen=candidates(self)[0])  # a mistake in the settings: one line before any carve fit
             chosen, trials = select_settings(self, train)
             self.selection_ = [t.as_dict() for t in trials]
         world = distributed.current()
@@ -366,7 +358,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         self.similarity_ = similarity
         self.train_fingerprint_ = train.fingerprint()
         self.chosen_ = chosen if warm is None else getattr(self, "chosen_", {})  # an update keeps the first fit's
-        self.device_ = config.device
+        self.device_, self.user_tower_ = config.device, towers.user_tower  # user_tower_: what "auto" became
         self.best_epoch_ = next((r["epoch"] for r in self.history_ if r.get("best")), chosen.get("epochs"))
         best = next((r for r in self.history_ if r.get("best")), self.history_[-1] if self.history_ else {})
         self.temperature_ = float(best.get("temperature", config.temperature))  # τ the served towers were trained at
@@ -413,7 +405,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
         encoder = getattr(self, "user_encoder_", None)  # a model loaded from file keeps only a history tower
         if encoder is None or encoder.history() is None:
             raise ConfigError("recommend_for_history needs a model fitted with user_tower='history' "
-                              f"(this one has user_tower={self.user_tower!r})")
+                              f"(this one has user_tower={getattr(self, 'user_tower_', self.user_tower)!r})")
 
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         """Users not in training, from their items: the history tower (no user ID part), no retraining."""

@@ -25,6 +25,7 @@ from contrec.data.interactions import IdMap
 from contrec.errors import ConfigError, DataError, ModelFileError
 from contrec.nn.similarity import get_similarity
 from contrec.nn.towers import build_user_tower
+from contrec.models.selection import open_fallbacks
 from contrec.models.warm import state_arrays, states_from_arrays
 from contrec.runtime.artifact import read_artifact, write_artifact
 
@@ -137,6 +138,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
     model.history_ = meta.get("history", [])
     model.chosen_, model.selection_ = dict(meta.get("chosen") or {}), list(meta.get("selection") or [])
     model.best_epoch_ = meta.get("best_epoch")
+    model.user_tower_ = model.chosen_.get("user_tower", open_fallbacks(model).get("user_tower", model.user_tower))
     model.train_fingerprint_ = meta.get("train_fingerprint")
     return model
 
