@@ -94,6 +94,18 @@ def test_the_user_tower_adapts_on_the_carve_unless_pinned_and_is_id_without_one(
     assert ContrastiveRecommender(epochs=2, **SMALL).fit(train, valid).user_tower_ == "id"
 
 
+def test_a_challenger_stops_after_half_the_patience():
+    seen = []
+
+    class Spy(ContrastiveRecommender):
+        def fit(self, *args, **kwargs):
+            seen.append((self.user_tower, self.patience))
+            return super().fit(*args, **kwargs)
+
+    Spy(epochs=3, patience=5, **SMALL).fit(_data())
+    assert seen[:3] == [("auto", 5), ("id", 5), ("history", 3)]  # the model, then its two carve fits
+
+
 def test_only_towers_the_other_settings_allow_are_tried():
     data = _data()
     graph_items = ContrastiveRecommender(epochs=2, item_tower="graph", **SMALL).fit(data)

@@ -12,7 +12,9 @@ What adapts is what the user left open: ``epochs`` always (it is the most), and 
 only when its carve NDCG beats the incumbent's by more than that parameter's margin, because
 one carve fit per candidate is a noisy judge and the incumbent is the setting that held up on
 every carve measured. The cost is bounded: one carve fit per candidate, each at most ``epochs``
-epochs and stopped after ``patience`` without progress.
+epochs, the incumbent's stopped after ``patience`` epochs without progress and a challenger's after
+half as many (it has to win clearly, not late; on the nine carves measured this changed no choice
+and cut the history tower's carve fit by 20–50 %).
 
 Example:
     >>> import pandas as pd
@@ -163,7 +165,10 @@ def select_settings(model: "ContrastiveRecommender", train: Interactions) -> tup
     tried = candidates(model)
     for settings in tried:
         started = time.perf_counter()
-        trial = type(model)(**{**model.get_params(), **settings, "validation_size": 0.0, "verbose": False})
+        # a challenger must win clearly, not late: it stops after half the patience without progress
+        patience = model.patience if not trials else max(1, (int(model.patience) + 1) // 2)
+        trial = type(model)(**{**model.get_params(), **settings, "validation_size": 0.0, "verbose": False,
+                               "patience": patience})
         trial._epoch_log = _carve_log(settings, len(tried) > 1)
         with warnings.catch_warnings():  # the model has said what it will say about the data once
             warnings.simplefilter("ignore", UserWarning)
