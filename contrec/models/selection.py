@@ -3,8 +3,8 @@
 When ``fit`` is given no validation data and ``validation_size`` > 0, the model holds out that
 share of each user's positives (a seeded carve of the data it was given — never anything else),
 trains each candidate setting on the rest with early stopping on NDCG@``validation_k``, keeps
-the setting and epoch count that scored best, and then trains once more on **every** positive
-with them. Every interaction stays known to the final model (nothing is recommended back).
+the chosen setting (below) with the epoch count it peaked at, and then trains once more on
+**every** positive with them. Every interaction stays known to the final model (nothing is recommended back).
 
 What adapts is what the user left open: ``epochs`` always (it is the most), and the settings in
 `ADAPTIVE` only while their parameter is at its open default (``user_tower="auto"`` adapts;
@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ADAPTIVE", "Adaptive", "Trial", "validation_carve", "select_settings", "open_fallbacks"]
 
 logger = logging.getLogger("contrec")
-
 
 
 @dataclass(frozen=True)
