@@ -419,7 +419,7 @@ def test_progress_in_a_log_is_one_line_per_epoch_not_a_redrawn_bar(tmp_path, cap
     assert sum(line.startswith("contrec: validation carve: chose user_tower=") for line in lines) == 1
     assert sum(line.startswith("contrec: epoch ") for line in lines) == int(re.search(
         r"best epoch on the 10% validation carve: (\d+)", err).group(1))
-    assert re.search(r"trained on all \d+ positives for \d+ epochs with the (id|history) user tower", err)
+    assert re.search(r"trained on all [\d,]+ positives for \d+ epochs? with the (id|history) user tower", err)
 
 
 def test_each_face_names_its_own_fix_for_an_unknown_user(model_file, capsys):

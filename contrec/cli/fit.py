@@ -122,10 +122,12 @@ def _fit(args: argparse.Namespace, save: bool = True) -> int:
     model.fit(data, validation, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
               resume=args.resume)
     if model.selection_:
+        from contrec.data.readers import counted
+
         tower = f" with the {model.user_tower_} user tower" if len(model.selection_) > 1 else ""
-        log.info("best epoch on the %.0f%% validation carve: %d; trained on all %d positives for %d epochs%s "
-                 "(fitted in %.1fs)", 100 * model.validation_size, model.best_epoch_, len(data), model.best_epoch_,
-                 tower, time.perf_counter() - t0)
+        log.info("best epoch on the %.0f%% validation carve: %d; trained on all %s for %s%s (fitted in %.1fs)",
+                 100 * model.validation_size, model.best_epoch_, counted(len(data), "positive"),
+                 counted(model.best_epoch_, "epoch"), tower, time.perf_counter() - t0)
     else:
         log.info("fitted in %.1fs", time.perf_counter() - t0)
     if save:

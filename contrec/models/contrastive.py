@@ -50,8 +50,8 @@ class ContrastiveRecommender(Params, FactorRecommender):
 
     The defaults were chosen on validation carves of ml-100k and ml-latest-small (never a test
     split; docs/encoders.md) and are meant to be good without tuning; ``fit`` picks its number
-    of epochs and its user tower (ID or history) on its own carve (``validation_size``). ``benchmarks/quality.py`` measures them
-    against tuned implicit ALS and EASE.
+    of epochs and its user tower (ID or history) on its own carve (``validation_size``).
+    ``benchmarks/quality.py`` measures them against tuned implicit ALS and EASE.
 
     Args:
         dim: embedding size.
