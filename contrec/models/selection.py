@@ -126,14 +126,17 @@ def candidates(model: "ContrastiveRecommender") -> list[dict[str, Any]]:
     return allowed
 
 
+def _margin(names: Any) -> float:
+    """The largest margin among the adaptive parameters ``names`` (0 for none)."""
+    return max((a.margin for a in ADAPTIVE if a.name in names), default=0.0)
+
+
 def _winner(trials: list[Trial]) -> Trial:
     """The incumbent (``trials[0]``) unless another trial beats it by more than the largest margin of the
     parameters it changes."""
-    margins = {a.name: a.margin for a in ADAPTIVE}
     incumbent, best = trials[0], max(trials, key=lambda t: t.validation_ndcg)
     changed = [name for name, value in best.settings.items() if incumbent.settings.get(name) != value]
-    margin = max((margins.get(name, 0.0) for name in changed), default=0.0)
-    return best if best.validation_ndcg > incumbent.validation_ndcg * (1.0 + margin) else incumbent
+    return best if best.validation_ndcg > incumbent.validation_ndcg * (1.0 + _margin(changed)) else incumbent
 
 
 def _choice(trials: list[Trial], chosen: Trial) -> str:
@@ -146,9 +149,8 @@ def _choice(trials: list[Trial], chosen: Trial) -> str:
         return f"{100 * (trial.validation_ndcg / max(trials[0].validation_ndcg, 1e-12) - 1.0):+.1f} %"
 
     def margin(trial: Trial) -> str:
-        return f"{100 * max((margins.get(k, 0.0) for k in trial.settings), default=0.0):.0f} %"
+        return f"{100 * _margin(trial.settings):.0f} %"
 
-    margins = {a.name: a.margin for a in ADAPTIVE}
     if chosen != trials[0]:
         return f"{name(chosen)} ({change(chosen)} over {name(trials[0])} on the carve, margin {margin(chosen)})"
     others = "; ".join(f"{name(t)}: {change(t)}, under its {margin(t)} margin" for t in trials[1:])
