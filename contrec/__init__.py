@@ -6,6 +6,7 @@ Example:
     >>> train, test = contrec.split_random(data, test_size=0.2, seed=0)      # doctest: +SKIP
     >>> model = contrec.ContrastiveRecommender(seed=0).fit(train)           # doctest: +SKIP
     >>> contrec.evaluate(model, train, test, k=(10, 20))                    # doctest: +SKIP
+    >>> model.save("model.contrec"); model = contrec.load("model.contrec")   # doctest: +SKIP
 """
 
 from typing import Any
@@ -27,6 +28,7 @@ from contrec.errors import ConfigError, ContrecError, DataError, DatasetError, M
 from contrec.evaluation import evaluate
 from contrec.models.baselines import EASE, ImplicitALS, ImplicitBPR, ItemKNN, PopularityRecommender
 from contrec.models.contrastive import ContrastiveRecommender, IgnoredWeightsWarning
+from contrec.models.loading import load
 from contrec.nn.losses import info_nce
 from contrec.nn.similarity import Cosine, Dot, Similarity, get_similarity
 from contrec.samplers import Negatives, NegativeSampler, UniformSampler, get_sampler
@@ -53,7 +55,7 @@ __all__ = [
     "Interactions", "IdMap", "read_interactions", "load_movielens", "fetch_movielens", "dataset_names",
     "split_random", "split_temporal", "DuplicateRowsWarning", "DroppedRowsWarning", "IgnoredWeightsWarning",
     "SlowBfloat16Warning",
-    "ContrastiveRecommender", "Recommender", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
+    "ContrastiveRecommender", "Recommender", "load", "PopularityRecommender", "ImplicitALS", "ImplicitBPR", "ItemKNN", "EASE",
     "NegativeSampler", "Negatives", "UniformSampler", "get_sampler",
     "Similarity", "Dot", "Cosine", "get_similarity", "info_nce",
     "FaissIndex", "distributed", "evaluate", "compare", "ExperimentConfig", "load_config",

@@ -724,3 +724,32 @@ def test_one_protocol_for_the_demo_the_benchmarks_and_compare(tmp_path):
     with pytest.raises(ConfigError, match="protocol.split must be 'random' or 'temporal'"):
         ExperimentConfig.from_dict({"dataset": "ml-100k", "contestants": ["uniform"], "protocol": {"split": "x"}})
     assert callable(protocol_split)
+
+
+def test_a_baseline_winner_comes_with_the_command_that_serves_it(tiny_run, tmp_path):
+    """The report's command fits the winner as `contrec fit --model` takes it, with the tuned settings."""
+    import dataclasses
+    import json as _json
+    import shlex
+
+    from contrec.cli import main
+    from contrec.experiments.report import markdown_report
+    from contrec.models.baselines import make_baseline
+
+    from .conftest import SAMPLE_CSV
+
+    _, _, result = tiny_run
+    baseline = next(c for c in result.config.contestants if not c.is_contrec and c.space)  # EASE, its l2 tuned
+    contrec_one = next(c for c in result.config.contestants if c.is_contrec)
+    assert "--model" not in markdown_report(dataclasses.replace(result, best=contrec_one.name), {})
+    md = markdown_report(dataclasses.replace(result, best=baseline.name), {})
+    line = next(text for text in md.splitlines() if text.startswith("contrec fit YOUR_LOG.csv"))
+    words = shlex.split(line)
+    assert words[words.index("--model") + 1] == baseline.model
+    settings = _json.loads(words[words.index("--model-params") + 1])
+    seed = min(result.chosen[baseline.name])
+    assert settings == {k: v for k, v in result.chosen[baseline.name][seed].items() if k not in ("threads", "seed")}
+    out = tmp_path / "best.contrec"
+    assert main(["fit", str(SAMPLE_CSV), "--user", "user_id", "--item", "item_id", "-q", *words[3:-2],
+                 "-o", str(out)]) == 0
+    assert type(contrec.load(out)).__name__ == type(make_baseline(baseline.model)).__name__

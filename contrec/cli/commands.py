@@ -19,9 +19,9 @@ log = logging.getLogger("contrec")
 
 
 def _load_model(path: str) -> Any:
-    from contrec.models.contrastive import ContrastiveRecommender
+    from contrec.models.loading import load
 
-    return ContrastiveRecommender.load(path)
+    return load(path)  # contrec's model or a baseline (contrec fit --model als)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:

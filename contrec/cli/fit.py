@@ -89,16 +89,19 @@ def _update(args: argparse.Namespace) -> int:
     """``contrec fit new.csv --from model.contrec``: continue the saved model on the new interactions."""
     from contrec.models.contrastive import ContrastiveRecommender
 
-    given = sorted(dest for dest, default in (getattr(args, "fit_defaults", None) or {}).items()
-                   if dest not in _RUN_FLAGS and getattr(args, dest, default) != default)
+    given = _given(args, _RUN_FLAGS)
     if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise ConfigError(f"{flag}: --from continues a saved model with its own settings; drop {flag} (or fit a "
+        raise ConfigError(f"{given}: --from continues a saved model with its own settings; drop {given} (or fit a "
                           "new model without --from)")
     if args.distributed:
         raise ConfigError("--from updates in one process; drop --distributed")
     check_output(args.output)
-    model = ContrastiveRecommender.load(args.from_model)
+    from contrec.models.loading import load
+
+    model = load(args.from_model)
+    if not isinstance(model, ContrastiveRecommender):
+        raise ConfigError(f"{args.from_model}: holds a baseline ({type(model).__name__}); --from continues "
+                          "contrec's own models only: fit the baseline again on all the data")
     model.threads, model.verbose, model.device = args.threads, not args.quiet, args.device
     data = read_data(args, args.data)
     log.info("read %r", data)
@@ -112,7 +115,58 @@ def _update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given(args: argparse.Namespace, allowed: set[str]) -> str | None:
+    """The first flag outside ``allowed`` that was given a value other than its default (``--flag``), or None."""
+    given = sorted(dest for dest, default in (getattr(args, "fit_defaults", None) or {}).items()
+                   if dest not in allowed and getattr(args, dest, default) != default)
+    return "--" + given[0].replace("_", "-") if given else None
+
+
+def _fit_baseline(args: argparse.Namespace) -> int:
+    """``contrec fit --model als``: a baseline fitted on the file and saved (`contrec.models.baseline_files`)."""
+    from contrec.models.baselines import BASELINES
+
+    name = BASELINES.key(args.model)
+    if args.from_model or args.distributed:
+        raise ConfigError(f"--model {name} fits in one process from scratch; drop "
+                          f"{'--from' if args.from_model else '--distributed'}")
+    given = _given(args, _RUN_FLAGS | {"model", "model_params", "seed"})
+    if given:
+        raise ConfigError(f"{given} is a setting of contrec's model; --model {name} takes its settings in "
+                          "--model-params (JSON)")
+    check_output(args.output)
+    params = json_object(args.model_params, "--model-params", '{"factors": 128}') if args.model_params else {}
+    accepted = BASELINES[name].param_defaults()  # type: ignore[attr-defined]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"--model-params: {BASELINES[name].__name__} has no setting {unknown[0]!r}; "  # type: ignore[attr-defined]
+                          f"its settings are {', '.join(accepted)}")
+    for run in ("threads", "seed"):  # the run's flags reach a baseline that has such a setting
+        if run in accepted and run not in params:
+            params[run] = getattr(args, run)
+    model = BASELINES.create(name, **params)
+    model.check()  # type: ignore[attr-defined]
+    data = read_data(args, args.data)
+    log.info("read %r", data)
+    weighting = next((w for w in ("confidence", "weights") if w in accepted), None)
+    if weighting and getattr(model, weighting) == "linear" and len(data) and float(data.matrix.data.max()) > 1:
+        log.warning("%s takes the weights as they are (%s 'linear'); raw counts in the hundreds drown a user's other "
+                    "positives — --model-params '{\"%s\": \"log1p\"}' or \"none\" may serve better "
+                    "(docs/compare.md)", type(model).__name__, weighting, weighting)
+    t0 = time.perf_counter()
+    model.fit(data)
+    log.info("fitted %r in %.1fs", model, time.perf_counter() - t0)
+    model.save(args.output)  # type: ignore[attr-defined]
+    log.info("saved %s", args.output)
+    return 0
+
+
 def _fit(args: argparse.Namespace, save: bool = True) -> int:
+    if str(getattr(args, "model", "contrec")).lower() != "contrec":
+        return _fit_baseline(args)
+    if getattr(args, "model_params", None):
+        raise ConfigError("--model-params sets a baseline's settings (--model als, ease, …); contrec's model takes "
+                          "its flags (--dim, --sampler, …)")
     if getattr(args, "from_model", None):
         return _update(args)
     if args.train_on != "union" or args.update_epochs is not None:

@@ -103,6 +103,13 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
     p.add_argument("-o", "--output", required=True, help="model file to write")
     add_read_options(p)
+    p.add_argument("--model", default="contrec", metavar="NAME",
+                   help="what to fit: contrec (the contrastive model: the flags below) or a baseline — popularity, "
+                        "als, bpr, itemknn, ease — e.g. the winner of `contrec compare`, with its settings in "
+                        "--model-params; every model file serves recommend, evaluate, export and score alike")
+    p.add_argument("--model-params", metavar="JSON",
+                   help="a baseline's settings as JSON, e.g. '{\"factors\": 128, \"regularization\": 30}' "
+                        "(its constructor's parameters; the rest keep their defaults)")
     p.add_argument("--attribute-items", action="store_true",
                    help="the catalogue also holds every item of --item-attributes that has no interaction (new "
                         "items: with --encoder features they are served from their attributes)")

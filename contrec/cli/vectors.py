@@ -11,10 +11,10 @@ from contrec.errors import ConfigError, DataError
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from contrec.models.contrastive import ContrastiveRecommender
+    from contrec.models.loading import load
     from contrec.serving.vectors import export_vectors
 
-    model = ContrastiveRecommender.load(args.model)
+    model = load(args.model)
     written = export_vectors(model, args.out, args.format)
     print(f"contrec: wrote {len(model.users_):,} user and {len(model.items_):,} item vectors (dim "
           f"{model.vector_dim}, metric {model.vector_metric}): {', '.join(p.name for p in written)} in {args.out}",
@@ -23,7 +23,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from contrec.models.contrastive import ContrastiveRecommender
+    from contrec.models.loading import load
 
     check_output(args.output)
     path = Path(args.pairs)
@@ -37,7 +37,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     empty = (pairs[args.user].str.strip() == "") | (pairs[args.item].str.strip() == "")
     if empty.any():
         raise DataError(f"{path}: row {int(empty.to_numpy().argmax()) + 2}: an empty user or item id")
-    model = ContrastiveRecommender.load(args.model)
+    model = load(args.model)
     try:
         scored = model.score(pairs[args.user], pairs[args.item], unknown="nan" if args.skip_unknown else "raise")
     except DataError as err:  # "pair 3: …" → the file's line number

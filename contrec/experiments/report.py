@@ -261,8 +261,24 @@ def _results_section(result: ComparisonResult) -> list[str]:
          f"Each user's {label(metric, k)} on seed {cfg.seeds[0]}'s test split")
         + "; differences are contestant − best over "
         f"{int(result.tests['n'].max())} users; Holm correction over {len(cfg.contestants) - 1} comparisons.", "",
-        _tests_table(result), "",
+        _tests_table(result), "", *_serving_the_best(result),
     ]
+
+
+def _serving_the_best(result: ComparisonResult) -> list[str]:
+    """When a baseline wins, the command that fits, saves and serves it with the settings tuning chose."""
+    best = next((c for c in result.config.contestants if c.name == result.best), None)
+    chosen = result.chosen.get(result.best) or {} if best is not None and not best.is_contrec else {}
+    if not chosen:
+        return []
+    seed = min(chosen)
+    settings = json.dumps({k: v for k, v in chosen[seed].items() if k not in ("threads", "seed")}, sort_keys=True)
+    others = [str(s) for s, p in chosen.items() if p != chosen[seed]]
+    return [f"{best.name} is a baseline contrec fits, saves and serves like its own model (`recommend`, `evaluate`, "  # type: ignore[union-attr]
+            f"`export`), with the settings seed {seed}'s tuning chose"
+            + (f" (seeds {', '.join(others)} chose others: see Tuning)" if others else "") + ":", "",
+            "```", f"contrec fit YOUR_LOG.csv --model {best.model} --model-params '{settings}' -o {best.model}.contrec",  # type: ignore[union-attr]
+            "```", ""]
 
 
 def _tuning_section(result: ComparisonResult, plots: dict[str, bool]) -> list[str]:

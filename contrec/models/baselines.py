@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,31 @@ def _check_train(train: Interactions) -> None:
         raise DataError("the training data has no positives")
 
 
-class PopularityRecommender(Params, FactorRecommender):
+
+class _Saved:
+    """``save`` / ``load`` of a baseline's model file (`contrec.models.baseline_files`)."""
+
+    _saved_item_arrays: tuple[str, ...] = ()  # per-item state beyond the vectors, kept as ``<name>_``
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Write the fitted model to ``path`` (atomically, no pickle); `contrec.load` reads it back.
+
+        Example:
+            >>> EASE(l2=100.0).fit(train).save("ease.contrec")  # doctest: +SKIP
+        """
+        from contrec.models.baseline_files import save_baseline
+
+        return save_baseline(self, path)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> Any:
+        """Read a model file of this class (`contrec.load` reads any model file)."""
+        from contrec.models.baseline_files import load_baseline
+
+        return load_baseline(path, {cls.__name__: cls})
+
+
+class PopularityRecommender(_Saved, Params, FactorRecommender):
     """Recommends the items with the most training positives (ties: lower index first).
 
     Served as a 1-d factor model: user vector [1], item vector [n_items − rank], so
@@ -43,6 +69,8 @@ class PopularityRecommender(Params, FactorRecommender):
     orders by count, ties by lower index; distinct integers stay exact in float32 up to
     2²⁴ items, where a "count − tiny·index" tie-break would round away above ~256 counts.
     """
+
+    _saved_item_arrays = ("counts",)  # the scores it reports
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> "PopularityRecommender":
         _check_train(train)
@@ -61,7 +89,7 @@ class PopularityRecommender(Params, FactorRecommender):
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         return np.ones((history.shape[0], 1), np.float32)  # everyone gets the same list
 
-class _ImplicitModel(Params, FactorRecommender):
+class _ImplicitModel(_Saved, Params, FactorRecommender):
     """Shared fit for implicit's matrix factorisation models."""
 
     def _make(self) -> Any:  # pragma: no cover - abstract
@@ -147,12 +175,15 @@ class ImplicitALS(_ImplicitModel):
 
     def _encode_histories(self, history: sp.csr_matrix) -> np.ndarray:
         """Fold-in: one exact least-squares solve per new user against the fixed item factors."""
-        model = getattr(self, "model_", None)
-        if model is None:
-            raise ConfigError("this ALS model was not fitted in this process; fold-in needs its solver state")
+        import implicit.cpu.als  # noqa: F401  (loads scipy's OpenBLAS before the limit below, as in fit)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):
+            model = getattr(self, "model_", None)
+            if model is None:  # read from a file: the solve needs only the settings and the item factors
+                model = self._make()
+                model.item_factors = self.item_vectors_
+                self.model_ = model
             vectors = model.recalculate_user(np.arange(history.shape[0]), self._user_items(history))
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -188,7 +219,7 @@ def _check_item_item(train: Interactions, name: str, matrices: float) -> None:
                  "filter rare items first (Interactions.filter(min_item_interactions=…)) or use ALS")
 
 
-class _ItemItemModel(Params, FactorRecommender):
+class _ItemItemModel(_Saved, Params, FactorRecommender):
     """Scores ``X W``: user vector = training row of X, item vector = column of W."""
 
     def _set_item_item(self, train: Interactions, x: sp.csr_matrix, item_vectors: np.ndarray) -> None:

@@ -31,16 +31,13 @@ from contrec.runtime.artifact import read_artifact, write_artifact
 
 if TYPE_CHECKING:  # pragma: no cover
     from contrec.models.contrastive import ContrastiveRecommender
+    from contrec.serving.recommender import FactorRecommender
 
-__all__ = ["save_model", "load_model"]
+__all__ = ["save_model", "load_model", "catalogue_meta", "catalogue_arrays", "read_catalogue"]
 
 
 def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") -> Path:
     """Write a fitted model to ``path``; returns the path written."""
-    import faiss
-
-    from contrec._version import __version__
-
     params = model.get_params()
     params["similarity"] = model.similarity_.name
     sampler = model.sampler_  # None in a model read from a file: its settings are names already
@@ -48,31 +45,19 @@ def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") 
     if sampler is not None and (not isinstance(model.sampler, str) or not _json_safe(model.sampler_params)):
         # an instance (or parameters such as a DataFrame) cannot go into JSON: record what it reports
         params["sampler_params"] = sampler.params()
-    attributes = None
-    if model.item_attributes_ is not None:
-        attributes = model.item_attributes_.reset_index(drop=True).to_json(orient="split", index=False)
     meta = {
         "model": "ContrastiveRecommender",
-        "contrec_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "libraries": {"torch": torch.__version__, "numpy": np.__version__, "faiss": faiss.__version__,
-                      "pandas": pd.__version__},
+        **catalogue_meta(model),
         "params": params,
         "metric": model._metric,
         "train_fingerprint": model.train_fingerprint_,
-        "n_users": len(model.users_), "n_items": len(model.items_),
         "history": model.history_,
         "chosen": getattr(model, "chosen_", {}),  # what the validation carve chose (contrec.models.selection)
         "selection": getattr(model, "selection_", []),
         "best_epoch": getattr(model, "best_epoch_", None),
-        "item_attributes": attributes,
     }
-    arrays = {
-        "user_vectors": model.user_vectors_, "item_vectors": model.item_vectors_,
-        "seen_indptr": model.seen_.indptr.astype(np.int64), "seen_indices": model.seen_.indices.astype(np.int32),
-        "user_ids": _str_array(model.users_.ids), "item_ids": _str_array(model.items_.ids),
-        "item_norms": model.item_norms_,
-    }
+    arrays = {"user_vectors": model.user_vectors_, "item_vectors": model.item_vectors_, "item_norms": model.item_norms_,
+              **catalogue_arrays(model)}
     arrays.update(state_arrays(model))  # the tower weights a warm start continues (contrec.models.warm)
     encoder = getattr(model, "user_encoder_", None)
     if encoder is not None and encoder.history() is not None:
@@ -82,41 +67,31 @@ def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") 
     return write_artifact(path, arrays, meta)
 
 
-def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str]") -> "ContrastiveRecommender":
-    """Read a model written by `save_model`."""
-    arrays, meta = read_artifact(path)
+def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str]",
+               read: "tuple[dict[str, np.ndarray], dict[str, Any]] | None" = None) -> "ContrastiveRecommender":
+    """Read a model written by `save_model` (``read``: the file's arrays and header, when already read)."""
+    arrays, meta = read if read is not None else read_artifact(path)
     if meta.get("model") != "ContrastiveRecommender":
         raise ModelFileError(f"{path}: holds a {meta.get('model')!r}, not a ContrastiveRecommender")
     try:
         params = dict(meta["params"])
         model = cls(**params)
-        users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
-        n_users, n_items = len(users), len(items)
-        seen = sp.csr_matrix((np.ones(len(arrays["seen_indices"]), np.float32), arrays["seen_indices"],
-                              arrays["seen_indptr"]), shape=(n_users, n_items))
+        users, items, seen, attributes = read_catalogue(arrays, meta)
         uv, iv = arrays["user_vectors"], arrays["item_vectors"]
-        if uv.shape != (n_users, model.dim) or iv.shape != (n_items, model.dim) or \
-                (n_users, n_items) != (meta["n_users"], meta["n_items"]):
+        if uv.shape != (len(users), model.dim) or iv.shape != (len(items), model.dim):
             raise ValueError("array shapes do not match the header")
-        seen.check_format(full_check=True)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, ConfigError, DataError) as err:
         raise ModelFileError(f"{path}: damaged model file ({str(err).splitlines()[0] if str(err) else err!r})"
                              ) from None
+    n_users, n_items = len(users), len(items)
     model._metric = meta["metric"]
     try:
         model._index_options = model._index_settings(model._metric)
     except ConfigError as err:
         raise ModelFileError(f"{path}: damaged model file ({err})") from None
-    model.users_, model.items_, model.seen_ = users, items, seen
-    model.item_attributes_ = None
-    if meta.get("item_attributes"):
-        from io import StringIO
-
-        frame = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
-        frame.index = pd.Index(items.ids, dtype=object, name="item")
-        model.item_attributes_ = frame
+    model.users_, model.items_, model.seen_, model.item_attributes_ = users, items, seen, attributes
     model._set_vectors(uv, iv)
     model.tower_states_ = states_from_arrays(arrays)  # checked against the towers when an update uses them
     if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
@@ -141,6 +116,49 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
     model.user_tower_ = model.chosen_.get("user_tower", open_fallbacks(model).get("user_tower", model.user_tower))
     model.train_fingerprint_ = meta.get("train_fingerprint")
     return model
+
+
+def catalogue_meta(model: "FactorRecommender") -> dict[str, Any]:
+    """The header entries every model file has: versions, size and the item attributes (rules use them)."""
+    import faiss
+
+    from contrec._version import __version__
+
+    attributes = None
+    if getattr(model, "item_attributes_", None) is not None:
+        attributes = model.item_attributes_.reset_index(drop=True).to_json(orient="split", index=False)
+    return {
+        "contrec_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "libraries": {"torch": torch.__version__, "numpy": np.__version__, "faiss": faiss.__version__,
+                      "pandas": pd.__version__},
+        "n_users": len(model.users_), "n_items": len(model.items_),
+        "item_attributes": attributes,
+    }
+
+
+def catalogue_arrays(model: "FactorRecommender") -> dict[str, np.ndarray]:
+    """The arrays every model file has: the id maps and the known positives (never recommended back)."""
+    return {"seen_indptr": model.seen_.indptr.astype(np.int64), "seen_indices": model.seen_.indices.astype(np.int32),
+            "user_ids": _str_array(model.users_.ids), "item_ids": _str_array(model.items_.ids)}
+
+
+def read_catalogue(arrays: dict[str, np.ndarray], meta: dict[str, Any]
+                   ) -> tuple[IdMap, IdMap, sp.csr_matrix, "pd.DataFrame | None"]:
+    """Users, items, known positives and item attributes of a file; KeyError / ValueError where it is damaged."""
+    users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
+    if (len(users), len(items)) != (meta["n_users"], meta["n_items"]):
+        raise ValueError("the id maps do not match the header")
+    seen = sp.csr_matrix((np.ones(len(arrays["seen_indices"]), np.float32), arrays["seen_indices"],
+                          arrays["seen_indptr"]), shape=(len(users), len(items)))
+    seen.check_format(full_check=True)
+    attributes = None
+    if meta.get("item_attributes"):
+        from io import StringIO
+
+        attributes = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
+        attributes.index = pd.Index(items.ids, dtype=object, name="item")
+    return users, items, seen, attributes
 
 
 def _json_safe(value: Any) -> bool:
