@@ -111,7 +111,8 @@ def run(dataset: str, threads: int, seed: int, curves: bool) -> dict[str, Any]:
     for name, settings in CONTRECS.items():
         model = contrec.ContrastiveRecommender(**quiet, **settings)
         seconds, ndcg = timed_fit(model, train, test)
-        rows.append({"model": name, "seconds": seconds, "ndcg": ndcg})
+        rows.append({"model": name, "seconds": seconds, "ndcg": ndcg, "user_tower": model.user_tower_,
+                     "selection": model.selection_})  # which tower the carve kept, and each candidate's score
         best_epochs[name] = model.best_epoch_
     bar = next(row["ndcg"] for row in rows if row["model"] == "contrec previous default")
     for row in rows:

@@ -37,7 +37,6 @@ def _check_train(train: Interactions) -> None:
         raise DataError("the training data has no positives")
 
 
-
 class _Saved:
     """``save`` / ``load`` of a baseline's model file (`contrec.models.baseline_files`)."""
 
