@@ -101,9 +101,12 @@ def test_damaged_or_foreign_files_are_one_line(data, tmp_path):
         "users": ({**meta, "n_users": meta["n_users"] + 1}, arrays),
         "vectors": (meta, {k: v for k, v in arrays.items() if k != "item_vectors"}),
         "params": ({**meta, "params": {**meta["params"], "depth": 3}}, arrays),
+        "index": ({**meta, "index": {"kind": "annoy"}}, arrays),
+        "index options": ({**meta, "index": {"kind": "hnsw", "depth": 2}}, arrays),
     }
     messages = {"dims": "damaged model file", "kind": "holds a 'LightFM', which this contrec cannot load",
-                "users": "damaged model file", "vectors": "damaged model file", "params": "damaged model file"}
+                "users": "damaged model file", "vectors": "damaged model file", "params": "damaged model file",
+                "index": "damaged model file", "index options": "damaged model file"}
     for case, (bad_meta, bad_arrays) in cases.items():
         bad = tmp_path / f"{case}.contrec"
         header = {k: v for k, v in bad_meta.items() if k not in ("format", "format_version", "arrays")}

@@ -100,9 +100,12 @@ def load_baseline(path: "str | os.PathLike[str]", classes: Mapping[str, type],
     model.users_, model.items_, model.seen_, model.item_attributes_ = users, items, seen, attributes
     model._metric = meta["metric"]
     model._rule_tables = {}
-    if meta.get("index"):
-        model._index_options = dict(meta["index"])
-    model._set_vectors(user_vectors, item_vectors)
+    try:
+        if meta.get("index"):
+            model._index_options = dict(meta["index"])
+        model._set_vectors(user_vectors, item_vectors)
+    except (TypeError, ValueError, ConfigError) as err:
+        raise ModelFileError(f"{path}: damaged model file (its index settings: {str(err).splitlines()[0]})") from None
     return model
 
 
