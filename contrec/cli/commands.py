@@ -18,15 +18,11 @@ __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_de
 log = logging.getLogger("contrec")
 
 
-def _load_model(path: str) -> Any:
-    from contrec.models.loading import load
-
-    return load(path)  # contrec's model or a baseline (contrec fit --model als)
-
-
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from contrec.models.loading import load  # contrec's model or a baseline (contrec fit --model als)
+
     check_output(args.output)
-    model = _load_model(args.model)
+    model = load(args.model)
     unknown = "skip" if args.skip_unknown else "raise"
     rules = {"items": _item_list(args.items_file, "--items-file") if args.items_file else None,
              "exclude": _exclusions(args.exclude_file) if args.exclude_file else None,
@@ -168,9 +164,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrec.data.interactions import Interactions
     from contrec.data.readers import counted
     from contrec.evaluation import evaluate
+    from contrec.models.loading import load
 
     check_output(args.output)
-    model = _load_model(args.model)
+    model = load(args.model)
     # unknown users: an error, or dropped with a warning that counts them (--drop-unknown); unknown items
     # stay in the test data as relevant items the model cannot retrieve (misses), as in every other path
     test = read_data(args, args.test, users=model.users_, items=model.items_,
