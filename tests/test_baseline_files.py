@@ -163,6 +163,12 @@ def test_cli_fits_serves_and_evaluates_a_baseline(tmp_path, capsys):
     (["--model", "als", "--model-params", '{"confidence": "squared"}'], "confidence must be one of"),
     (["--model-params", '{"l2": 3}'], "--model-params sets a baseline's settings"),
     (["--model", "als", "--distributed"], "--model als fits in one process from scratch; drop --distributed"),
+    (["--model", "als", "--checkpoint", "c.ckpt"], "--checkpoint goes with contrec's epochs; --model als fits in one "
+                                                   "call: drop --checkpoint"),
+    (["--model", "ease", "--update-epochs", "3"], "--update-epochs goes with contrec's epochs"),
+    (["--model", "ease", "--epochs", "3"], "--epochs goes with contrec's epochs"),
+    (["--model", "ease", "--no-refit"], "--no-refit goes with contrec's epochs"),
+    (["--model", "itemknn", "--device", "cuda"], "--model itemknn fits on the CPU; drop --device"),
 ])
 def test_cli_baseline_errors_are_one_line(args, message, tmp_path, capsys):
     out = tmp_path / "m.contrec"

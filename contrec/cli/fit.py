@@ -119,7 +119,16 @@ def _given(args: argparse.Namespace, allowed: set[str]) -> str | None:
     """The first flag outside ``allowed`` that was given a value other than its default (``--flag``), or None."""
     given = sorted(dest for dest, default in (getattr(args, "fit_defaults", None) or {}).items()
                    if dest not in allowed and getattr(args, dest, default) != default)
-    return "--" + given[0].replace("_", "-") if given else None
+    return _FLAGS.get(given[0], "--" + given[0].replace("_", "-")) if given else None
+
+
+_FLAGS = {"refit": "--no-refit", "from_model": "--from"}  # flags whose name is not their destination's
+
+
+# what a baseline's fit reads besides --model-params; the flags of contrec's epochs and device get their own refusal
+_BASELINE_FLAGS = (_RUN_FLAGS - {"device", "train_on", "update_epochs"}) | {"model", "model_params", "seed"}
+_EPOCH_FLAGS = {"--checkpoint", "--checkpoint-every", "--resume", "--train-on", "--update-epochs", "--patience",
+                "--epochs", "--validation-size", "--no-refit"}
 
 
 def _fit_baseline(args: argparse.Namespace) -> int:
@@ -130,7 +139,11 @@ def _fit_baseline(args: argparse.Namespace) -> int:
     if args.from_model or args.distributed:
         raise ConfigError(f"--model {name} fits in one process from scratch; drop "
                           f"{'--from' if args.from_model else '--distributed'}")
-    given = _given(args, _RUN_FLAGS | {"model", "model_params", "seed"})
+    given = _given(args, _BASELINE_FLAGS)
+    if given in _EPOCH_FLAGS:
+        raise ConfigError(f"{given} goes with contrec's epochs; --model {name} fits in one call: drop {given}")
+    if given == "--device":
+        raise ConfigError(f"--model {name} fits on the CPU; drop --device")
     if given:
         raise ConfigError(f"{given} is a setting of contrec's model; --model {name} takes its settings in "
                           "--model-params (JSON)")

@@ -276,7 +276,8 @@ def _serving_the_best(result: ComparisonResult) -> list[str]:
     others = [str(s) for s, p in chosen.items() if p != chosen[seed]]
     return [f"{best.name} is a baseline contrec fits, saves and serves like its own model (`recommend`, `evaluate`, "  # type: ignore[union-attr]
             f"`export`), with the settings seed {seed}'s tuning chose"
-            + (f" (seeds {', '.join(others)} chose others: see Tuning)" if others else "") + ":", "",
+            + (f" (seed{'s' * (len(others) > 1)} {', '.join(others)} chose others: see Tuning)" if others else "")
+            + ":", "",
             "```", f"contrec fit YOUR_LOG.csv --model {best.model} --model-params '{settings}' -o {best.model}.contrec",  # type: ignore[union-attr]
             "```", ""]
 
