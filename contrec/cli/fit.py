@@ -122,7 +122,7 @@ def _given(args: argparse.Namespace, allowed: set[str]) -> str | None:
     return _FLAGS.get(given[0], "--" + given[0].replace("_", "-")) if given else None
 
 
-_FLAGS = {"refit": "--no-refit", "from_model": "--from"}  # flags whose name is not their destination's
+_FLAGS = {"refit": "--no-refit"}  # flags whose name is not their destination's (--from is never refused this way)
 
 
 # what a baseline's fit reads besides --model-params; the flags of contrec's epochs and device get their own refusal
