@@ -183,3 +183,54 @@ def test_pipes_inside_a_comma_attribute_file_do_not_fool_detection(tmp_path):
     path = tmp_path / "movies.csv"
     path.write_text('movieId,title,genres\n1,"Toy Story (1995)",Adventure|Animation|Children\n')
     assert read_item_attributes(path, "movieId").loc["1", "genres"] == "Adventure|Animation|Children"
+
+
+@pytest.mark.parametrize("suffix,compress", [
+    (".csv.gz", "gzip"), (".tsv.bz2", "bz2"), (".csv.xz", "lzma"), (".csv", "gzip"), (".zip", "zip")])
+def test_compressed_files_read_as_the_plain_file(tmp_path, suffix, compress):
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    sep = "\t" if ".tsv" in suffix else ","
+    plain = f"user{sep}item{sep}plays\n007{sep}a{sep}3\n7{sep}b{sep}1\n007{sep}b{sep}2\n".encode()
+    if compress == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("plays.csv", plain)
+        raw = buffer.getvalue()
+    else:
+        raw = {"gzip": gzip, "bz2": bz2, "lzma": lzma}[compress].compress(plain)
+    expected = read_interactions(write(tmp_path, plain, "plain" + (".tsv" if sep == "\t" else ".csv"), "wb"),
+                                 weight="plays")
+    data = read_interactions(write(tmp_path, raw, "log" + suffix, "wb"), weight="plays")
+    assert data.users.ids.tolist() == expected.users.ids.tolist() == ["007", "7"]
+    assert (data.matrix != expected.matrix).nnz == 0 and data.matrix.sum() == 6
+
+
+def test_a_damaged_or_ambiguous_archive_is_one_line_naming_the_file(tmp_path):
+    import gzip
+    import io
+    import zipfile
+
+    cut = gzip.compress(b"user,item\n" + b"u,i\n" * 1000)[:30]
+    with pytest.raises(DataError, match=r"^log.csv.gz: a damaged gzip file \(") as err:
+        read_interactions(write(tmp_path, cut, "log.csv.gz", "wb"))
+    assert "\n" not in str(err.value)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.csv", "user,item\nu,i\n")
+        archive.writestr("b.csv", "user,item\nu,i\n")
+    with pytest.raises(DataError, match=r"^two.zip: a zip archive must hold exactly one file .* 2 \(a.csv, b.csv\)"):
+        read_interactions(write(tmp_path, buffer.getvalue(), "two.zip", "wb"))
+
+
+def test_compressed_item_attributes_read_too(tmp_path):
+    import gzip
+
+    from contrec.data.readers import read_item_attributes
+
+    path = write(tmp_path, gzip.compress(b"movieId\ttitle\n1\tToy Story\n"), "movies.tsv.gz", "wb")
+    assert read_item_attributes(path, "movieId")["title"].tolist() == ["Toy Story"]

@@ -100,7 +100,7 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     from contrec.samplers import SAMPLERS
     from contrec.training.config import OPTIMIZERS, SERVE_FROM
 
-    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet; .gz, .bz2, .xz, .zip, .zst compressed too)")
     p.add_argument("-o", "--output", required=True, help="model file to write")
     add_read_options(p)
     p.add_argument("--model", default="contrec", metavar="NAME",
@@ -289,7 +289,7 @@ def _evaluate_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _split_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet)")
+    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet; .gz, .bz2, .xz, .zip, .zst compressed too)")
     add_read_options(p)
     from contrec.data.splits import split_random
 

@@ -1,4 +1,4 @@
-"""Reading a table file (CSV/TSV/``::``/Parquet) for the readers: separator sniffing, encodings, one-line errors.
+"""Reading a table file (CSV/TSV/``::``/Parquet, plain or compressed) for the readers: separator sniffing, encodings, one-line errors.
 
 Every message names the file and, where it can, the line (the header is line 1), the column
 and the value, and says how to fix it.
@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from contrec.data.compression import read_file_bytes
 from contrec.errors import ConfigError, DataError
 
 __all__ = ["RowNamer", "read_table_file", "detect_separator", "show_sep", "missing_columns", "error_line"]
@@ -42,7 +43,7 @@ def read_table_file(path: Path, wanted: list[str], sep: str | None, names: Seque
         raise DataError(f"{path}: is a directory, expected a file")
     if format == "parquet" or (format == "auto" and path.suffix.lower() in (".parquet", ".pq")):
         return read_parquet(path), RowNamer(name, None)
-    raw = path.read_bytes()
+    raw, suffix = read_file_bytes(path)  # gzip, bzip2, xz, zip and zstd files read as the plain table
     if not raw.strip():
         raise DataError(f"{name}: the file is empty")
     try:
@@ -55,7 +56,7 @@ def read_table_file(path: Path, wanted: list[str], sep: str | None, names: Seque
         text = text[1:]
     first_line = text.split("\n", 1)[0]
     if sep is None:
-        sep = detect_separator(first_line, path.suffix.lower())
+        sep = detect_separator(first_line, suffix)
     if sep == "::":  # MovieLens 1M/10M; the C parser takes only single-character separators
         text, sep = text.replace("::", "\x1f"), "\x1f"
     header = None if names is not None else 0

@@ -258,7 +258,8 @@ def read_interactions(
     """Read and validate an interaction log.
 
     Args:
-        source: a path (``.csv``, ``.tsv``, ``.dat``, ``.txt``, ``.parquet``) or a DataFrame.
+        source: a path (``.csv``, ``.tsv``, ``.dat``, ``.txt``, ``.parquet``; text files may be gzip, bzip2,
+            xz, zip or zstd compressed, told by their first bytes) or a DataFrame.
         user, item: column names of the user and item ids. Ids are read as text and kept
             verbatim (surrounding spaces stripped): "007" stays "007".
         rating: column of explicit ratings; with ``min_rating`` only rows rated ≥ it are positives.

@@ -1,0 +1,100 @@
+"""Compressed table files: read ``ratings.csv.gz`` (gzip, bzip2, xz, zip, zstd) as the plain file.
+
+Interaction logs are often shipped compressed; a reader that took the compressed bytes for
+text would report garbage as a bad first column. The format is told by the file's first
+bytes, not its name, so a ``.csv`` that is in fact gzipped reads too, and the name of the
+file inside (``ratings.tsv.gz`` → ``.tsv``) still picks the separator.
+
+Example:
+    >>> import gzip, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.tsv.gz"
+    >>> _ = path.write_bytes(gzip.compress(b"user\\titem\\nu1\\ti1\\n"))
+    >>> data, suffix = read_file_bytes(path)
+    >>> data.decode(), suffix
+    ('user\\titem\\nu1\\ti1\\n', '.tsv')
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Callable
+
+from contrec.errors import DataError
+
+__all__ = ["read_file_bytes", "compression_of"]
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".zip", ".zst", ".zstd"}
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compression a file's first bytes announce, or None for a plain file."""
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+class _NotOneTable(ValueError):
+    """A zip archive of several files: which one is the table is the user's call, not damage."""
+
+
+def _unzip(raw: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            names = ", ".join(m.filename for m in members[:5]) or "none"
+            raise _NotOneTable(f"a zip archive must hold exactly one file to read as a table; it holds "
+                             f"{len(members)} ({names}): extract the one you want")
+        return archive.read(members[0])
+
+
+def _unzstd(raw: bytes) -> bytes:
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        raise ImportError("reading zstd needs the zstandard package (pip install zstandard), or decompress it "
+                          "first: zstd -d FILE") from None
+    return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+
+
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress, "zip": _unzip, "zstd": _unzstd,
+}
+
+
+def _inner_suffix(path: Path) -> str:
+    """The suffix that names the table format: ``.tsv`` for ``log.tsv.gz``, ``.csv`` for ``log.csv``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    while suffixes and suffixes[-1] in _SUFFIXES:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def read_file_bytes(path: Path) -> tuple[bytes, str]:
+    """The file's bytes, decompressed when its first bytes say it is compressed, and its table suffix.
+
+    Raises DataError (one line, naming the file) for a damaged or truncated archive."""
+    raw = path.read_bytes()
+    kind = compression_of(raw[:8])
+    if kind is None:
+        return raw, _inner_suffix(path)
+    try:
+        return _DECOMPRESS[kind](raw), _inner_suffix(path)
+    except ImportError as err:
+        raise DataError(f"{path.name}: is {kind}-compressed; {err}") from None
+    except _NotOneTable as err:
+        raise DataError(f"{path.name}: {err}") from None
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path.name}: a damaged {kind} file ({detail}); check the download or "
+                        "decompress it yourself to see where it breaks") from None
