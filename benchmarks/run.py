@@ -26,6 +26,7 @@ FULL = [
     ["throughput.py"],
     ["retrieval.py"],
     ["scale.py"],
+    ["reading.py"],
     ["distributed.py", "--seeds", "0", "1", "2"],
 ]
 QUICK = [
@@ -33,6 +34,7 @@ QUICK = [
     ["throughput.py", "--quick"],
     ["retrieval.py", "--catalogues", "ml-100k", "ml-1m-size", "synthetic-100k"],
     ["scale.py", "--sizes", "1000000"],
+    ["reading.py", "--rows", "1000000", "--repeats", "1"],
 ]
 
 

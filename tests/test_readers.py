@@ -107,6 +107,10 @@ BAD_FILES = [
      r"ratings.csv: found a single column 'user;item;rating': the file seems to be ';'-separated"),
     ("nothing left", b"user,item,rating\n1,a,2\n", dict(rating="rating", min_rating=4),
      r"ratings.csv: no row has 'rating' ≥ 4 \(largest is 2\)"),
+    ("boolean weight", b"user,item,w\n1,a,True\n2,b,False\n", dict(weight="w"),
+     r"ratings.csv: line 2: column 'w' value 'True' is not a finite number"),
+    ("infinite rating", b"user,item,rating\n1,a,4\n2,b,inf\n", dict(rating="rating"),
+     r"ratings.csv: line 3: column 'rating' value 'inf' is not a finite number"),
 ]
 
 
@@ -234,3 +238,27 @@ def test_compressed_item_attributes_read_too(tmp_path):
 
     path = write(tmp_path, gzip.compress(b"movieId\ttitle\n1\tToy Story\n"), "movies.tsv.gz", "wb")
     assert read_item_attributes(path, "movieId")["title"].tolist() == ["Toy Story"]
+
+
+def test_a_bad_number_far_down_a_large_file_is_named_by_its_line(tmp_path):
+    # the parser reads numbers in chunks: a text value in a late chunk must still be found and named
+    lines = [f"u{n % 997},i{n % 101},{1 + n % 5}" for n in range(300_000)]
+    lines[250_000] = "u1,i1,five"
+    path = write(tmp_path, "user,item,rating\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"^ratings.csv: line 250002: column 'rating' value 'five' is not a finite"):
+        read_interactions(path, rating="rating")
+
+
+def test_summed_duplicates_keep_their_line_numbers_for_later_messages(tmp_path):
+    train = read_interactions(write(tmp_path, "user,item\na,x\nb,y\n", "train.csv"))
+    path = write(tmp_path, "user,item,w\na,x,1\nb,y,2\na,x,3\nzz,y,1\n", "test.csv")
+    with pytest.warns(DuplicateRowsWarning), pytest.raises(DataError, match=r"^test.csv: line 5: user id 'zz'"):
+        read_interactions(path, weight="w", duplicates="sum", users=train.users, items=train.items)
+
+
+def test_ids_that_differ_only_by_spaces_or_type_are_one_id():
+    frame = pd.DataFrame({"user": [7, " 7", "7 ", 8], "item": ["a", "a ", "b", "a"], "w": [1, 2, 3, 4]})
+    with pytest.warns(DuplicateRowsWarning, match="1 duplicate"):
+        data = read_interactions(frame, weight="w", duplicates="sum")
+    assert data.users.ids.tolist() == ["7", "8"] and data.items.ids.tolist() == ["a", "b"]
+    assert data.to_frame().sort_values(["user", "item"])["weight"].tolist() == [3.0, 3.0, 4.0]
