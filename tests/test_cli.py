@@ -171,6 +171,25 @@ def test_recommend_for_a_users_file_and_a_header_in_it(model_file, tmp_path, cap
         in one_error_line(capsys)
 
 
+def test_compressed_training_users_and_allow_lists_and_damaged_ones(model_file, tmp_path, capsys):
+    import gzip
+
+    data = tmp_path / "ratings.csv.gz"
+    data.write_bytes(gzip.compress(SAMPLE_CSV.read_bytes()))
+    model = tmp_path / "gz.contrec"
+    assert main(["fit", str(data), *READ, *FIT, "--user-tower", "id", "-o", str(model)]) == 0
+    users = tmp_path / "users.txt.gz"
+    users.write_bytes(gzip.compress(b"u01\nu02\n"))
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(model), "--users-file", str(users), "-k", "3", "-o", str(out)]) == 0
+    assert sorted(pd.read_csv(out, dtype=str)["user"].unique()) == ["u01", "u02"]
+    damaged = tmp_path / "in_stock.csv.gz"
+    damaged.write_bytes(gzip.compress(b"item\n" + b"i001\n" * 500)[:25])
+    assert main(["recommend", str(model_file), "--users", "u01", "--items-file", str(damaged),
+                 "-o", str(tmp_path / "r2.csv")]) == 1
+    assert "in_stock.csv.gz: a damaged gzip file (" in one_error_line(capsys)
+
+
 def test_serving_lists_say_which_ids_the_model_does_not_know(model_file, tmp_path, capsys):
     allowed = tmp_path / "in_stock.txt"
     known = pd.read_csv(SAMPLE_CSV, dtype=str)["item_id"].unique()[:4].tolist()

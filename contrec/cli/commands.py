@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from contrec.data.compression import read_file_bytes
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
 from contrec.errors import ConfigError
 
@@ -49,7 +51,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         path = Path(args.users_file)
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
-        users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            text = read_file_bytes(path)[0].decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: bytes that are not valid utf-8 at byte {err.start}; re-save it as utf-8") \
+                from None
+        users = [line.strip() for line in text.splitlines() if line.strip()]
         if not users:
             raise ConfigError(f"{path}: contains no user ids")
         known = model.users_.index(users) >= 0
@@ -145,7 +152,7 @@ def _histories(args: argparse.Namespace) -> dict[str, list[str]]:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(read_file_bytes(path)[0]), dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
     missing = [c for c in ("query", "item") if c not in frame.columns]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -11,6 +12,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from contrec.data.compression import read_file_bytes
 from contrec.data.readers import DUPLICATE_POLICIES
 from contrec.errors import ConfigError
 
@@ -100,7 +102,7 @@ def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigErr
     if not path.is_file():
         raise ConfigError(f"{label}: no such file")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+        return pd.read_csv(io.BytesIO(read_file_bytes(path)[0]), dtype=str, keep_default_na=False, **options)
     except pd.errors.EmptyDataError:
         raise error(f"{label}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
