@@ -92,7 +92,7 @@ def write_csv(frame: pd.DataFrame, path: str | None) -> None:
     # the readers take a .tsv / .tab file as tab-separated: write it so, or `split` → `fit` fails on its own output
     sep = "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
     atomic_write(path, lambda f: f.write(frame.to_csv(index=False, sep=sep).encode("utf-8")))
-    log.info("wrote %s (%d rows)", path, len(frame))
+    log.info("wrote %s (%s rows)", path, f"{len(frame):,}")
 
 
 def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigError, what: str = "CSV",
