@@ -38,8 +38,8 @@ def synthetic_log(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     users = rng.integers(0, max(rows // 25, 1), rows)
     items = (rng.zipf(1.3, rows) - 1) % max(rows // 100, 10)
-    return pd.DataFrame({"user": np.char.add("u", users.astype(str)), "item": items,
-                         "rating": rng.integers(1, 6, rows), "timestamp": rng.integers(900_000_000, 1_600_000_000, rows)})
+    return pd.DataFrame({"user": np.char.add("u", users.astype(str)), "item": items, "rating": rng.integers(1, 6, rows),
+                         "timestamp": rng.integers(900_000_000, 1_600_000_000, rows)})
 
 
 def best_of(repeats: int, call: Callable[[], Any]) -> tuple[float, Any]:

@@ -229,6 +229,12 @@ def test_a_damaged_or_ambiguous_archive_is_one_line_naming_the_file(tmp_path):
         archive.writestr("b.csv", "user,item\nu,i\n")
     with pytest.raises(DataError, match=r"^two.zip: a zip archive must hold exactly one file .* 2 \(a.csv, b.csv\)"):
         read_interactions(write(tmp_path, buffer.getvalue(), "two.zip", "wb"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # the shape of an .xlsx
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match=r"^ratings.xlsx: an Office document .*save the sheet as CSV$"):
+        read_interactions(write(tmp_path, buffer.getvalue(), "ratings.xlsx", "wb"))
 
 
 def test_compressed_item_attributes_read_too(tmp_path):

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from contrec.data.compression import read_file_bytes
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
+from contrec.data.compression import read_file_bytes
 from contrec.errors import ConfigError
 
 __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]

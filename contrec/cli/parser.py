@@ -17,6 +17,8 @@ from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int
 
 __all__ = ["build_parser"]
 
+DATA_HELP = "interaction file (.csv, .tsv, .dat, .parquet; gzip, bzip2, xz, zip and zstd compressed too)"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with contrec's errors: one line, then where to read more (exit code 2)."""
@@ -100,7 +102,7 @@ def _fit_parser(p: argparse.ArgumentParser) -> None:
     from contrec.samplers import SAMPLERS
     from contrec.training.config import OPTIMIZERS, SERVE_FROM
 
-    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet; .gz, .bz2, .xz, .zip, .zst compressed too)")
+    p.add_argument("data", help=DATA_HELP)
     p.add_argument("-o", "--output", required=True, help="model file to write")
     add_read_options(p)
     p.add_argument("--model", default="contrec", metavar="NAME",
@@ -289,7 +291,7 @@ def _evaluate_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _split_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="interaction file (.csv, .tsv, .dat, .parquet; .gz, .bz2, .xz, .zip, .zst compressed too)")
+    p.add_argument("data", help=DATA_HELP)
     add_read_options(p)
     from contrec.data.splits import split_random
 

@@ -51,6 +51,9 @@ class _NotOneTable(ValueError):
 def _unzip(raw: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
+        if any(m.filename.startswith(("xl/", "word/", "ppt/")) for m in members):  # Office files are zips too
+            raise _NotOneTable("an Office document (Excel workbooks are zip archives), not a table file: "
+                               "save the sheet as CSV")
         if len(members) != 1:
             names = ", ".join(m.filename for m in members[:5]) or "none"
             raise _NotOneTable(f"a zip archive must hold exactly one file to read as a table; it holds "

@@ -1,4 +1,5 @@
-"""Reading a table file (CSV/TSV/``::``/Parquet, plain or compressed) for the readers: separator sniffing, encodings, one-line errors.
+"""Reading a table file (CSV/TSV/``::``/Parquet, plain or compressed) for the readers: separator sniffing,
+encodings, one-line errors.
 
 Every message names the file and, where it can, the line (the header is line 1), the column
 and the value, and says how to fix it.
