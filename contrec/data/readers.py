@@ -143,7 +143,7 @@ def _id_codes(col: pd.Series, name: str, where: RowNamer) -> tuple[np.ndarray, n
     if empty.any():
         label = col.index[np.argmax(empty)]
         raise DataError(f"{where.at(label)}: column {name!r} is empty; every row needs {_article(name)} {name}")
-    return ids.astype(np.int64), text.astype(str).astype(object)
+    return ids.astype(np.int64), text
 
 
 def _first_seen(codes: np.ndarray, ids: np.ndarray) -> tuple[IdMap, np.ndarray]:
