@@ -28,6 +28,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_choice",
+    "error_line",
 ]
 
 
@@ -99,3 +100,14 @@ def check_number(name: str, value: Any, low: float = 0.0, *, positive: bool = Fa
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
+
+
+def error_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none: the reason in a
+    one-line error ("ratings.csv.gz: a damaged gzip file (Compressed file ended …)").
+
+    Example:
+        >>> error_line(ValueError("bad value\\nmore detail")), error_line(EOFError())
+        ('bad value', 'EOFError')
+    """
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from contrec.errors import DataError
+from contrec.errors import DataError, error_line
 
 __all__ = ["read_file_bytes", "compression_of"]
 
@@ -98,6 +98,5 @@ def read_file_bytes(path: Path) -> tuple[bytes, str]:
     except _NotOneTable as err:
         raise DataError(f"{path.name}: {err}") from None
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path.name}: a damaged {kind} file ({detail}); check the download or "
+        raise DataError(f"{path.name}: a damaged {kind} file ({error_line(err)}); check the download or "
                         "decompress it yourself to see where it breaks") from None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from contrec.data.compression import read_file_bytes
-from contrec.errors import ConfigError, DataError
+from contrec.errors import ConfigError, DataError, error_line
 
 __all__ = ["RowNamer", "read_table_file", "detect_separator", "show_sep", "missing_columns", "error_line"]
 
@@ -227,10 +227,6 @@ def decode_error_message(name: str, raw: bytes, err: UnicodeDecodeError, sep: st
     return (f"{name}: line {line_no}:{where} has bytes that are not valid {encoding} "
             f"({raw[err.start:err.end]!r}); re-save the file as {encoding} or pass the file's encoding "
             f"(encoding='latin-1' / --encoding latin-1)")
-
-
-def error_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 # ---------------------------------------------------------------------------- validation

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from contrec.errors import ConfigError
+from contrec.errors import ConfigError, error_line
 from contrec.evaluation.protocol import EvaluationProtocol
 from contrec.experiments.spaces import (BASELINE_DEFAULTS, SAMPLER_DEFAULTS, SEARCH_SPACES, VARIANT_KINDS,
                                         VARIANT_SPACES, WEIGHTED_BASELINES)
@@ -348,7 +348,7 @@ def load_config(path: "str | Path") -> ExperimentConfig:
 
             raw = yaml.safe_load(text)
     except Exception as err:  # noqa: BLE001 - YAML and TOML raise their own error types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = error_line(err)
         raise ConfigError(f"{file.name}: not valid {'TOML' if file.suffix.lower() == '.toml' else 'YAML'} "
                           f"({first})") from None
     if raw is None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from contrec.errors import ConfigError
+from contrec.errors import ConfigError, error_line
 from contrec.rules.parser import parse_rule
 from contrec.rules.syntax import Rule
 
@@ -30,7 +30,7 @@ def load_rule(path: "str | Path") -> tuple[Rule, dict[str, Any]]:
         else:
             content = json.loads(text)
     except Exception as err:  # json and yaml raise their own types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = error_line(err)
         raise ConfigError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} "
                           f"({first})") from None
     settings: dict[str, Any] = {}

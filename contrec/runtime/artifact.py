@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
-from contrec.errors import ConfigError, ModelFileError
+from contrec.errors import ConfigError, ModelFileError, error_line
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_artifact", "read_artifact", "atomic_write", "check_writable"]
 
@@ -131,7 +131,7 @@ def read_artifact(path: "str | os.PathLike[str]", what: str = "model file"
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.LargeZipFile,
             json.JSONDecodeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = error_line(err)
         if "pickle" in reason:  # numpy's words would invite loading it unsafely; contrec never unpickles
             reason = "not a contrec archive, and contrec never loads pickled data"
         raise ModelFileError(f"{path}: not a readable contrec {what} (truncated or corrupt: {reason})") from None
