@@ -106,6 +106,25 @@ def test_a_challenger_stops_after_half_the_patience():
     assert seen[:3] == [("auto", 5), ("id", 5), ("history", 3)]  # the model, then its two carve fits
 
 
+def test_the_default_fit_trains_at_most_three_fixed_fits():
+    """Issue 17's bound on the default fit: its carve fits and its refit together train at most 3 × the
+    positive-epochs of one fit with the same settings pinned. Patience above the epoch cap makes every carve fit
+    run to the cap, the worst case: two carve fits of ``epochs`` on 90 % of the positives, one refit."""
+    trained = []
+
+    class Counting(ContrastiveRecommender):
+        def fit(self, data, *args, **kwargs):
+            out = super().fit(data, *args, **kwargs)
+            trained.append(len(data) * len(self.history_))  # positives seen: the carve fits first, then the refit
+            return out
+
+    data, epochs = _data(), 4
+    model = Counting(epochs=epochs, patience=epochs + 1, **SMALL).fit(data)
+    assert len(trained) == 3 and [t["settings"]["user_tower"] for t in model.selection_] == ["id", "history"]
+    assert trained[0] == trained[1] == epochs * (len(data) - len(validation_carve(data, 0.1, seed=0)[1]))
+    assert sum(trained) <= 3 * epochs * len(data)
+
+
 def test_only_towers_the_other_settings_allow_are_tried():
     data = _data()
     graph_items = ContrastiveRecommender(epochs=2, item_tower="graph", **SMALL).fit(data)
