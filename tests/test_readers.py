@@ -214,6 +214,23 @@ def test_compressed_files_read_as_the_plain_file(tmp_path, suffix, compress):
     assert (data.matrix != expected.matrix).nnz == 0 and data.matrix.sum() == 6
 
 
+def test_a_zip_made_by_macos_reads_its_one_table_in_the_format_its_name_says(tmp_path):
+    import io
+    import zipfile
+
+    # band names with commas: the first line has more commas than tabs, so only the name says "tab"
+    plain = b"u1\tCrosby, Stills, Nash & Young\t3\nu2\tEarth, Wind & Fire\t5\nu1\tEarth, Wind & Fire\t1\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # what Finder's "Compress" writes
+        archive.writestr("plays.tsv", plain)
+        archive.writestr("__MACOSX/._plays.tsv", b"\x00\x05\x16\x07resource fork")
+        archive.writestr(".DS_Store", b"\x00\x00\x00\x01Bud1")
+    data = read_interactions(write(tmp_path, buffer.getvalue(), "data.zip", "wb"), names=["user", "artist", "plays"],
+                             user="user", item="artist", weight="plays")
+    assert data.items.ids.tolist() == ["Crosby, Stills, Nash & Young", "Earth, Wind & Fire"]
+    assert data.matrix.sum() == 9
+
+
 def test_a_damaged_or_ambiguous_archive_is_one_line_naming_the_file(tmp_path):
     import gzip
     import io

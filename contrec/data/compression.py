@@ -3,7 +3,8 @@
 Interaction logs are often shipped compressed; a reader that took the compressed bytes for
 text would report garbage as a bad first column. The format is told by the file's first
 bytes, not its name, so a ``.csv`` that is in fact gzipped reads too, and the name of the
-file inside (``ratings.tsv.gz`` → ``.tsv``) still picks the separator.
+file inside (``ratings.tsv.gz`` → ``.tsv``; ``plays.tsv`` inside ``data.zip``) still picks the
+separator.
 
 Example:
     >>> import gzip, tempfile, pathlib
@@ -22,7 +23,7 @@ import io
 import lzma
 import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from contrec.errors import DataError, error_line
@@ -48,9 +49,12 @@ class _NotOneTable(ValueError):
     """A zip archive of several files: which one is the table is the user's call, not damage."""
 
 
-def _unzip(raw: bytes) -> bytes:
+def _unzip(raw: bytes) -> tuple[bytes, str]:
+    """The one file of a zip archive and its name. What macOS's Finder adds beside it when it compresses a
+    file (``__MACOSX/._plays.tsv``, ``.DS_Store``) is not a second table."""
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                   and PurePosixPath(m.filename).name != ".DS_Store"]
         if any(m.filename.startswith(("xl/", "word/", "ppt/")) for m in members):  # Office files are zips too
             raise _NotOneTable("an Office document (Excel workbooks are zip archives), not a table file: "
                                "save the sheet as CSV")
@@ -58,7 +62,7 @@ def _unzip(raw: bytes) -> bytes:
             names = ", ".join(m.filename for m in members[:5]) or "none"
             raise _NotOneTable(f"a zip archive must hold exactly one file to read as a table; it holds "
                              f"{len(members)} ({names}): extract the one you want")
-        return archive.read(members[0])
+        return archive.read(members[0]), members[0].filename
 
 
 def _unzstd(raw: bytes) -> bytes:
@@ -71,7 +75,7 @@ def _unzstd(raw: bytes) -> bytes:
 
 
 _DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress, "zip": _unzip, "zstd": _unzstd,
+    "gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress, "zstd": _unzstd,
 }
 
 
@@ -92,6 +96,9 @@ def read_file_bytes(path: Path) -> tuple[bytes, str]:
     if kind is None:
         return raw, _inner_suffix(path)
     try:
+        if kind == "zip":  # a zip's own name rarely says the format (data.zip); its member's does (plays.tsv)
+            data, member = _unzip(raw)
+            return data, _inner_suffix(path) or _inner_suffix(Path(member))
         return _DECOMPRESS[kind](raw), _inner_suffix(path)
     except ImportError as err:
         raise DataError(f"{path.name}: is {kind}-compressed; {err}") from None
