@@ -306,6 +306,20 @@ def test_recommend_for_new_users_from_the_cli(history_model_file, tmp_path):
     assert pd.read_csv(out, dtype=str).groupby("query").size().to_dict() == {"a": 3, "b": 3}
 
 
+def test_side_files_saved_by_excel_as_unicode_text_read_too(history_model_file, tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_bytes("u01\r\nu02\r\n".encode("utf-16"))
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(history_model_file), "--users-file", str(users), "-k", "3", "-o", str(out)]) == 0
+    assert sorted(pd.read_csv(out, dtype=str)["user"].unique()) == ["u01", "u02"]
+    items = list(pd.read_csv(SAMPLE_CSV, dtype=str)["item_id"].unique()[:2])
+    queries = tmp_path / "queries.txt"
+    queries.write_bytes(f"query,item\r\nq,{items[0]}\r\nq,{items[1]}\r\n".encode("utf-16"))
+    assert main(["recommend", str(history_model_file), "--histories-file", str(queries), "-k", "3",
+                 "-o", str(out)]) == 0
+    assert pd.read_csv(out, dtype=str)["query"].tolist() == ["q"] * 3
+
+
 def test_histories_file_errors_name_the_file(history_model_file, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("user,item\nu1,i1\n")
@@ -314,6 +328,9 @@ def test_histories_file_errors_name_the_file(history_model_file, tmp_path, capsy
     bad.write_text("query,item\nq1,\n")
     assert main(["recommend", str(history_model_file), "--histories-file", str(bad)]) == 1
     assert "bad.csv: line 2: empty query or item" in one_error_line(capsys)
+    bad.write_text("")
+    assert main(["recommend", str(history_model_file), "--histories-file", str(bad)]) == 1
+    assert "bad.csv: the file is empty" in one_error_line(capsys)
 
 
 def test_id_model_refuses_histories_and_tower_flags_are_checked(model_file, tmp_path, capsys):

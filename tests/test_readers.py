@@ -111,6 +111,9 @@ BAD_FILES = [
      r"ratings.csv: line 2: column 'w' value 'True' is not a finite number"),
     ("infinite rating", b"user,item,rating\n1,a,4\n2,b,inf\n", dict(rating="rating"),
      r"ratings.csv: line 3: column 'rating' value 'inf' is not a finite number"),
+    ("decimal comma", b"user;item;rating\n1;a;4,5\n2;b;3,0\n", dict(rating="rating"),
+     r"ratings.csv: line 2: column 'rating' value '4,5' is not a finite number \(a decimal comma\? write it "
+     r"with a point: 4.5\)$"),
 ]
 
 
@@ -229,6 +232,23 @@ def test_a_zip_made_by_macos_reads_its_one_table_in_the_format_its_name_says(tmp
                              user="user", item="artist", weight="plays")
     assert data.items.ids.tolist() == ["Crosby, Stills, Nash & Young", "Earth, Wind & Fire"]
     assert data.matrix.sum() == 9
+
+
+def test_excel_unicode_text_reads_without_an_encoding(tmp_path):
+    """Excel's "Unicode Text" export: UTF-16 with a byte-order mark, tab-separated, CRLF line ends."""
+    from contrec.data.readers import read_item_attributes
+
+    text = "user\titem\tplays\r\nZoë\tCafé Tacvba\t3\r\nuser2\tCafé Tacvba\t1\r\n"
+    for codec in ("utf-16", "utf-16-be"):
+        raw = text.encode(codec) if codec == "utf-16" else b"\xfe\xff" + text.encode(codec)
+        data = read_interactions(write(tmp_path, raw, f"export-{codec}.txt", "wb"), weight="plays")
+        assert data.users.ids.tolist() == ["Zoë", "user2"] and data.items.ids.tolist() == ["Café Tacvba"]
+        assert data.matrix.sum() == 4
+    attrs = write(tmp_path, "item\tgenre\r\nCafé Tacvba\trock\r\n".encode("utf-16"), "items.txt", "wb")
+    assert read_item_attributes(attrs, "item").loc["Café Tacvba", "genre"] == "rock"
+    # a file said to be latin-1 is read as latin-1, whatever its first bytes
+    latin = write(tmp_path, "user,item\nu1,caf\xe9\n".encode("latin-1"), "latin.csv", "wb")
+    assert read_interactions(latin, encoding="latin-1").items.ids.tolist() == ["café"]
 
 
 def test_a_damaged_or_ambiguous_archive_is_one_line_naming_the_file(tmp_path):

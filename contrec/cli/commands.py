@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
-from contrec.data.compression import read_file_bytes
+from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.errors import ConfigError
 
 __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]
@@ -52,7 +51,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         try:
-            text = read_file_bytes(path)[0].decode("utf-8").lstrip("\ufeff")
+            raw = read_file_bytes(path)[0]
+            text = raw.decode(text_encoding(raw, "utf-8")).lstrip("\ufeff")
         except UnicodeDecodeError as err:
             raise ConfigError(f"{path}: bytes that are not valid utf-8 at byte {err.start}; re-save it as utf-8") \
                 from None
@@ -147,14 +147,7 @@ def _histories(args: argparse.Namespace) -> dict[str, list[str]]:
             raise ConfigError("--history is empty; give comma-separated item ids")
         return {"history": items}
     path = Path(args.histories_file)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(io.BytesIO(read_file_bytes(path)[0]), dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    frame = read_text_csv(str(path), str(path), what="readable CSV")
     missing = [c for c in ("query", "item") if c not in frame.columns]
     if missing:
         raise ConfigError(f"{path}: missing column {missing[0]!r} (expected columns query,item; found "

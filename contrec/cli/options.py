@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from contrec.data.compression import read_file_bytes
+from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.data.readers import DUPLICATE_POLICIES
-from contrec.errors import ConfigError
+from contrec.errors import ConfigError, error_line
 
 __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
            "json_object", "signature_default"]
@@ -101,12 +101,14 @@ def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigErr
     path = Path(path_text)
     if not path.is_file():
         raise ConfigError(f"{label}: no such file")
+    raw = read_file_bytes(path)[0]
     try:
-        return pd.read_csv(io.BytesIO(read_file_bytes(path)[0]), dtype=str, keep_default_na=False, **options)
+        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding=text_encoding(raw, "utf-8"),
+                           **options)
     except pd.errors.EmptyDataError:
         raise error(f"{label}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise error(f"{label}: not a {what} ({str(err).splitlines()[0]})") from None
+        raise error(f"{label}: not a {what} ({error_line(err)})") from None
 
 
 def check_output(path: str | None) -> None:

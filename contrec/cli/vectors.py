@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from contrec.cli.options import check_output, read_text_csv, write_csv
-from contrec.errors import ConfigError, DataError
+from contrec.errors import DataError
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -28,7 +29,7 @@ from typing import Callable
 
 from contrec.errors import DataError, error_line
 
-__all__ = ["read_file_bytes", "compression_of"]
+__all__ = ["read_file_bytes", "compression_of", "text_encoding"]
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -107,3 +108,17 @@ def read_file_bytes(path: Path) -> tuple[bytes, str]:
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as err:
         raise DataError(f"{path.name}: a damaged {kind} file ({error_line(err)}); check the download or "
                         "decompress it yourself to see where it breaks") from None
+
+
+def text_encoding(raw: bytes, encoding: str) -> str:
+    """The encoding to decode ``raw`` with: ``encoding``, except that a UTF-16 byte-order mark on bytes said to be
+    UTF-8 means UTF-16 — Excel's "Unicode Text" export writes it, and no UTF-8 text can start with those bytes.
+    Raises LookupError for an unknown encoding.
+
+    Example:
+        >>> text_encoding("user\\titem\\n".encode("utf-16"), "utf-8"), text_encoding(b"user,item\\n", "utf-8")
+        ('utf-16', 'utf-8')
+    """
+    if codecs.lookup(encoding).name == "utf-8" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return encoding

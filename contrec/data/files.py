@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from contrec.data.compression import read_file_bytes
+from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.errors import ConfigError, DataError, error_line
 
 __all__ = ["RowNamer", "read_table_file", "detect_separator", "show_sep", "missing_columns", "error_line"]
@@ -53,6 +53,7 @@ def read_table_file(path: Path, wanted: list[str], sep: str | None, names: Seque
     if not raw.strip():
         raise DataError(f"{name}: the file is empty")
     try:
+        encoding = text_encoding(raw, encoding)
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
         raise DataError(decode_error_message(name, raw, err, sep, names, encoding)) from None

@@ -7,17 +7,18 @@ header is line 1) or DataFrame row, the column and the value, and says how to fi
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from contrec.data.compression import read_file_bytes
+from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.data.files import RowNamer, detect_separator, missing_columns, show_sep
 from contrec.data.ids import IdMap
-from contrec.errors import DataError
+from contrec.errors import DataError, error_line
 
 __all__ = ["parse_frame", "ParsedLog", "read_item_attributes", "DuplicateRowsWarning", "DroppedRowsWarning",
            "DUPLICATE_POLICIES", "DuplicatePolicy", "counted"]
@@ -162,8 +163,14 @@ def _number_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
         raw = col.loc[label]
         if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() in ("", "nan", "NaN"):
             raise DataError(f"{where.at(label)}: column {name!r} is empty (NaN); every row needs a number")
-        raise DataError(f"{where.at(label)}: column {name!r} value {str(raw)!r} is not a finite number")
+        # a European spreadsheet's export writes 3,5 for 3.5 (and separates fields by ';')
+        hint = " (a decimal comma? write it with a point: " + str(raw).strip().replace(",", ".") + ")" \
+            if _DECIMAL_COMMA.fullmatch(str(raw).strip()) else ""
+        raise DataError(f"{where.at(label)}: column {name!r} value {str(raw)!r} is not a finite number{hint}")
     return values.astype(np.float64)
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
 def _time_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
@@ -239,7 +246,7 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
         raise DataError(f"{path}: no such item attributes file")
     raw, suffix = read_file_bytes(file)
     try:
-        text = raw.decode(encoding)
+        text = raw.decode(text_encoding(raw, encoding))
     except UnicodeDecodeError as err:
         raise DataError(f"{file.name}: item attributes have bytes that are not valid {encoding} at byte "
                         f"{err.start}; re-save the file as {encoding}") from None
@@ -253,7 +260,7 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{file.name}: cannot read item attributes as a '{show_sep(sep)}'-separated file "
-                        f"({str(err).strip().splitlines()[0]}); pass sep=…",
+                        f"({error_line(err)}); pass sep=…",
                         cli=f"{file.name}: cannot read item attributes as a '{show_sep(sep)}'-separated file "
                             f"({str(err).strip().splitlines()[0]}); pass --attributes-sep") from None
     if id_column not in frame.columns:
