@@ -141,6 +141,9 @@ def test_dataframe_errors_name_the_row():
     df = pd.DataFrame({"user": ["a"], "item": ["x"], "rating": [np.nan]})
     with pytest.raises(DataError, match="DataFrame: row 0: column 'rating' is empty"):
         read_interactions(df, rating="rating")
+    df = pd.DataFrame({"user": ["a", "b"], "item": ["x", "y"], "w": pd.array([1, None], dtype="Int64")})
+    with pytest.raises(DataError, match=r"DataFrame: row 1: column 'w' is empty \(NaN\); every row needs a number"):
+        read_interactions(df, weight="w")  # a nullable integer column's missing value (pd.NA)
 
 
 def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):

@@ -161,7 +161,7 @@ def _number_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
     if bad.any():
         label = col.index[np.argmax(bad)]
         raw = col.loc[label]
-        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() in ("", "nan", "NaN"):
+        if pd.isna(raw) or str(raw).strip() in ("", "nan", "NaN"):  # None, NaN, pd.NA of a nullable column
             raise DataError(f"{where.at(label)}: column {name!r} is empty (NaN); every row needs a number")
         # a European spreadsheet's export writes 3,5 for 3.5 (and separates fields by ';')
         hint = " (a decimal comma? write it with a point: " + str(raw).strip().replace(",", ".") + ")" \
