@@ -90,6 +90,9 @@ def test_aligning_to_known_ids(tmp_path):
 BAD_FILES = [
     ("missing column", b"userId,movieId\n1,2\n", dict(user="userId", item="item"),
      r"ratings.csv: missing column 'item' \(found: userId, movieId\)"),
+    ("column named in another case", b"UserID,Item ID,rating\n1,2,5\n", dict(user="userid", item="item_id"),
+     r"ratings.csv: missing columns 'userid', 'item_id' \(found: UserID, Item ID, rating\); did you mean 'UserID' "
+     r"for 'userid', 'Item ID' for 'item_id'\? Column names are matched exactly$"),
     ("empty file", b"", {}, r"ratings.csv: the file is empty"),
     ("header only", b"user,item,rating\n", {}, r"ratings.csv: has a header but no data rows"),
     ("empty user", b"user,item\n1,a\n,b\n", {}, r"ratings.csv: line 3: column 'user' is empty"),

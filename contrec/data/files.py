@@ -191,8 +191,22 @@ def missing_columns(name: str, missing: list[str], found: list[Any], sep: str, h
         return DataError(f"{what} names=[...], e.g. names={example.split(',')}",
                          cli=f"{what} --names, e.g. --names {example}")
     col = "column" if len(missing) == 1 else "columns"
-    what = f"{name}: missing {col} {', '.join(repr(m) for m in missing)} (found: {', '.join(found_s)}); name the right ones with"
+    what = f"{name}: missing {col} {', '.join(repr(m) for m in missing)} (found: {', '.join(found_s)})"
+    close = {m: _same_name(m, found_s) for m in missing}
+    if all(close.values()):  # only the spelling differs (UserID for userid, "item " for item)
+        fixes = ", ".join(f"{close[m]!r} for {m!r}" for m in missing)
+        return DataError(f"{what}; did you mean {fixes}? Column names are matched exactly")
+    what += "; name the right ones with"
     return DataError(f"{what} user=/item=/rating=…", cli=f"{what} --user/--item/--rating")
+
+
+def _same_name(wanted: str, found: list[str]) -> str | None:
+    """The one found column whose name differs from ``wanted`` only in case, spaces, '_' or '-'."""
+    def key(text: str) -> str:
+        return "".join(c for c in text.casefold() if c not in " _-")
+
+    matches = [f for f in found if key(f) == key(wanted)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def looks_like_a_value(text: str) -> bool:
