@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contrec import DuplicateRowsWarning, Interactions, read_interactions
+from contrec import DroppedRowsWarning, DuplicateRowsWarning, Interactions, read_interactions
 from contrec.errors import ConfigError, DataError
 
 
@@ -147,6 +147,18 @@ def test_dataframe_errors_name_the_row():
     df = pd.DataFrame({"user": ["a", "b"], "item": ["x", "y"], "w": pd.array([1, None], dtype="Int64")})
     with pytest.raises(DataError, match=r"DataFrame: row 1: column 'w' is empty \(NaN\); every row needs a number"):
         read_interactions(df, weight="w")  # a nullable integer column's missing value (pd.NA)
+
+
+def test_header_lines_of_joined_logs_are_dropped_not_read_as_a_user(tmp_path):
+    # `cat a.csv b.csv c.csv`: each log's header comes along; a real user named "user" stays
+    text = "user,item,rating\nu1,i1,5\nuser,item,rating\nu2,i1,4\n user , item , rating \nuser,i9,5\n"
+    with pytest.warns(DroppedRowsWarning, match=r"^ratings.csv: line 3 \(and 1 more\): repeats the header line"):
+        data = read_interactions(write(tmp_path, text), rating="rating")
+    assert data.users.ids.tolist() == ["u1", "u2", "user"] and data.items.ids.tolist() == ["i1", "i9"]
+    assert data.matrix.sum() == 3
+    frame = pd.read_csv(write(tmp_path, "user,item\nu1,i1\nuser,item\nu2,i2\n", "b.csv"), dtype=str)
+    with pytest.warns(DroppedRowsWarning, match=r"^DataFrame: row 1: repeats the header line"):
+        assert read_interactions(frame).users.ids.tolist() == ["u1", "u2"]
 
 
 def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):

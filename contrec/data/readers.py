@@ -64,6 +64,12 @@ def parse_frame(frame: pd.DataFrame, where: RowNamer, columns: dict[str, str | N
         raise DataError(f"{name}: has no rows")
     user_codes, user_ids = _id_codes(frame[columns["user"]], columns["user"], where)
     item_codes, item_ids = _id_codes(frame[columns["item"]], columns["item"], where)
+    header = _repeated_header(frame, columns, user_codes, user_ids)
+    if header.any():
+        first, more = frame.index[np.argmax(header)], int(header.sum()) - 1
+        warnings.warn(f"{where.at(first)}{f' (and {more} more)' if more else ''}: repeats the header line "
+                      "(logs joined with their headers?); dropped", DroppedRowsWarning, stacklevel=3)
+        frame, user_codes, item_codes = frame[~header], user_codes[~header], item_codes[~header]
     data = pd.DataFrame({"user": user_codes, "item": item_codes}, index=frame.index)
     if columns["rating"] is not None:
         data["rating"] = _number_column(frame[columns["rating"]], columns["rating"], where)
@@ -145,6 +151,22 @@ def _id_codes(col: pd.Series, name: str, where: RowNamer) -> tuple[np.ndarray, n
         label = col.index[np.argmax(empty)]
         raise DataError(f"{where.at(label)}: column {name!r} is empty; every row needs {_article(name)} {name}")
     return ids.astype(np.int64), text
+
+
+def _repeated_header(frame: pd.DataFrame, columns: dict[str, str | None], user_codes: np.ndarray,
+                     user_ids: np.ndarray) -> np.ndarray:
+    """Rows whose every used field is its column's name: the header of a second log appended with
+    ``cat a.csv b.csv``, which would otherwise be a user named "user" who liked an item named "item".
+    Found through the user ids (a handful of distinct values), not by comparing millions of strings."""
+    named = np.flatnonzero(user_ids == columns["user"])
+    rows = np.zeros(len(frame), dtype=bool)
+    if len(named) == 0:
+        return rows
+    rows[user_codes == named[0]] = True
+    for column in (c for c in columns.values() if c is not None and c != columns["user"]):
+        at = np.flatnonzero(rows)
+        rows[at] = frame[column].iloc[at].astype(str).str.strip().to_numpy() == column
+    return rows
 
 
 def _first_seen(codes: np.ndarray, ids: np.ndarray) -> tuple[IdMap, np.ndarray]:
