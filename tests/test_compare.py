@@ -307,6 +307,25 @@ def test_compare_refuses_a_leaking_split(tmp_path, monkeypatch):
                 progress=False)
 
 
+def test_compare_reads_a_latin1_log_with_summed_duplicates(tmp_path, capsys):
+    from contrec.cli import main
+
+    frame = pd.read_csv(_write_tiny(tmp_path))
+    frame["user"] = frame["user"].str.replace("u", "usuário_")  # not valid utf-8 once written as latin-1
+    log = tmp_path / "plays.csv"
+    pd.concat([frame, frame.head(5)]).to_csv(log, index=False, encoding="latin-1")  # five pairs twice
+    args = ["compare", "--data", str(log), "--baselines", "popularity", "--seeds", "1", "--no-tune", "-q"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 1
+    assert "plays.csv: line 2: column 'user' has bytes that are not valid utf-8" in capsys.readouterr().err
+    assert main([*args, "--encoding", "latin-1", "--duplicates", "sum", "--weight", "rating",
+                 "--out", str(tmp_path / "b")]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["config"]["data"]["encoding"] == "latin-1" and manifest["config"]["data"]["duplicates"] == "sum"
+    assert pd.read_csv(tmp_path / "b" / "results.csv")["contestant"].unique().tolist() == ["popularity"]
+    assert main([*args, "--encoding", "latin-1", "--duplicates", "error", "--out", str(tmp_path / "c")]) == 1
+    assert "appears more than once; choose a duplicates policy" in capsys.readouterr().err  # it reached the reader
+
+
 def runner_module_split():
     from contrec.data.splits import split_random
 

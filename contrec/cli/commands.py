@@ -265,8 +265,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "path": args.data, "user": args.user, "item": args.item, "rating": args.rating,
             "timestamp": args.timestamp, "sep": args.sep, "item_attributes": args.item_attributes,
             "item_attributes_id": args.item_attributes_id, "attributes_sep": args.attributes_sep,
-            "weight": args.weight,
-            "names": args.names}.items() if v is not None}
+            "weight": args.weight, "names": args.names, "encoding": args.encoding,
+            "duplicates": args.duplicates}.items() if v is not None}
     elif args.dataset is not None or "data" not in raw:
         raw.pop("data", None)
         raw["dataset"] = args.dataset or raw.get("dataset", "ml-100k")

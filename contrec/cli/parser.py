@@ -14,6 +14,8 @@ from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evalu
 from contrec.cli.vectors import cmd_export, cmd_score
 from contrec.cli.fit import cmd_fit
 from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, signature_default
+from contrec.data.interactions import read_interactions
+from contrec.data.readers import DUPLICATE_POLICIES
 
 __all__ = ["build_parser"]
 
@@ -338,6 +340,10 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight", help=WEIGHT_HELP)
     g.add_argument("--names", help="comma-separated column names for a file without a header line")
     g.add_argument("--sep", help="delimiter (default: detected)")
+    g.add_argument("--encoding", help="text encoding (default: utf-8)")
+    g.add_argument("--duplicates", choices=DUPLICATE_POLICIES,
+                   help="policy for repeated (user, item) rows (default: "
+                        f"{signature_default(read_interactions, 'duplicates')})")
     g.add_argument("--item-attributes", help="CSV of item attributes for domain-rule samplers")
     g.add_argument("--item-attributes-id", help="its item id column (default: the --item column name)")
     g.add_argument("--attributes-sep", help="delimiter of the attributes file (default: detected from its header)")

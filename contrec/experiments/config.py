@@ -62,6 +62,8 @@ class DataSpec:
     attributes_sep: str | None = None
     weight: str | None = None
     names: list[str] | None = None
+    encoding: str | None = None  # None: utf-8 (a UTF-16 file with its byte-order mark reads too)
+    duplicates: str | None = None  # None: read_interactions' default, the latest row of a repeated pair
 
     def __post_init__(self) -> None:
         if (self.dataset is None) == (self.path is None):

@@ -48,7 +48,8 @@ def load_data(spec: DataSpec, protocol: EvaluationProtocol, data_dir: "str | os.
             from contrec.data.readers import read_item_attributes
 
             path = Path(spec.path or "")
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {k: v for k, v in (("encoding", spec.encoding), ("duplicates", spec.duplicates))
+                                     if v is not None}  # else the reader's defaults
             if spec.item_attributes:
                 extra["item_attributes"] = read_item_attributes(spec.item_attributes,
                                                                 spec.item_attributes_id or spec.item,
