@@ -284,7 +284,7 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
         raise DataError(f"{file.name}: cannot read item attributes as a '{show_sep(sep)}'-separated file "
                         f"({error_line(err)}); pass sep=…",
                         cli=f"{file.name}: cannot read item attributes as a '{show_sep(sep)}'-separated file "
-                            f"({str(err).strip().splitlines()[0]}); pass --attributes-sep") from None
+                            f"({error_line(err)}); pass --attributes-sep") from None
     if id_column not in frame.columns:
         raise DataError(f"{file.name}: missing item id column {id_column!r} (found: {', '.join(map(str, frame.columns))})"
                         + (f"; {hint}" if hint else ""))

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError
+from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError, error_line
 from contrec.models.persistence import catalogue_arrays, catalogue_meta, read_catalogue
 from contrec.runtime.artifact import read_artifact, write_artifact
 from contrec.serving.recommender import FactorRecommender
@@ -105,7 +105,7 @@ def load_baseline(path: "str | os.PathLike[str]", classes: Mapping[str, type],
             model._index_options = dict(meta["index"])
         model._set_vectors(user_vectors, item_vectors)
     except (TypeError, ValueError, ConfigError) as err:
-        raise ModelFileError(f"{path}: damaged model file (its index settings: {str(err).splitlines()[0]})") from None
+        raise ModelFileError(f"{path}: damaged model file (its index settings: {error_line(err)})") from None
     return model
 
 

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from contrec.data.interactions import IdMap
-from contrec.errors import ConfigError, DataError, ModelFileError
+from contrec.errors import ConfigError, DataError, ModelFileError, error_line
 from contrec.nn.similarity import get_similarity
 from contrec.nn.towers import build_user_tower
 from contrec.models.selection import open_fallbacks
@@ -106,7 +106,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
             encoder = build_user_tower(towers, n_users, seen, torch.Generator().manual_seed(0))
             encoder.load_state_dict(state)
         except (RuntimeError, ConfigError, ValueError) as err:
-            raise ModelFileError(f"{path}: damaged user tower ({str(err).splitlines()[0]})") from None
+            raise ModelFileError(f"{path}: damaged user tower ({error_line(err)})") from None
         encoder.eval()
         model.user_encoder_ = encoder
     model.sampler_ = None
