@@ -161,6 +161,20 @@ def test_header_lines_of_joined_logs_are_dropped_not_read_as_a_user(tmp_path):
         assert read_interactions(frame).users.ids.tolist() == ["u1", "u2"]
 
 
+def test_datetime_columns_of_a_dataframe_are_seconds_like_dates_in_a_file(tmp_path):
+    dates = ["2024-01-05 10:00:00", "2024-01-06 11:30:00", "2024-02-01 00:00:00"]
+    from_file = read_interactions(write(tmp_path, "user,item,t\n" + "".join(f"u{k},i{k},{d}\n"
+                                                                              for k, d in enumerate(dates))),
+                                  timestamp="t")
+    frame = pd.DataFrame({"user": ["u0", "u1", "u2"], "item": ["i0", "i1", "i2"], "t": pd.to_datetime(dates)})
+    for column in (frame["t"], frame["t"].dt.tz_localize("UTC"), frame["t"].astype("datetime64[s]")):
+        data = read_interactions(frame.assign(t=column), timestamp="t")
+        np.testing.assert_array_equal(data.timestamps, from_file.timestamps)
+    assert from_file.timestamps[0] == 1704448800  # seconds, not the datetime64's micro- or nanoseconds
+    berlin = read_interactions(frame.assign(t=frame["t"].dt.tz_localize("Europe/Berlin")), timestamp="t")
+    np.testing.assert_array_equal(berlin.timestamps, from_file.timestamps - 3600)  # UTC+1 in winter
+
+
 def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):
     # pandas would read 'a,b,c,d' under 'user,item,r' as index 'a', user 'b', item 'c' — silently wrong
     with pytest.raises(DataError, match=r"x.csv: line 1 has 3 column names but the rows have more fields"):

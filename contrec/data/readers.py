@@ -196,9 +196,12 @@ _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
 def _time_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
-    numbers = pd.to_numeric(col, errors="coerce")
-    if numbers.notna().all():
-        return numbers.astype(np.int64)
+    """Seconds since 1970 (UTC) as int64: numbers as they are, dates (text or a DataFrame's datetime column,
+    whose numbers would be nano- or microseconds) converted."""
+    if not pd.api.types.is_datetime64_any_dtype(col.dtype):
+        numbers = pd.to_numeric(col, errors="coerce")
+        if numbers.notna().all():
+            return numbers.astype(np.int64)
     parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():
