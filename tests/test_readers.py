@@ -152,13 +152,17 @@ def test_dataframe_errors_name_the_row():
 def test_header_lines_of_joined_logs_are_dropped_not_read_as_a_user(tmp_path):
     # `cat a.csv b.csv c.csv`: each log's header comes along; a real user named "user" stays
     text = "user,item,rating\nu1,i1,5\nuser,item,rating\nu2,i1,4\n user , item , rating \nuser,i9,5\n"
-    with pytest.warns(DroppedRowsWarning, match=r"^ratings.csv: line 3 \(and 1 more\): repeats the header line"):
+    with pytest.warns(DroppedRowsWarning, match=r"^ratings.csv: line 3 \(and 1 more\): a header line among the rows"):
         data = read_interactions(write(tmp_path, text), rating="rating")
     assert data.users.ids.tolist() == ["u1", "u2", "user"] and data.items.ids.tolist() == ["i1", "i9"]
     assert data.matrix.sum() == 3
     frame = pd.read_csv(write(tmp_path, "user,item\nu1,i1\nuser,item\nu2,i2\n", "b.csv"), dtype=str)
-    with pytest.warns(DroppedRowsWarning, match=r"^DataFrame: row 1: repeats the header line"):
+    with pytest.warns(DroppedRowsWarning, match=r"^DataFrame: row 1: a header line among the rows"):
         assert read_interactions(frame).users.ids.tolist() == ["u1", "u2"]
+    headed = write(tmp_path, "user,artist,plays\nu1,a1,3\n", "plays.csv")  # --names for a file with a header
+    with pytest.warns(DroppedRowsWarning, match=r"^plays.csv: line 1: a header line among the rows"):
+        data = read_interactions(headed, names=["user", "artist", "plays"], item="artist", weight="plays")
+    assert data.users.ids.tolist() == ["u1"] and data.matrix.sum() == 3
 
 
 def test_datetime_columns_of_a_dataframe_are_seconds_like_dates_in_a_file(tmp_path):

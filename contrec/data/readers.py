@@ -67,8 +67,9 @@ def parse_frame(frame: pd.DataFrame, where: RowNamer, columns: dict[str, str | N
     header = _repeated_header(frame, columns, user_codes, user_ids)
     if header.any():
         first, more = frame.index[np.argmax(header)], int(header.sum()) - 1
-        warnings.warn(f"{where.at(first)}{f' (and {more} more)' if more else ''}: repeats the header line "
-                      "(logs joined with their headers?); dropped", DroppedRowsWarning, stacklevel=3)
+        warnings.warn(f"{where.at(first)}{f' (and {more} more)' if more else ''}: a header line among the rows "
+                      "(logs joined with their headers, or names given for a file that has one?); dropped",
+                      DroppedRowsWarning, stacklevel=3)
         frame, user_codes, item_codes = frame[~header], user_codes[~header], item_codes[~header]
     data = pd.DataFrame({"user": user_codes, "item": item_codes}, index=frame.index)
     if columns["rating"] is not None:
