@@ -155,3 +155,35 @@ def test_bad_input(tmp_path, model_file, capsys, name, build, out_flag, code, me
     assert message in errors[0], (name, errors[0])
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before, f"{name}: files changed: {set(after) ^ set(before)}"
+
+
+def test_an_output_never_replaces_an_input_of_the_same_command(tmp_path, model_file, capsys):
+    """`contrec split log.csv --train-out log.csv` wrote the training part over the log it split."""
+    log = _write(tmp_path, "log.csv", SAMPLE_CSV.read_bytes())
+    model = tmp_path / "model.contrec"
+    model.write_bytes(model_file.read_bytes())
+    pairs = _write(tmp_path, "pairs.csv", "user,item\nu01,i01\n")
+    users = _write(tmp_path, "users.txt", "u01\n")
+    same_log = str(tmp_path / "sub" / ".." / "log.csv")  # another spelling of the same file
+    (tmp_path / "sub").mkdir()
+    cases = [
+        (["split", log, *READ, "--train-out", same_log, "--test-out", str(tmp_path / "t.csv")], "is also an input"),
+        (["split", log, *READ, "--train-out", str(tmp_path / "a.csv"), "--test-out", str(tmp_path / "a.csv")],
+         "--train-out and --test-out are the same file"),
+        (["fit", log, *READ, *FIT, "-o", log], "log.csv: is also an input of this command"),
+        (["fit", log, *READ, "--model", "popularity", "-o", log], "is also an input"),
+        (["recommend", str(model), "--users", "u01", "-o", str(model)], "model.contrec: is also an input"),
+        (["recommend", str(model), "--users-file", users, "-o", users], "users.txt: is also an input"),
+        (["evaluate", str(model), log, *READ, "-o", log], "is also an input"),
+        (["score", str(model), pairs, "-o", pairs], "pairs.csv: is also an input"),
+    ]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and message in errors[0], (argv, errors)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # updating a model in place stays allowed: it is read before the new file replaces it
+    assert main(["fit", log, *READ, "--from", str(model), "-o", str(model), "-q"]) == 0
+    assert model.read_bytes() != before[model]

@@ -22,7 +22,7 @@ log = logging.getLogger("contrec")
 def cmd_recommend(args: argparse.Namespace) -> int:
     from contrec.models.loading import load  # contrec's model or a baseline (contrec fit --model als)
 
-    check_output(args.output)
+    check_output(args.output, args.model, args.users_file, args.items_file, args.exclude_file, args.histories_file)
     model = load(args.model)
     unknown = "skip" if args.skip_unknown else "raise"
     rules = {"items": _item_list(args.items_file, "--items-file") if args.items_file else None,
@@ -166,7 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrec.evaluation import evaluate
     from contrec.models.loading import load
 
-    check_output(args.output)
+    check_output(args.output, args.model, args.test, args.item_attributes)
     model = load(args.model)
     # unknown users: an error, or dropped with a warning that counts them (--drop-unknown); unknown items
     # stay in the test data as relevant items the model cannot retrieve (misses), as in every other path
@@ -197,8 +197,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from contrec.data.splits import split_random, split_temporal
 
+    if Path(args.train_out).resolve() == Path(args.test_out).resolve():
+        raise ConfigError(f"--train-out and --test-out are the same file ({args.test_out}); name two files")
     for out in (args.train_out, args.test_out):
-        check_output(out)
+        check_output(out, args.data, args.item_attributes)
     data = read_data(args, args.data)
     if args.temporal:
         train, test = split_temporal(data, test_size=args.test_size)

@@ -55,7 +55,7 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     from contrec.data.splits import split_random
     from contrec.models.contrastive import ContrastiveRecommender
 
-    check_output(args.output)
+    check_output(args.output, args.data, args.item_attributes)
     data = full = read_data(args, args.data)
     if not under_launcher():
         log.info("read %r", data)
@@ -95,7 +95,7 @@ def _update(args: argparse.Namespace) -> int:
                           "new model without --from)")
     if args.distributed:
         raise ConfigError("--from updates in one process; drop --distributed")
-    check_output(args.output)
+    check_output(args.output, args.data, args.item_attributes)  # the model it updates may be replaced: it is read first
     from contrec.models.loading import load
 
     model = load(args.from_model)
@@ -147,7 +147,7 @@ def _fit_baseline(args: argparse.Namespace) -> int:
     if given:
         raise ConfigError(f"{given} is a setting of contrec's model; --model {name} takes its settings in "
                           "--model-params (JSON)")
-    check_output(args.output)
+    check_output(args.output, args.data, args.item_attributes)
     params = json_object(args.model_params, "--model-params", '{"factors": 128}') if args.model_params else {}
     accepted = BASELINES[name].param_defaults()  # type: ignore[attr-defined]
     unknown = sorted(set(params) - set(accepted))

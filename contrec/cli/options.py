@@ -111,12 +111,19 @@ def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigErr
         raise error(f"{label}: not a {what} ({error_line(err)})") from None
 
 
-def check_output(path: str | None) -> None:
-    """Fail before any work when the output could not be written anyway."""
+def check_output(path: str | None, *inputs: str | None) -> None:
+    """Fail before any work when the output could not be written anyway, or would replace one of the command's
+    own ``inputs`` (``contrec split log.csv --train-out log.csv``): the atomic write keeps a file whole, not the
+    data it replaces."""
     from contrec.runtime.artifact import check_writable
 
-    if path not in (None, "-"):
-        check_writable(path)
+    if path in (None, "-"):
+        return
+    target = Path(path).resolve()
+    for given in inputs:
+        if given not in (None, "-") and Path(given).resolve() == target:
+            raise ConfigError(f"{path}: is also an input of this command ({given}); write the output to another file")
+    check_writable(path)
 
 
 def json_object(text: str, flag: str, example: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from contrec.models.loading import load
 
-    check_output(args.output)
+    check_output(args.output, args.model, args.pairs)
     path = Path(args.pairs)
     pairs = read_text_csv(args.pairs, str(path), DataError, sep=None, engine="python")
     missing = [c for c in (args.user, args.item) if c not in pairs.columns]
