@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from contrec.data.compression import read_file_bytes, text_encoding
-from contrec.data.readers import DUPLICATE_POLICIES
+from contrec.data.readers import DUPLICATE_POLICIES, counted
 from contrec.errors import ConfigError, error_line
 
 __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
@@ -92,7 +92,7 @@ def write_csv(frame: pd.DataFrame, path: str | None) -> None:
     # the readers take a .tsv / .tab file as tab-separated: write it so, or `split` → `fit` fails on its own output
     sep = "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
     atomic_write(path, lambda f: f.write(frame.to_csv(index=False, sep=sep).encode("utf-8")))
-    log.info("wrote %s (%s rows)", path, f"{len(frame):,}")
+    log.info("wrote %s (%s)", path, counted(len(frame), "row"))
 
 
 def read_text_csv(path_text: str, label: str, error: type[Exception] = ConfigError, what: str = "CSV",
