@@ -92,6 +92,22 @@ def test_split_then_evaluate(model_file, tmp_path, capsys, suffix):
     assert "ndcg" in capsys.readouterr().out
 
 
+def test_split_leave_one_out_and_a_split_that_holds_out_nothing(tmp_path, capsys):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    assert main(["split", str(SAMPLE_CSV), *READ, "--test-size", "1", "--train-out", str(train),
+                 "--test-out", str(test), "-q"]) == 0
+    held = pd.read_csv(test, dtype=str)
+    assert held["user"].is_unique and held["user"].nunique() == pd.read_csv(train, dtype=str)["user"].nunique()
+    pairs = tmp_path / "pairs.csv"  # two positives per user: a fifth of two rounds to none
+    pairs.write_text("user,item\n" + "".join(f"u{u},i{u}\nu{u},i{u + 1}\n" for u in range(5)))
+    assert main(["split", str(pairs), "--train-out", str(tmp_path / "a.csv"), "--test-out", str(tmp_path / "b.csv")]) == 1
+    assert ("pairs.csv: --test-size 0.2 holds out nothing: every user has too few positives (half of them have ≤ 2); "
+            "hold out a count per user instead (--test-size 1: leave-one-out)") in one_error_line(capsys)
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+    assert main(["split", str(pairs), "--test-size", "2.5", "--train-out", str(tmp_path / "a.csv"),
+                 "--test-out", str(tmp_path / "b.csv")]) == 2
+
+
 def test_evaluate_with_k_beyond_the_catalogue_says_which_k(model_file, capsys):
     n_items = len(contrec.ContrastiveRecommender.load(model_file).items_)
     assert main(["evaluate", str(model_file), str(SAMPLE_CSV), *READ, "-k", "1000", "-q"]) == 1

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
 from contrec.data.compression import read_file_bytes, text_encoding
-from contrec.errors import ConfigError
+from contrec.errors import ConfigError, DataError
 
 __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]
 
@@ -206,6 +207,11 @@ def cmd_split(args: argparse.Namespace) -> int:
         train, test = split_temporal(data, test_size=args.test_size)
     else:
         train, test = split_random(data, test_size=args.test_size, seed=args.seed)
+    if len(test) == 0:  # an empty test file only fails later, in evaluate
+        most = int(np.median(data.user_counts()))
+        raise DataError(f"{Path(args.data).name}: --test-size {args.test_size:g} holds out nothing: every user has too "
+                        f"few positives (half of them have ≤ {most}); hold out a count per user instead "
+                        "(--test-size 1: leave-one-out)")
     write_csv(train.to_frame(), args.train_out)
     write_csv(test.to_frame(), args.test_out)
     return 0

@@ -16,7 +16,8 @@ from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.data.readers import DUPLICATE_POLICIES, counted
 from contrec.errors import ConfigError, error_line
 
-__all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "write_csv", "check_output",
+__all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "share_or_count", "write_csv",
+           "check_output",
            "json_object", "signature_default"]
 
 log = logging.getLogger("contrec")
@@ -81,6 +82,20 @@ def int_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return values
+
+
+def share_or_count(text: str) -> "float | int":
+    """A held-out size as `split_random` takes it: a fraction in (0, 1), or a whole count per user (``1``:
+    leave-one-out) — argparse's ``float`` turned ``1`` into 1.0, which is neither."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1) or a count ≥ 1 (got {text!r})") from None
+    if 0 < value < 1:
+        return value
+    if value >= 1 and value == int(value):
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1) or a whole count ≥ 1 (got {text!r})")
 
 
 def write_csv(frame: pd.DataFrame, path: str | None) -> None:

@@ -13,7 +13,8 @@ from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evalu
                                   seeds)
 from contrec.cli.vectors import cmd_export, cmd_score
 from contrec.cli.fit import cmd_fit
-from contrec.cli.options import THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, signature_default
+from contrec.cli.options import (THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, share_or_count,
+                                 signature_default)
 from contrec.data.interactions import read_interactions
 from contrec.data.readers import DUPLICATE_POLICIES
 
@@ -297,8 +298,8 @@ def _split_parser(p: argparse.ArgumentParser) -> None:
     add_read_options(p)
     from contrec.data.splits import split_random
 
-    p.add_argument("--test-size", type=float, default=signature_default(split_random, "test_size"),
-                   help="share of each user's positives held out")
+    p.add_argument("--test-size", type=share_or_count, default=signature_default(split_random, "test_size"),
+                   help="share of each user's positives held out, or a count per user (1: leave-one-out)")
     p.add_argument("--seed", type=int, default=signature_default(split_random, "seed"),
                    help="random seed of the per-user split")
     p.add_argument("--temporal", action="store_true", help="hold out each user's latest positives (needs --timestamp)")
