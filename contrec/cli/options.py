@@ -17,8 +17,7 @@ from contrec.data.readers import DUPLICATE_POLICIES, counted
 from contrec.errors import ConfigError, error_line
 
 __all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "share_or_count", "write_csv",
-           "check_output",
-           "json_object", "signature_default"]
+           "check_output", "json_object", "signature_default"]
 
 log = logging.getLogger("contrec")
 
