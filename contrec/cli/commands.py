@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
-from contrec.data.compression import read_file_bytes, text_encoding
+from contrec.data.compression import decode_text, read_file_bytes
 from contrec.errors import ConfigError, DataError
 
 __all__ = ["cmd_recommend", "cmd_evaluate", "cmd_split", "cmd_datasets", "cmd_demo", "cmd_compare", "seeds"]
@@ -52,8 +52,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         try:
-            raw = read_file_bytes(path)[0]
-            text = raw.decode(text_encoding(raw, "utf-8")).lstrip("\ufeff")
+            text = decode_text(read_file_bytes(path)[0], "utf-8")
         except UnicodeDecodeError as err:
             raise ConfigError(f"{path}: bytes that are not valid utf-8 at byte {err.start}; re-save it as utf-8") \
                 from None

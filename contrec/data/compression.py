@@ -29,7 +29,7 @@ from typing import Callable
 
 from contrec.errors import DataError, error_line
 
-__all__ = ["read_file_bytes", "compression_of", "text_encoding"]
+__all__ = ["read_file_bytes", "compression_of", "text_encoding", "decode_text"]
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -122,3 +122,15 @@ def text_encoding(raw: bytes, encoding: str) -> str:
     if codecs.lookup(encoding).name == "utf-8" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return encoding
+
+
+def decode_text(raw: bytes, encoding: str) -> str:
+    """``raw`` decoded as `text_encoding` says, without a leading byte-order mark (it would glue itself to the
+    first field). Raises UnicodeDecodeError and LookupError as ``bytes.decode`` does.
+
+    Example:
+        >>> decode_text(b"\\xef\\xbb\\xbfuser\\n", "utf-8"), decode_text("u1\\n".encode("utf-16"), "utf-8")
+        ('user\\n', 'u1\\n')
+    """
+    text = raw.decode(text_encoding(raw, encoding))
+    return text[1:] if text.startswith("\ufeff") else text

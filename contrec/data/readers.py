@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from contrec.data.compression import read_file_bytes, text_encoding
+from contrec.data.compression import decode_text, read_file_bytes
 from contrec.data.files import RowNamer, detect_separator, missing_columns, show_sep
 from contrec.data.ids import IdMap
 from contrec.errors import DataError, error_line
@@ -272,11 +272,10 @@ def read_item_attributes(path: "str | Path", id_column: str, hint: str = "", sep
         raise DataError(f"{path}: no such item attributes file")
     raw, suffix = read_file_bytes(file)
     try:
-        text = raw.decode(text_encoding(raw, encoding))
+        text = decode_text(raw, encoding)
     except UnicodeDecodeError as err:
         raise DataError(f"{file.name}: item attributes have bytes that are not valid {encoding} at byte "
                         f"{err.start}; re-save the file as {encoding}") from None
-    text = text[1:] if text.startswith("\ufeff") else text
     if not text.strip():
         raise DataError(f"{file.name}: the item attributes file is empty")
     sep = {"\\t": "\t", "tab": "\t"}.get(sep or "", sep) or detect_separator(text.split("\n", 1)[0], suffix)
