@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -58,3 +60,31 @@ def ml100k_split(data_dir: Path) -> tuple[contrec.Interactions, contrec.Interact
     from contrec.evaluation.protocol import protocol_split
 
     return protocol_split("ml-100k", seed=0, data_dir=data_dir)
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one ``contrec`` command printed and returned (the fields of `subprocess.CompletedProcess`)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
+    """Run ``contrec ARGS`` in this process: the same `main` as the console script, without a new interpreter
+    importing torch and FAISS for every command (about 5 s each on a slow machine). ``check=True`` fails the
+    test on a non-zero exit, showing what the command printed. Tests of what only a real process shows
+    (signals, the launcher, the entry point) still start one."""
+    from contrec.cli import main
+
+    def run(*args: Any, check: bool = False) -> CliRun:
+        capsys.readouterr()  # what earlier steps printed is not this command's
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        if check and code != 0:
+            raise AssertionError(f"contrec {' '.join(map(str, args))} exited {code}:\n{out.err}")
+        return CliRun(code, out.out, out.err)
+
+    return run

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import io
 
 import numpy as np
 import pandas as pd
@@ -171,48 +170,41 @@ def test_similar_items_and_new_users_take_the_same_options():
     assert got["item"].tolist() == ["y"]
 
 
-def test_cli_notes_lists_shortened_by_seen_items(tmp_path):
+def test_cli_notes_lists_shortened_by_seen_items(tmp_path, cli):
     data = tmp_path / "d.csv"
     rows = [("heavy", f"i{i}") for i in range(4)] + [(f"u{u}", f"i{(u + j) % 5}") for u in range(8) for j in range(2)]
     pd.DataFrame(rows, columns=["user", "item"]).to_csv(data, index=False)
     model = tmp_path / "m.contrec"
-    run = [sys.executable, "-m", "contrec"]
-    subprocess.run(run + ["fit", str(data), "-o", str(model), "--epochs", "1", "--validation-size", "0", "--dim", "8",
-                          "--threads", "1", "--quiet"], check=True, capture_output=True)
-    short = subprocess.run(run + ["recommend", str(model), "--users", "heavy,u1", "-k", "3"],
-                           check=True, capture_output=True, text=True)
-    recs = pd.read_csv(__import__("io").StringIO(short.stdout), dtype=str)
+    cli("fit", data, "-o", model, "--epochs", "1", "--validation-size", "0", "--dim", "8", "--threads", "1", "--quiet",
+        check=True)
+    short = cli("recommend", model, "--users", "heavy,u1", "-k", "3", check=True)
+    recs = pd.read_csv(io.StringIO(short.stdout), dtype=str)
     assert recs["item"][recs["user"] == "heavy"].tolist() == ["i4"] and (recs["user"] == "u1").sum() == 3
     assert short.stderr.strip() == ("contrec: note: 1 of 2 lists hold fewer than 3 items: the items already seen "
                                     "(--include-seen lists them too) leave too few")
-    full = subprocess.run(run + ["recommend", str(model), "--users", "heavy", "-k", "3", "--include-seen"],
-                          check=True, capture_output=True, text=True)
-    assert len(pd.read_csv(__import__("io").StringIO(full.stdout))) == 3 and "note" not in full.stderr
+    full = cli("recommend", model, "--users", "heavy", "-k", "3", "--include-seen", check=True)
+    assert len(pd.read_csv(io.StringIO(full.stdout))) == 3 and "note" not in full.stderr
 
 
-def test_cli_serving_flags(tmp_path):
+def test_cli_serving_flags(tmp_path, cli):
     data = tmp_path / "d.csv"
     rng = np.random.default_rng(0)
     rows = [(f"u{u}", f"i{i}") for u in range(30) for i in rng.choice(20, 5, replace=False)]
     pd.DataFrame(rows, columns=["user", "item"]).to_csv(data, index=False)
     model = tmp_path / "m.contrec"
-    run = [sys.executable, "-m", "contrec"]
-    subprocess.run(run + ["fit", str(data), "-o", str(model), "--epochs", "1", "--validation-size", "0", "--dim", "8",
-                          "--threads", "1", "--quiet"], check=True, capture_output=True)
+    cli("fit", data, "-o", model, "--epochs", "1", "--validation-size", "0", "--dim", "8", "--threads", "1", "--quiet",
+        check=True)
     (tmp_path / "allow.txt").write_text("i1\ni2\ni3\ni4\n")
     (tmp_path / "ex.csv").write_text("user,item\nu1,i1\n")
-    out = subprocess.run(run + ["recommend", str(model), "--users", "u1,u2", "-k", "2", "--items-file",
-                                str(tmp_path / "allow.txt"), "--exclude-file", str(tmp_path / "ex.csv")],
-                         check=True, capture_output=True, text=True).stdout
-    recs = pd.read_csv(__import__("io").StringIO(out), dtype=str)
+    out = cli("recommend", model, "--users", "u1,u2", "-k", "2", "--items-file", tmp_path / "allow.txt",
+              "--exclude-file", tmp_path / "ex.csv", check=True).stdout
+    recs = pd.read_csv(io.StringIO(out), dtype=str)
     assert set(recs["item"]) <= {"i1", "i2", "i3", "i4"} and "i1" not in set(recs[recs["user"] == "u1"]["item"])
     seen = set(pd.read_csv(data, dtype=str).query("user == 'u1'")["item"])
     (tmp_path / "few.txt").write_text("\n".join(sorted(seen)[:3] + ["i19" if "i19" not in seen else "i18"]))
-    short = subprocess.run(run + ["recommend", str(model), "--users", "u1", "-k", "3", "--items-file",
-                                  str(tmp_path / "few.txt")], check=True, capture_output=True, text=True)
-    assert len(pd.read_csv(__import__("io").StringIO(short.stdout))) <= 1  # u1 has seen the other allowed items
+    short = cli("recommend", model, "--users", "u1", "-k", "3", "--items-file", tmp_path / "few.txt", check=True)
+    assert len(pd.read_csv(io.StringIO(short.stdout))) <= 1  # u1 has seen the other allowed items
     assert "1 of 1 lists hold fewer than 3 items: the items already seen (--include-seen lists them too) " \
         "and the filters (--items-file, --exclude-file, --rule) leave too few" in short.stderr
-    bad = subprocess.run(run + ["recommend", str(model), "--users", "u1", "--rule", "never_same(genres)"],
-                         capture_output=True, text=True)
+    bad = cli("recommend", model, "--users", "u1", "--rule", "never_same(genres)")
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "no item attributes" in bad.stderr

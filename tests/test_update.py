@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -129,21 +127,17 @@ def test_updates_refuse_what_they_cannot_continue():
         _model().fit(old).fit(more, warm_start=True, update_epochs=0)
 
 
-def test_cli_fit_from_a_saved_model(tmp_path):
+def test_cli_fit_from_a_saved_model(tmp_path, cli):
     old, _, frame = _logs()
     old.to_frame()[["user", "item"]].to_csv(tmp_path / "old.csv", index=False)
     frame.to_csv(tmp_path / "week.csv", index=False)
-    run = [sys.executable, "-m", "contrec"]
-    subprocess.run(run + ["fit", str(tmp_path / "old.csv"), "-o", str(tmp_path / "m.contrec"), "--epochs", "2",
-                          "--validation-size", "0", "--dim", "8", "--threads", "1", "--quiet"], check=True)
-    done = subprocess.run(run + ["fit", str(tmp_path / "week.csv"), "--from", str(tmp_path / "m.contrec"),
-                                 "--update-epochs", "1", "--threads", "1", "-o", str(tmp_path / "u.contrec")],
-                          check=True, capture_output=True, text=True)
+    cli("fit", tmp_path / "old.csv", "-o", tmp_path / "m.contrec", "--epochs", "2", "--validation-size", "0", "--dim",
+        "8", "--threads", "1", "--quiet", check=True)
+    done = cli("fit", tmp_path / "week.csv", "--from", tmp_path / "m.contrec", "--update-epochs", "1", "--threads", "1",
+               "-o", tmp_path / "u.contrec", check=True)
     assert "2 new users, 2 new items" in done.stderr
-    recs = subprocess.run(run + ["recommend", str(tmp_path / "u.contrec"), "--users", "n1", "-k", "3"],
-                          check=True, capture_output=True, text=True).stdout
+    recs = cli("recommend", tmp_path / "u.contrec", "--users", "n1", "-k", "3", check=True).stdout
     assert recs.count("\n") == 4
-    bad = subprocess.run(run + ["fit", str(tmp_path / "week.csv"), "--from", str(tmp_path / "m.contrec"),
-                                "--lr", "0.1", "-o", str(tmp_path / "x.contrec")], capture_output=True, text=True)
+    bad = cli("fit", tmp_path / "week.csv", "--from", tmp_path / "m.contrec", "--lr", "0.1", "-o", tmp_path / "x.contrec")
     assert bad.returncode == 1 and "--lr: --from continues a saved model with its own settings" in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and not (tmp_path / "x.contrec").exists()

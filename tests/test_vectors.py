@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import faiss
 import numpy as np
@@ -79,29 +77,24 @@ def test_scores_of_pairs_are_the_scores_recommend_reports(model):
         model.score(["a", "b"], ["c"])
 
 
-def test_cli_export_and_score(tmp_path):
+def test_cli_export_and_score(tmp_path, cli):
     data = tmp_path / "d.csv"
     synthetic_interactions(40, 50, 500, seed=2).to_frame()[["user", "item"]].to_csv(data, index=False)
     path = tmp_path / "m.contrec"
-    run = [sys.executable, "-m", "contrec"]
-    subprocess.run(run + ["fit", str(data), "-o", str(path), "--epochs", "1", "--validation-size", "0", "--dim", "8",
-                          "--threads", "1", "--quiet"], check=True, capture_output=True)
-    done = subprocess.run(run + ["export", str(path), "--format", "npy", "-o", str(tmp_path / "vec")],
-                          check=True, capture_output=True, text=True)
+    cli("fit", data, "-o", path, "--epochs", "1", "--validation-size", "0", "--dim", "8", "--threads", "1", "--quiet",
+        check=True)
+    done = cli("export", path, "--format", "npy", "-o", tmp_path / "vec", check=True)
     assert "item vectors (dim 8, metric ip)" in done.stderr
     assert np.load(tmp_path / "vec" / "item_vectors.npy").shape[1] == 8
     two = ",".join(pd.read_csv(data, dtype=str)["user"].unique()[:2])
-    recs = subprocess.run(run + ["recommend", str(path), "--users", two, "-k", "3"], check=True,
-                          capture_output=True, text=True).stdout
+    recs = cli("recommend", path, "--users", two, "-k", "3", check=True).stdout
     recs = pd.read_csv(io.StringIO(recs), dtype={"user": str, "item": str})
     recs[["user", "item"]].rename(columns={"user": "uid", "item": "iid"}).to_csv(tmp_path / "p.csv", index=False)
-    out = subprocess.run(run + ["score", str(path), str(tmp_path / "p.csv"), "--user", "uid", "--item", "iid"],
-                         check=True, capture_output=True, text=True).stdout
+    out = cli("score", path, tmp_path / "p.csv", "--user", "uid", "--item", "iid", check=True).stdout
     np.testing.assert_allclose(pd.read_csv(io.StringIO(out))["score"], recs["score"], rtol=1e-5)
     (tmp_path / "bad.csv").write_text(f"uid,iid\n{two.split(',')[0]},nope\n")
-    bad = subprocess.run(run + ["score", str(path), str(tmp_path / "bad.csv"), "--user", "uid", "--item", "iid"],
-                         capture_output=True, text=True)
+    bad = cli("score", path, tmp_path / "bad.csv", "--user", "uid", "--item", "iid")
     assert bad.returncode == 1 and "bad.csv: line 2: item id 'nope' is not in the training data" in bad.stderr
     assert bad.stderr.strip().count("\n") == 0
-    missing = subprocess.run(run + ["score", str(path), str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    missing = cli("score", path, tmp_path / "bad.csv")
     assert missing.returncode == 1 and "no column 'user' (columns: uid, iid)" in missing.stderr
