@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "ContrecError",
     "DataError",
+    "MissingColumnsError",
     "ConfigError",
     "NotFittedError",
     "ModelFileError",
@@ -58,6 +59,10 @@ class ContrecError(Exception):
 
 class DataError(ContrecError, ValueError):
     """Input data is malformed: missing columns, empty IDs, bad ratings, unknown IDs."""
+
+
+class MissingColumnsError(DataError):
+    """The columns asked for are not in the file (a wrong name, delimiter or header line)."""
 
 
 class ConfigError(ContrecError, ValueError):

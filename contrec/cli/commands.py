@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contrec.cli.options import check_output, read_data, read_text_csv, write_csv
+from contrec.cli.reading import read_for_model
 from contrec.data.compression import decode_text, read_file_bytes
 from contrec.errors import ConfigError, DataError
 
@@ -170,8 +171,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(args.model)
     # unknown users: an error, or dropped with a warning that counts them (--drop-unknown); unknown items
     # stay in the test data as relevant items the model cannot retrieve (misses), as in every other path
-    test = read_data(args, args.test, users=model.users_, items=model.items_,
-                 unknown="drop" if args.drop_unknown else "error", unknown_items="extend")
+    test = read_for_model(args, args.test, model, args.model, users=model.users_, items=model.items_,
+                          unknown="drop" if args.drop_unknown else "error", unknown_items="extend")
     train = Interactions(model.seen_, model.users_, model.items_)
     table = evaluate(model, train, test, k=args.k, overlap="drop" if args.drop_overlap else "error")
     dropped = table.attrs["n_overlap_dropped"]

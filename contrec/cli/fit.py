@@ -11,6 +11,7 @@ from typing import Any
 
 from contrec.cli.launcher import launch, under_launcher
 from contrec.cli.options import check_output, json_object, read_data
+from contrec.cli.reading import read_for_model, reading_given, reading_of
 from contrec.errors import ConfigError
 
 __all__ = ["cmd_fit"]
@@ -103,8 +104,10 @@ def _update(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.from_model}: holds a baseline ({type(model).__name__}); --from continues "
                           "contrec's own models only: fit the baseline again on all the data")
     model.threads, model.verbose, model.device = args.threads, not args.quiet, args.device
-    data = read_data(args, args.data)
+    data = read_for_model(args, args.data, model, args.from_model)
     log.info("read %r", data)
+    if reading_given(args):  # the latest log's shape is the one the next update will meet
+        model.reading_ = reading_of(args)
     t0 = time.perf_counter()
     model.fit(data, warm_start=True, train_on=args.train_on, update_epochs=args.update_epochs)
     log.info("updated %s in %.1fs: %d new users, %d new items; now %d users, %d items", args.from_model,
@@ -169,6 +172,7 @@ def _fit_baseline(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model.fit(data)
     log.info("fitted %r in %.1fs", model, time.perf_counter() - t0)
+    model.reading_ = reading_of(args)  # type: ignore[attr-defined]
     model.save(args.output)  # type: ignore[attr-defined]
     log.info("saved %s", args.output)
     return 0
@@ -198,6 +202,7 @@ def _fit(args: argparse.Namespace, save: bool = True) -> int:
     else:
         log.info("fitted in %.1fs", time.perf_counter() - t0)
     if save:
+        model.reading_ = reading_of(args)
         model.save(args.output)
         log.info("saved %s", args.output)
     return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from contrec.cli.options import check_output, read_text_csv, write_csv
+from contrec.cli.reading import columns_for_model
 from contrec.errors import DataError
 
 
@@ -28,18 +29,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_output(args.output, args.model, args.pairs)
     path = Path(args.pairs)
     pairs = read_text_csv(args.pairs, str(path), DataError, sep=None, engine="python")
-    missing = [c for c in (args.user, args.item) if c not in pairs.columns]
+    model = load(args.model)
+    user, item = columns_for_model(args, list(pairs.columns), model)
+    missing = [c for c in (user, item) if c not in pairs.columns]
     if missing:
         raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(map(str, pairs.columns))}); "
                         "name them with --user / --item")
     if pairs.empty:
         raise DataError(f"{path}: holds a header but no pairs")
-    empty = (pairs[args.user].str.strip() == "") | (pairs[args.item].str.strip() == "")
+    empty = (pairs[user].str.strip() == "") | (pairs[item].str.strip() == "")
     if empty.any():
         raise DataError(f"{path}: row {int(empty.to_numpy().argmax()) + 2}: an empty user or item id")
-    model = load(args.model)
     try:
-        scored = model.score(pairs[args.user], pairs[args.item], unknown="nan" if args.skip_unknown else "raise")
+        scored = model.score(pairs[user], pairs[item], unknown="nan" if args.skip_unknown else "raise")
     except DataError as err:  # "pair 3: …" → the file's line number
         text = str(err)
         if text.startswith("pair "):

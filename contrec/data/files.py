@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from contrec.data.compression import read_file_bytes, text_encoding
-from contrec.errors import ConfigError, DataError, error_line
+from contrec.errors import ConfigError, DataError, MissingColumnsError, error_line
 
 __all__ = ["RowNamer", "read_table_file", "detect_separator", "show_sep", "missing_columns", "error_line"]
 
@@ -173,7 +173,7 @@ def show_sep(sep: str) -> str:
 
 
 def missing_columns(name: str, missing: list[str], found: list[Any], sep: str, headerless: bool = True
-                     ) -> DataError:
+                     ) -> MissingColumnsError:
     """The error for columns that are not there, with the likely reason: a wrong delimiter, a file without a
     header line, or a wrong column name (in Python's and the command line's words)."""
     found_s = [str(c) for c in found]
@@ -182,22 +182,23 @@ def missing_columns(name: str, missing: list[str], found: list[Any], sep: str, h
         if others:
             what = (f"{name}: found a single column {found_s[0]!r}: the file seems to be "
                     f"'{show_sep(others[0])}'-separated, not '{show_sep(sep)}'; pass")
-            return DataError(f"{what} sep='{show_sep(others[0])}'", cli=f"{what} --sep '{show_sep(others[0])}'")
+            return MissingColumnsError(f"{what} sep='{show_sep(others[0])}'",
+                                       cli=f"{what} --sep '{show_sep(others[0])}'")
     if headerless and found_s and all(looks_like_a_value(c) for c in found_s):
         example = ",".join((["user", "item", "weight", "timestamp"] + [f"col{i}" for i in range(5, 99)])
                            [:len(found_s)])
         what = (f"{name}: the first line looks like data, not a header (found: {', '.join(found_s)}); "
                 "name the columns of a file without a header with")
-        return DataError(f"{what} names=[...], e.g. names={example.split(',')}",
-                         cli=f"{what} --names, e.g. --names {example}")
+        return MissingColumnsError(f"{what} names=[...], e.g. names={example.split(',')}",
+                                   cli=f"{what} --names, e.g. --names {example}")
     col = "column" if len(missing) == 1 else "columns"
     what = f"{name}: missing {col} {', '.join(repr(m) for m in missing)} (found: {', '.join(found_s)})"
     close = {m: _same_name(m, found_s) for m in missing}
     if all(close.values()):  # only the spelling differs (UserID for userid, "item " for item)
         fixes = ", ".join(f"{close[m]!r} for {m!r}" for m in missing)
-        return DataError(f"{what}; did you mean {fixes}? Column names are matched exactly")
+        return MissingColumnsError(f"{what}; did you mean {fixes}? Column names are matched exactly")
     what += "; name the right ones with"
-    return DataError(f"{what} user=/item=/rating=…", cli=f"{what} --user/--item/--rating")
+    return MissingColumnsError(f"{what} user=/item=/rating=…", cli=f"{what} --user/--item/--rating")
 
 
 def _same_name(wanted: str, found: list[str]) -> str | None:

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError, error_line
-from contrec.models.persistence import catalogue_arrays, catalogue_meta, read_catalogue
+from contrec.models.persistence import catalogue_arrays, catalogue_meta, read_catalogue, read_reading
 from contrec.runtime.artifact import read_artifact, write_artifact
 from contrec.serving.recommender import FactorRecommender
 
@@ -84,6 +84,7 @@ def load_baseline(path: "str | os.PathLike[str]", classes: Mapping[str, type],
     try:
         model = cls(**meta["params"])
         users, items, seen, attributes = read_catalogue(arrays, meta)
+        reading = read_reading(meta)
         dims = meta["dims"]
         user_vectors = _vectors(arrays, "user_vectors", (len(users), dims[0]))
         item_vectors = _vectors(arrays, "item_vectors", (len(items), dims[1]))
@@ -98,6 +99,7 @@ def load_baseline(path: "str | os.PathLike[str]", classes: Mapping[str, type],
         raise ModelFileError(f"{path}: damaged model file ({str(err).splitlines()[0] if str(err) else err!r})"
                              ) from None
     model.users_, model.items_, model.seen_, model.item_attributes_ = users, items, seen, attributes
+    model.reading_ = reading
     model._metric = meta["metric"]
     model._rule_tables = {}
     try:

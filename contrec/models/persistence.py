@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from contrec.models.contrastive import ContrastiveRecommender
     from contrec.serving.recommender import FactorRecommender
 
-__all__ = ["save_model", "load_model", "catalogue_meta", "catalogue_arrays", "read_catalogue"]
+__all__ = ["save_model", "load_model", "catalogue_meta", "catalogue_arrays", "read_catalogue", "read_reading"]
 
 
 def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") -> Path:
@@ -77,6 +77,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
         params = dict(meta["params"])
         model = cls(**params)
         users, items, seen, attributes = read_catalogue(arrays, meta)
+        reading = read_reading(meta)
         uv, iv = arrays["user_vectors"], arrays["item_vectors"]
         if uv.shape != (len(users), model.dim) or iv.shape != (len(items), model.dim):
             raise ValueError("array shapes do not match the header")
@@ -92,6 +93,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
     except ConfigError as err:
         raise ModelFileError(f"{path}: damaged model file ({err})") from None
     model.users_, model.items_, model.seen_, model.item_attributes_ = users, items, seen, attributes
+    model.reading_ = reading
     model._set_vectors(uv, iv)
     model.tower_states_ = states_from_arrays(arrays)  # checked against the towers when an update uses them
     if "item_norms" in arrays and arrays["item_norms"].shape == (n_items,):
@@ -134,6 +136,8 @@ def catalogue_meta(model: "FactorRecommender") -> dict[str, Any]:
                       "pandas": pd.__version__},
         "n_users": len(model.users_), "n_items": len(model.items_),
         "item_attributes": attributes,
+        # how the CLI read the training log (contrec.cli.reading): the logs read for the model later default to it
+        "reading": getattr(model, "reading_", None),
     }
 
 
@@ -159,6 +163,18 @@ def read_catalogue(arrays: dict[str, np.ndarray], meta: dict[str, Any]
         attributes = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
         attributes.index = pd.Index(items.ids, dtype=object, name="item")
     return users, items, seen, attributes
+
+
+def read_reading(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The header's record of how the training log was read (None when the CLI did not read one); ValueError
+    where it is damaged."""
+    reading = meta.get("reading")
+    if reading is None:
+        return None
+    if not isinstance(reading, dict) or not all(isinstance(key, str) and (value is None or isinstance(
+            value, (str, int, float))) for key, value in reading.items()):
+        raise ValueError("the record of how the training log was read is damaged")
+    return dict(reading)
 
 
 def _json_safe(value: Any) -> bool:
