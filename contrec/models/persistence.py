@@ -3,8 +3,8 @@
 Written atomically (`contrec.runtime.artifact`): a crash mid-write leaves the previous file.
 A file holds the served vectors, the known positives (never recommended back), the id maps,
 the settings, the training history, every weight of both towers (to continue training:
-``fit(more, warm_start=True)``) and, for a history user tower, its weights (to encode new
-users). Reading checks the header against the arrays; a damaged or foreign file is a
+``fit(more, warm_start=True)``), for a history user tower its weights (to encode new
+users) and, when the CLI read the training log, how it read it (`contrec.cli.reading`). Reading checks the header against the arrays; a damaged or foreign file is a
 one-line `ModelFileError`.
 """
 
