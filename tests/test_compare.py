@@ -460,8 +460,12 @@ def test_rerun_reuses_every_cell_and_a_fresh_run_gives_identical_numbers(tiny_ru
     again = compare(config, out=out, progress=False, device="cpu")  # the default, named: the same cells
     assert again.manifest["cells"]["from_cache"] == again.manifest["cells"]["total"]
     pd.testing.assert_frame_equal(again.results, result.results)
+    total = again.manifest["cells"]["total"]
+    assert (f"; all {total} fits came from the cell cache of an earlier run, so this time is not what they cost"
+            in (out / "report.md").read_text())  # its minutes are not the comparison's cost
     fresh = compare(config, out=tmp_path / "fresh", progress=False)
     assert fresh.manifest["cells"]["from_cache"] == 0
+    assert "cell cache of an earlier run" not in (tmp_path / "fresh" / "report.md").read_text()
     quality = ~fresh.results["metric"].isin(["fit_seconds"])
     pd.testing.assert_frame_equal(fresh.results[quality].reset_index(drop=True),
                                   result.results[quality].reset_index(drop=True))
@@ -487,6 +491,7 @@ def test_interrupted_run_resumes_from_finished_cells(tmp_path, monkeypatch):
     # 4 tuning trials (1 per contestant and seed) + the 2 uniform test cells were finished before the interruption
     assert resumed.manifest["cells"]["from_cache"] == 6
     assert resumed.manifest["cells"]["total"] == 8
+    assert "; 6 of 8 fits came from the cell cache of an earlier run" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_domain_rule_without_attributes_fails_before_training(tmp_path):

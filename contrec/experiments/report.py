@@ -222,7 +222,7 @@ def markdown_report(result: ComparisonResult, plots: dict[str, bool]) -> str:
         f"Contestants: {', '.join(c.name for c in cfg.contestants)}. Seeds: {', '.join(map(str, cfg.seeds))}. "
         f"Generated {m['started']} in {m['wall_seconds']['total'] / 60:.1f} min on {m['machine']['cpu']} "
         f"({_cores(cfg.threads, m.get('workers', 1))}"
-        f"{'' if cfg.device == 'cpu' else f'; contrec fits on {cfg.device}'}).", "",
+        f"{'' if cfg.device == 'cpu' else f'; contrec fits on {cfg.device}'}){_cached_note(m)}.", "",
     ]
     low = cfg.bfloat16_contestants
     if low:  # it changes a fit's numbers (and time): say so before the tables
@@ -366,6 +366,16 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
         "updates are not reproducible on more).",
         "",
     ]
+
+
+def _cached_note(m: dict[str, Any]) -> str:
+    """A resumed or repeated run's wall time is not what its fits cost: say how many it took from the cache."""
+    cells = m.get("cells") or {}
+    if not cells.get("from_cache"):
+        return ""
+    share = "all" if cells["from_cache"] == cells["total"] else f"{cells['from_cache']} of"
+    return (f"; {share} {cells['total']} fits came from the cell cache of an earlier run, so this time is not what "
+            "they cost (each fit's own seconds are in the tables)")
 
 
 def _reproduce_section(result: ComparisonResult) -> list[str]:
