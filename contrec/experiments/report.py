@@ -14,8 +14,6 @@ Files written to the report folder:
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import os
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from contrec.experiments.html_page import html_report
 from contrec.experiments.plots import plot_curves, plot_false_negatives, plot_metric_ci, plot_popularity
 from contrec.experiments.result import ComparisonResult, label, summary_cell
 from contrec.experiments.spaces import WEIGHTED_BASELINES
@@ -369,13 +368,11 @@ def _protocol_section(result: ComparisonResult) -> list[str]:
 
 
 def _cached_note(m: dict[str, Any]) -> str:
-    """A resumed or repeated run's wall time is not what its fits cost: say how many it took from the cache."""
-    cells = m.get("cells") or {}
-    if not cells.get("from_cache"):
-        return ""
-    share = "all" if cells["from_cache"] == cells["total"] else f"{cells['from_cache']} of"
-    return (f"; {share} {cells['total']} fits came from the cell cache of an earlier run, so this time is not what "
-            "they cost (each fit's own seconds are in the tables)")
+    """A resumed or repeated run's minutes are not what its fits cost: say how many came from the cache."""
+    cached, total = m["cells"]["from_cache"], m["cells"]["total"]
+    return "" if not cached else (f"; {'all' if cached == total else f'{cached} of'} {total} fits came from the cell "
+                                  "cache of an earlier run, so this time is not what they cost (each fit's own "
+                                  "seconds are in the tables)")
 
 
 def _reproduce_section(result: ComparisonResult) -> list[str]:
@@ -390,31 +387,6 @@ def _reproduce_section(result: ComparisonResult) -> list[str]:
         f"test {m['wall_seconds']['test']:.0f} s; {m['cells']['from_cache']} of {m['cells']['total']} fits came "
         "from the cell cache.", "",
     ]
-
-
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-          "table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;"
-          "padding:3px 7px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
-          "img{max-width:100%}pre{background:#f5f5f5;padding:.7em;overflow-x:auto}code{font-size:12px}")
-
-
-def html_report(markdown: str, folder: Path) -> str:
-    """The report's markdown as one self-contained HTML page (markdown-it-py; plots inlined as data URIs)."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = md.parse(markdown)
-    for token in tokens:
-        for child in token.children or []:
-            src = child.attrGet("src") if child.type == "image" else None
-            if src and (folder / str(src)).is_file():  # a plot next to the report: carried inside the page
-                data = base64.b64encode((folder / str(src)).read_bytes()).decode()
-                child.attrSet("src", f"data:image/png;base64,{data}")
-    body = md.renderer.render(tokens, md.options, {})
-    first = markdown.splitlines()[0] if markdown.strip() else ""
-    title = html.escape(first.lstrip("# ")) if first else "contrec report"
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{_STYLE}</style>"
-            f"</head><body>\n{body}</body></html>\n")
 
 
 # ---------------------------------------------------------------------------- files
