@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from contrec.errors import ConfigError, DataError, ModelFileError, NotFittedError, error_line
-from contrec.models.persistence import catalogue_arrays, catalogue_meta, read_catalogue, read_reading
+from contrec.models.persistence import catalogue_arrays, catalogue_meta, read_catalogue
 from contrec.runtime.artifact import read_artifact, write_artifact
 from contrec.serving.recommender import FactorRecommender
 
@@ -83,8 +83,7 @@ def load_baseline(path: "str | os.PathLike[str]", classes: Mapping[str, type],
                              f"ContrastiveRecommender, {kinds})")
     try:
         model = cls(**meta["params"])
-        users, items, seen, attributes = read_catalogue(arrays, meta)
-        reading = read_reading(meta)
+        users, items, seen, attributes, reading = read_catalogue(arrays, meta)
         dims = meta["dims"]
         user_vectors = _vectors(arrays, "user_vectors", (len(users), dims[0]))
         item_vectors = _vectors(arrays, "item_vectors", (len(items), dims[1]))

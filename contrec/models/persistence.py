@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from contrec.models.contrastive import ContrastiveRecommender
     from contrec.serving.recommender import FactorRecommender
 
-__all__ = ["save_model", "load_model", "catalogue_meta", "catalogue_arrays", "read_catalogue", "read_reading"]
+__all__ = ["save_model", "load_model", "catalogue_meta", "catalogue_arrays", "read_catalogue"]
 
 
 def save_model(model: "ContrastiveRecommender", path: "str | os.PathLike[str]") -> Path:
@@ -76,8 +76,7 @@ def load_model(cls: "type[ContrastiveRecommender]", path: "str | os.PathLike[str
     try:
         params = dict(meta["params"])
         model = cls(**params)
-        users, items, seen, attributes = read_catalogue(arrays, meta)
-        reading = read_reading(meta)
+        users, items, seen, attributes, reading = read_catalogue(arrays, meta)
         uv, iv = arrays["user_vectors"], arrays["item_vectors"]
         if uv.shape != (len(users), model.dim) or iv.shape != (len(items), model.dim):
             raise ValueError("array shapes do not match the header")
@@ -148,8 +147,9 @@ def catalogue_arrays(model: "FactorRecommender") -> dict[str, np.ndarray]:
 
 
 def read_catalogue(arrays: dict[str, np.ndarray], meta: dict[str, Any]
-                   ) -> tuple[IdMap, IdMap, sp.csr_matrix, "pd.DataFrame | None"]:
-    """Users, items, known positives and item attributes of a file; KeyError / ValueError where it is damaged."""
+                   ) -> tuple[IdMap, IdMap, sp.csr_matrix, "pd.DataFrame | None", dict[str, Any] | None]:
+    """Users, items, known positives, item attributes and how the CLI read the training log (`_reading`) of a
+    file; KeyError / ValueError where it is damaged."""
     users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
     if (len(users), len(items)) != (meta["n_users"], meta["n_items"]):
         raise ValueError("the id maps do not match the header")
@@ -162,10 +162,10 @@ def read_catalogue(arrays: dict[str, np.ndarray], meta: dict[str, Any]
 
         attributes = pd.read_json(StringIO(meta["item_attributes"]), orient="split")
         attributes.index = pd.Index(items.ids, dtype=object, name="item")
-    return users, items, seen, attributes
+    return users, items, seen, attributes, _reading(meta)
 
 
-def read_reading(meta: dict[str, Any]) -> dict[str, Any] | None:
+def _reading(meta: dict[str, Any]) -> dict[str, Any] | None:
     """The header's record of how the training log was read (None when the CLI did not read one); ValueError
     where it is damaged."""
     reading = meta.get("reading")
