@@ -26,6 +26,31 @@ def test_a_busy_neighbour_takes_one_thread_away():
         spinner.wait()
 
 
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs two CPUs")
+def test_this_process_own_spinning_threads_do_not_count_as_a_busy_neighbour():
+    import threading
+
+    stop = time.time() + 0.6
+    # a worker of this very process, as torch's OpenMP threads spin for a while after a fit's last step
+    spinner = threading.Thread(target=lambda: [None for _ in iter(lambda: time.time() < stop, False)])
+    spinner.start()
+    try:
+        assert busy_cpus(0.3) < 0.5
+    finally:
+        spinner.join()
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs two CPUs")
+def test_a_default_fit_keeps_its_threads_after_its_carve_fits():
+    import contrec
+    from contrec.data.synthetic import synthetic_interactions
+
+    # the refit's count is decided right after the carve fits, whose OpenMP workers are still spinning
+    data = synthetic_interactions(600, 400, 30_000, seed=0)
+    model = contrec.ContrastiveRecommender(dim=64, epochs=2, user_tower="id", verbose=False).fit(data)
+    assert model.threads_ == default_threads() == usable_cpus()
+
+
 def test_pinned_threads_restores_what_was_set():
     import faiss
     import torch

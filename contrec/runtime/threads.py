@@ -49,14 +49,22 @@ def _cpu_times() -> tuple[float, float] | None:
     return sum(fields) - idle, sum(fields)
 
 
+def _own_ticks() -> float:
+    """CPU time of every thread of this process so far, in /proc/stat's ticks."""
+    times = os.times()
+    return (times.user + times.system) * os.sysconf("SC_CLK_TCK")
+
+
 def busy_cpus(seconds: float = _LOOK_SECONDS) -> float:
-    """How many CPUs other processes kept busy over ``seconds`` (this process sleeps meanwhile)."""
-    first = _cpu_times()
+    """How many CPUs other processes kept busy over ``seconds``. This process's own threads are left out: its
+    caller sleeps, but the OpenMP workers of a fit that has just ended spin for a while — counted, they made the
+    default fit's refit, right after its carve fits, take one thread of two on an idle machine."""
+    first, own = _cpu_times(), _own_ticks()
     time.sleep(seconds)
-    second = _cpu_times()
+    second, own = _cpu_times(), _own_ticks() - own
     if first is None or second is None or second[1] <= first[1]:
         return 0.0
-    share = (second[0] - first[0]) / (second[1] - first[1])
+    share = max(0.0, second[0] - first[0] - own) / (second[1] - first[1])
     return share * (os.cpu_count() or 1)
 
 
