@@ -16,14 +16,20 @@ from contrec.data.compression import read_file_bytes, text_encoding
 from contrec.data.readers import DUPLICATE_POLICIES, counted
 from contrec.errors import ConfigError, error_line
 
-__all__ = ["WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list", "share_or_count", "write_csv",
-           "check_output", "json_object", "signature_default"]
+__all__ = ["READ_DEFAULTS", "WEIGHT_HELP", "THREADS_HELP", "add_read_options", "read_data", "int_list",
+           "share_or_count", "write_csv", "check_output", "json_object", "signature_default"]
 
 log = logging.getLogger("contrec")
 
 WEIGHT_HELP = ("non-negative weight column (e.g. play counts); contrec's contrastive model treats every positive "
                "alike unless --positive-weights says how they count (it says so when weights are given); compare "
                "searches how implicit's ALS and item-kNN use them (ignored, log1p or raw)")
+
+
+# the flags that say how a log is read, with their defaults: the parser's options and what a model file remembers
+# of them (contrec.cli.reading)
+READ_DEFAULTS: dict[str, Any] = {"user": "user", "item": "item", "rating": None, "min_rating": None,
+                                 "weight": None, "timestamp": None, "sep": None, "names": None, "encoding": "utf-8"}
 
 
 THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use, less any that other "
@@ -33,15 +39,15 @@ THREADS_HELP = ("torch and FAISS threads (default: the CPUs this process may use
 
 def add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the interaction file")
-    g.add_argument("--user", default="user", help="user id column (default: user)")
-    g.add_argument("--item", default="item", help="item id column (default: item)")
+    g.add_argument("--user", default=READ_DEFAULTS["user"], help="user id column (default: user)")
+    g.add_argument("--item", default=READ_DEFAULTS["item"], help="item id column (default: item)")
     g.add_argument("--rating", help="explicit rating column")
     g.add_argument("--min-rating", type=float, help="ratings ≥ this are positives (needs --rating)")
     g.add_argument("--weight", help=WEIGHT_HELP)
     g.add_argument("--timestamp", help="time column (seconds or dates)")
     g.add_argument("--sep", help="delimiter (default: detected; use '\\t' for tab, '::' for MovieLens .dat)")
     g.add_argument("--names", help="comma-separated column names for a file without a header")
-    g.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    g.add_argument("--encoding", default=READ_DEFAULTS["encoding"], help="text encoding (default: utf-8)")
     from contrec.data.interactions import read_interactions
 
     g.add_argument("--duplicates", default=signature_default(read_interactions, "duplicates"),

@@ -13,8 +13,8 @@ from contrec.cli.commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_evalu
                                   seeds)
 from contrec.cli.vectors import cmd_export, cmd_score
 from contrec.cli.fit import cmd_fit
-from contrec.cli.options import (THREADS_HELP, WEIGHT_HELP, add_read_options, int_list, share_or_count,
-                                 signature_default)
+from contrec.cli.options import (READ_DEFAULTS, THREADS_HELP, WEIGHT_HELP, add_read_options, int_list,
+                                 share_or_count, signature_default)
 from contrec.data.interactions import read_interactions
 from contrec.data.readers import DUPLICATE_POLICIES
 
@@ -267,8 +267,8 @@ def _export_parser(p: argparse.ArgumentParser) -> None:
 def _score_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file written by contrec fit")
     p.add_argument("pairs", help="CSV of (user, item) pairs to score")
-    p.add_argument("--user", default="user", help="user id column of the pairs file")
-    p.add_argument("--item", default="item", help="item id column of the pairs file")
+    p.add_argument("--user", default=READ_DEFAULTS["user"], help="user id column of the pairs file")
+    p.add_argument("--item", default=READ_DEFAULTS["item"], help="item id column of the pairs file")
     p.add_argument("--skip-unknown", action="store_true", help="score pairs with an unknown id NaN instead of failing")
     p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
 

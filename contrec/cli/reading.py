@@ -17,17 +17,12 @@ import logging
 import shlex
 from typing import Any
 
-from contrec.cli.options import read_data
+from contrec.cli.options import READ_DEFAULTS, read_data
 from contrec.errors import MissingColumnsError
 
-__all__ = ["READ_DEFAULTS", "reading_of", "reading_given", "flags_text", "read_for_model", "columns_for_model"]
+__all__ = ["reading_of", "reading_given", "flags_text", "read_for_model", "columns_for_model"]
 
 log = logging.getLogger("contrec")
-
-# the flags that say how a log is read, with their defaults (add_read_options)
-READ_DEFAULTS: dict[str, Any] = {"user": "user", "item": "item", "rating": None, "min_rating": None, "weight": None,
-                                 "timestamp": None, "sep": None, "names": None, "encoding": "utf-8"}
-
 
 def reading_of(args: argparse.Namespace) -> dict[str, Any]:
     """The reading flags of a command, as a model file stores them."""
