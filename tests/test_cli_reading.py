@@ -124,6 +124,9 @@ def test_the_record_survives_save_and_load_and_a_damaged_one_is_refused(halves, 
     _, train, _ = halves
     cli("fit", train, *READ, "--model", "popularity", "-o", tmp_path / "p.contrec", "-q", check=True)
     assert contrec.load(tmp_path / "p.contrec").reading_["item"] == "item_id"
+    refitted = contrec.load(tmp_path / "p.contrec").fit(contrec.read_interactions(train, user="user_id",
+                                                                                   item="item_id"))
+    assert refitted.reading_ is None  # a baseline fitted again in Python forgets it too
     python_fit = contrec.PopularityRecommender().fit(contrec.read_interactions(train, user="user_id", item="item_id"))
     python_fit.save(tmp_path / "q.contrec")
     assert contrec.load(tmp_path / "q.contrec").reading_ is None  # no CLI read: nothing remembered
@@ -131,3 +134,18 @@ def test_the_record_survives_save_and_load_and_a_damaged_one_is_refused(halves, 
     write_artifact(tmp_path / "bad.contrec", arrays, {**meta, "reading": ["user_id"]})
     with pytest.raises(ModelFileError, match="damaged model file .*how the training log was read"):
         contrec.load(tmp_path / "bad.contrec")
+
+
+def test_a_new_fit_in_python_forgets_the_record_and_an_update_keeps_it(halves, fitted, tmp_path):
+    _, train, later = halves
+    # a loaded model refitted in Python on another log: the old flags (--min-rating 4 among them) no longer
+    # say how its log was read, and applying them to the next evaluate would drop rows silently
+    refit = contrec.load(fitted)
+    frame = pd.read_csv(train, dtype=str)
+    refit.fit(contrec.Interactions.from_frame(frame, user="user_id", item="item_id"))
+    assert refit.reading_ is None
+    refit.save(tmp_path / "refit.contrec")
+    assert contrec.load(tmp_path / "refit.contrec").reading_ is None
+    updated = contrec.load(fitted)
+    updated.fit(contrec.read_interactions(later, user="user_id", item="item_id"), warm_start=True, update_epochs=1)
+    assert updated.reading_ == contrec.load(fitted).reading_  # the same model, continued on a log of its shape

@@ -343,7 +343,7 @@ class ContrastiveRecommender(Params, FactorRecommender):
                                             validation, self._epoch_log, checkpointing, world)
             user_vectors = similarity.prepare(serving_vectors(user_encoder, self.serve_from).numpy())
             item_vectors = similarity.prepare(serving_vectors(item_encoder, self.serve_from).numpy())
-            self._set_state(train, user_vectors, item_vectors)
+            self._set_state(train, user_vectors, item_vectors, update=warm is not None)
             if validation is not None or known is not None:
                 # validation positives and an update's old ones are known too: never recommended back
                 self.seen_ = known if known is not None else binary_matrix(train.matrix + validation.matrix)

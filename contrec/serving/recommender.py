@@ -48,9 +48,15 @@ class FactorRecommender:
     index_: FaissIndex
     _metric: Literal["ip", "l2"] = "ip"
     _threads: int | None = None
+    #: how ``contrec fit`` read the training log (its reading flags), saved in the model file so that
+    #: ``evaluate``/``score``/``fit --from`` read a log of the same shape alike; None when fitted in Python
+    reading_: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ set-up by subclasses
-    def _set_state(self, train: Interactions, user_vectors: np.ndarray, item_vectors: np.ndarray) -> None:
+    def _set_state(self, train: Interactions, user_vectors: np.ndarray, item_vectors: np.ndarray, *,
+                   update: bool = False) -> None:
+        if not update:  # a new fit: the record of how the CLI read an earlier log describes another log
+            self.reading_ = None
         self.users_, self.items_ = train.users, train.items
         self.seen_ = binary_matrix(train.matrix)
         self.item_attributes_ = train.item_attributes
