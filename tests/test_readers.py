@@ -76,6 +76,16 @@ def test_zero_weight_rows_are_dropped_with_a_warning(tmp_path):
     assert len(data) == 1
 
 
+def test_a_true_false_column_reads_as_a_dataframe_bool_column_does(tmp_path):
+    path = write(tmp_path, "user,item,liked\na,x,True\na,y,false\nb,x, TRUE\n")
+    with pytest.warns(UserWarning, match="dropped 1 row with weight 0"):
+        data = read_interactions(path, weight="liked")
+    frame = pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "x"], "liked": [True, False, True]})
+    with pytest.warns(UserWarning, match="dropped 1 row with weight 0"):
+        same = Interactions.from_frame(frame, weight="liked")
+    assert (data.matrix != same.matrix).nnz == 0 and data.matrix.sum() == 2
+
+
 def test_aligning_to_known_ids(tmp_path):
     train = read_interactions(write(tmp_path, "user,item\na,x\nb,y\n", "train.csv"))
     path = write(tmp_path, "user,item\na,y\nzz,x\n", "test.csv")
@@ -110,8 +120,8 @@ BAD_FILES = [
      r"ratings.csv: found a single column 'user;item;rating': the file seems to be ';'-separated"),
     ("nothing left", b"user,item,rating\n1,a,2\n", dict(rating="rating", min_rating=4),
      r"ratings.csv: no row has 'rating' ≥ 4 \(largest is 2\)"),
-    ("boolean weight", b"user,item,w\n1,a,True\n2,b,False\n", dict(weight="w"),
-     r"ratings.csv: line 2: column 'w' value 'True' is not a finite number"),
+    ("flags mixed with numbers", b"user,item,w\n1,a,3\n2,b,True\n", dict(weight="w"),
+     r"ratings.csv: line 3: column 'w' value 'True' is not a finite number"),
     ("infinite rating", b"user,item,rating\n1,a,4\n2,b,inf\n", dict(rating="rating"),
      r"ratings.csv: line 3: column 'rating' value 'inf' is not a finite number"),
     ("decimal comma", b"user;item;rating\n1;a;4,5\n2;b;3,0\n", dict(rating="rating"),

@@ -182,6 +182,9 @@ def _number_column(col: pd.Series, name: str, where: RowNamer) -> pd.Series:
     values = pd.to_numeric(col, errors="coerce")
     bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
     if bad.any():
+        flags = col.astype(str).str.strip().str.lower()
+        if flags.isin(("true", "false")).all():  # a flag column (liked, clicked) as a spreadsheet writes it:
+            return (flags == "true").astype(np.float64)  # read as a DataFrame's bool column is, True = 1
         label = col.index[np.argmax(bad)]
         raw = col.loc[label]
         if pd.isna(raw) or str(raw).strip() in ("", "nan", "NaN"):  # None, NaN, pd.NA of a nullable column
