@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from contrec.nn.losses import bpr_loss, info_nce, info_nce_logits, weighted_info_nce
-from contrec.nn.similarity import Cosine, Dot
+from contrec.nn.similarity import Cosine, Dot, Gaussian, KernelMixture, Laplacian
 from contrec.data.positives import PositiveLookup
 
 
@@ -160,3 +160,57 @@ def test_fused_shared_path_equals_autograd_cross_entropy(torch_generator):
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="inplace"):  # never a silently wrong gradient
         loss.backward()
+
+
+def test_fused_distance_path_equals_autograd_cross_entropy(torch_generator, monkeypatch):
+    # the distance kernels' fused loss (squared distances from one matmul, the kernel's slope, two matmuls
+    # back) against autograd through info_nce_logits, with every correction: log q, a mask that covers the
+    # label column, a merged column's positive offset; on free, ball and unit vectors
+    import pytest
+
+    from contrec.nn import losses
+
+    B, M, d = 7, 13, 5
+    labels = torch.randint(0, M, (B,), generator=torch_generator)
+    mask = torch.rand(B, M, generator=torch_generator) < 0.3
+    mask[torch.arange(B), labels] = True
+    offset = torch.rand(B, generator=torch_generator)
+    kernels = (Gaussian(), Gaussian(max_norm=None), Gaussian(normalize=True), Laplacian(), Laplacian(normalize=True),
+               KernelMixture(), KernelMixture(weight=0.3, max_norm=None), KernelMixture(normalize=True))
+    calls = []
+    apply = losses._SharedDistanceXent.apply
+    monkeypatch.setattr(losses._SharedDistanceXent, "apply", lambda *args: calls.append(1) or apply(*args))
+    for kernel in kernels:
+        for log_q, m, off in ((None, None, None), (torch.randn(M, generator=torch_generator), mask, None),
+                              (torch.randn(B, M, generator=torch_generator), mask, offset)):
+            u = torch.randn(B, d, generator=torch_generator, requires_grad=True)
+            v = torch.randn(M, d, generator=torch_generator, requires_grad=True)
+            fused = info_nce(u, v, labels, similarity=kernel, temperature=0.7, log_q=log_q, mask=m,
+                             positive_offset=off)
+            g_fused = torch.autograd.grad(2.5 * fused, (u, v))
+            logits = info_nce_logits(u, v, labels, similarity=kernel, temperature=0.7, log_q=log_q, mask=m,
+                                     positive_offset=off)
+            plain = F.cross_entropy(logits, labels)
+            g_plain = torch.autograd.grad(2.5 * plain, (u, v))
+            assert fused.item() == pytest.approx(plain.item(), rel=1e-5, abs=1e-5), kernel
+            for a, b in zip(g_fused, g_plain):
+                assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), kernel
+    assert len(calls) == 3 * len(kernels)  # every one of them took the fused path
+
+
+def test_a_distance_kernel_without_its_own_slope_gets_one_by_autograd(torch_generator):
+    from contrec.nn.similarity import _DistanceKernel
+
+    class Cubed(_DistanceKernel):  # a kernel a user might add: only its score of the squared distance
+        base_name = "cubed"
+
+        def _from_squared(self, sq):
+            return -(sq + 1.0) ** 1.5
+
+    sq = torch.rand(4, 6, generator=torch_generator) * 3
+    score, slope = Cubed().score_and_slope_(sq.clone())
+    assert torch.allclose(score, -(sq + 1.0) ** 1.5) and torch.allclose(slope, -1.5 * (sq + 1.0) ** 0.5)
+    for kernel in (Gaussian(), Laplacian(), KernelMixture(weight=0.3)):  # the written-out slopes agree
+        general = _DistanceKernel.score_and_slope_(kernel, sq.clone())
+        own = kernel.score_and_slope_(sq.clone())
+        assert torch.allclose(general[0], own[0]) and torch.allclose(general[1], torch.as_tensor(own[1]).expand_as(sq))

@@ -29,6 +29,7 @@ Relations:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -162,6 +163,11 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
             return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
                                             1.0 / temperature, log_q, mask, precision == "bfloat16",
                                             positive_offset)
+        if hasattr(similarity, "score_and_slope_") and candidate_index is None and candidates.dim() == 2 and \
+                not isinstance(temperature, Tensor):  # a distance kernel over shared candidates: fused too
+            return _SharedDistanceXent.apply(similarity.distance_vectors(user),  # type: ignore[attr-defined]
+                                             similarity.distance_vectors(candidates),  # type: ignore[attr-defined]
+                                             labels, 1.0 / temperature, log_q, mask, similarity, positive_offset)
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision,
                                  positive_offset=positive_offset)
@@ -174,6 +180,38 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
                              log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision)
     return weighted_info_nce(logits, raw, labels, temperature=temperature, debias_prior=debias_prior,
                              hardness=hardness)
+
+
+def _softmax_in_place(logits: Tensor, labels: Tensor, mask: Tensor | None, positive_offset: Tensor | None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Turn corrected ``logits`` ``[B, M]`` into unnormalised softmax weights in place; returns them, their row
+    sums and the mean loss. Shared by the fused losses below."""
+    target = labels[:, None]
+    picked = logits.gather(1, target)  # [B, 1]: the positive is never masked
+    if positive_offset is not None:  # its merged column stands for m copies; the positive is one
+        picked.sub_(positive_offset[:, None])
+    if mask is not None:
+        # −10³⁰ for a masked candidate, not −inf: a subtraction of the mask's bytes streams at memory speed,
+        # where masked_fill_ took 8× as long (3.1 vs 0.4 ms for [1024, 2048] on one thread) — and after
+        # the clamp below both end as the same e^−60 weight, so the result is identical.
+        logits.sub_(mask.view(torch.uint8), alpha=_MASKED)
+        logits.scatter_(1, target, picked)
+    top = logits.amax(dim=1, keepdim=True)  # [B, 1], finite: the positive is never masked
+    # Unnormalised softmax in place (one exp sweep, not logsumexp's two). The clamp keeps exp on
+    # its fast path: masked (−inf) and far-below-max logits take a scalar slow path on CPU that
+    # costs 3–10x a normal sweep. e^−60 ≈ 1e−26 of the max term is below float32 resolution of
+    # the sum, so masked candidates still leave the softmax exactly as far as float32 can tell,
+    # and their gradient stays a normal (non-denormal) float.
+    weights = logits.sub_(top).clamp_(min=-60.0).exp_()
+    total = weights.sum(dim=1, keepdim=True)  # [B, 1]
+    return weights, total, (top + total.log() - picked).mean()
+
+
+def _score_gradient_in_place(weights: Tensor, total: Tensor, labels: Tensor, scale: Tensor) -> Tensor:
+    """d loss / d (scores) = ``scale`` · (softmax − one-hot), built in the softmax buffer in one sweep."""
+    weights.mul_(scale / total)
+    weights[torch.arange(weights.shape[0], device=weights.device), labels] -= scale
+    return weights
 
 
 class _SharedSoftmaxXent(torch.autograd.Function):
@@ -198,25 +236,7 @@ class _SharedSoftmaxXent(torch.autograd.Function):
             logits = torch.mm(u, v.T).mul_(alpha)  # [B, M]
         else:
             logits = torch.addmm(-log_q, u, v.T, alpha=alpha)  # [B, M]
-        target = labels[:, None]
-        picked = logits.gather(1, target)  # [B, 1]: the positive is never masked
-        if positive_offset is not None:  # its merged column stands for m copies; the positive is one
-            picked.sub_(positive_offset[:, None])
-        if mask is not None:
-            # −10³⁰ for a masked candidate, not −inf: a subtraction of the mask's bytes streams at memory speed,
-            # where masked_fill_ took 8× as long (3.1 vs 0.4 ms for [1024, 2048] on one thread) — and after
-            # the clamp below both end as the same e^−60 weight, so the result is identical.
-            logits.sub_(mask.view(torch.uint8), alpha=_MASKED)
-            logits.scatter_(1, target, picked)
-        top = logits.amax(dim=1, keepdim=True)  # [B, 1], finite: the positive is never masked
-        # Unnormalised softmax in place (one exp sweep, not logsumexp's two). The clamp keeps exp on
-        # its fast path: masked (−inf) and far-below-max logits take a scalar slow path on CPU that
-        # costs 3–10x a normal sweep. e^−60 ≈ 1e−26 of the max term is below float32 resolution of
-        # the sum, so masked candidates still leave the softmax exactly as far as float32 can tell,
-        # and their gradient stays a normal (non-denormal) float.
-        weights = logits.sub_(top).clamp_(min=-60.0).exp_()
-        total = weights.sum(dim=1, keepdim=True)  # [B, 1]
-        loss = (top + total.log() - picked).mean()
+        weights, total, loss = _softmax_in_place(logits, labels, mask, positive_offset)
         ctx.save_for_backward(u, v, weights, total, labels)
         ctx.alpha, ctx.low = alpha, low
         return loss
@@ -225,15 +245,45 @@ class _SharedSoftmaxXent(torch.autograd.Function):
     def backward(ctx: "torch.autograd.function.FunctionCtx", grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         # autograd's version check refuses a second backward: the buffer below is overwritten
         u, v, probs, total, labels = ctx.saved_tensors
-        B = u.shape[0]
-        # d loss / d (u vᵀ) = α (softmax − one-hot) / B, built in the softmax buffer in one sweep
-        scale = grad * (ctx.alpha / B)
-        probs.mul_(scale / total)
-        probs[torch.arange(B, device=probs.device), labels] -= scale
+        probs = _score_gradient_in_place(probs, total, labels, grad * (ctx.alpha / u.shape[0]))
         if ctx.low:
             probs, u, v = _low(probs), _low(u), _low(v)
         grad_u = torch.mm(probs, v).float() if ctx.needs_input_grad[0] else None  # [B, d]
         grad_v = torch.mm(probs.T, u).float() if ctx.needs_input_grad[1] else None  # [M, d]
+        return grad_u, grad_v, None, None, None, None, None, None
+
+
+class _SharedDistanceXent(torch.autograd.Function):
+    """The same fused cross-entropy for the distance kernels: ``logits = α·f(‖u − v‖²) − log q``.
+
+    The squared distances come from one matmul (‖u‖² + ‖v‖² − 2 u·vᵀ), the kernel turns them into its
+    score and slope f′ in place (`score_and_slope_`), and the backward is two matmuls of W = ∂loss/∂s ⊙ f′:
+    ∂/∂u_b = 2 u_b Σ_j W_bj − 2 (W v)_b, ∂/∂v_j = 2 v_j Σ_b W_bj − 2 (Wᵀ u)_j. Through autograd the same
+    loss swept the ``[B, M]`` scores a dozen times and met −∞ masks in its softmax (2–3 × the epoch time).
+    """
+
+    @staticmethod
+    def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
+                log_q: Tensor | None, mask: Tensor | None, kernel: Any,
+                positive_offset: Tensor | None = None) -> Tensor:
+        sq = torch.mm(u, v.T).mul_(-2.0)  # [B, M]
+        sq.add_((u * u).sum(1, keepdim=True)).add_((v * v).sum(1)).clamp_(min=0.0)
+        logits, slope = kernel.score_and_slope_(sq)
+        logits.mul_(alpha)
+        if log_q is not None:
+            logits.sub_(log_q)
+        weights, total, loss = _softmax_in_place(logits, labels, mask, positive_offset)
+        ctx.save_for_backward(u, v, weights, total, labels, *([slope] if isinstance(slope, Tensor) else []))
+        ctx.alpha, ctx.slope = alpha, None if isinstance(slope, Tensor) else float(slope)
+        return loss
+
+    @staticmethod
+    def backward(ctx: "torch.autograd.function.FunctionCtx", grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        u, v, probs, total, labels, *slope = ctx.saved_tensors
+        w = _score_gradient_in_place(probs, total, labels, grad * (ctx.alpha / u.shape[0]))
+        w = w.mul_(slope[0]) if slope else w.mul_(ctx.slope)  # ∂loss/∂(‖u − v‖²)
+        grad_u = (u * w.sum(1, keepdim=True) - torch.mm(w, v)).mul_(2.0) if ctx.needs_input_grad[0] else None
+        grad_v = (v * w.sum(0)[:, None] - torch.mm(w.T, u)).mul_(2.0) if ctx.needs_input_grad[1] else None
         return grad_u, grad_v, None, None, None, None, None, None
 
 

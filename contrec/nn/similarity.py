@@ -206,6 +206,20 @@ class _DistanceKernel(BaseSimilarity):
     def _from_squared(self, sq: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def distance_vectors(self, x: Tensor) -> Tensor:
+        """The vectors whose squared distances this kernel scores: unit vectors, or vectors in its ball."""
+        return self._vectors(x)
+
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        """The score of squared distances ``sq`` (overwritten in place) and its slope ds/d(sq), elementwise:
+        what the fused loss (`contrec.nn.losses`) needs to score and to differentiate without autograd. This
+        general form differentiates `_from_squared`; the kernels below write theirs out, in place."""
+        x = sq.detach().requires_grad_()
+        with torch.enable_grad():
+            score = self._from_squared(x)
+            (slope,) = torch.autograd.grad(score.sum(), x)
+        return sq.copy_(score.detach()), slope
+
     def pairwise(self, u: Tensor, v: Tensor) -> Tensor:
         u, v = self._vectors(u), self._vectors(v)
         # ‖u‖² + ‖v‖² − 2u·v: one matmul instead of a [B, M, d] difference tensor
@@ -258,6 +272,9 @@ class Gaussian(_DistanceKernel):
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -sq
 
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        return sq.neg_(), -1.0
+
 
 class Laplacian(_DistanceKernel):
     """Laplacian kernel: ``s(u, v) = −‖u − v‖``, so exp(s/τ) = exp(−‖u−v‖/τ).
@@ -281,6 +298,11 @@ class Laplacian(_DistanceKernel):
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -torch.sqrt(sq + 1e-12)
+
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        distance = sq.add_(1e-12).sqrt_()
+        slope = distance.reciprocal().mul_(-0.5)  # d(−√x)/dx = −1/(2√x)
+        return distance.neg_(), slope
 
 
 class KernelMixture(_DistanceKernel):
@@ -320,6 +342,11 @@ class KernelMixture(_DistanceKernel):
 
     def _from_squared(self, sq: Tensor) -> Tensor:
         return -self.weight * torch.sqrt(sq + 1e-12) - (1.0 - self.weight) * sq
+
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        distance = (sq + 1e-12).sqrt_()
+        slope = distance.reciprocal().mul_(-0.5 * self.weight).sub_(1.0 - self.weight)
+        return sq.mul_(-(1.0 - self.weight)).sub_(distance, alpha=self.weight), slope
 
     def __repr__(self) -> str:
         return f"KernelMixture(weight={self.weight}, normalize={self.normalize}, max_norm={self.max_norm})"
