@@ -29,7 +29,6 @@ Relations:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -163,10 +162,9 @@ def info_nce(user: Tensor, candidates: Tensor, labels: Tensor, *, similarity: Si
             return _SharedSoftmaxXent.apply(similarity.embed(user), similarity.embed(candidates), labels,
                                             1.0 / temperature, log_q, mask, precision == "bfloat16",
                                             positive_offset)
-        if hasattr(similarity, "score_and_slope_") and candidate_index is None and candidates.dim() == 2 and \
+        if similarity.distance and candidate_index is None and candidates.dim() == 2 and \
                 not isinstance(temperature, Tensor):  # a distance kernel over shared candidates: fused too
-            return _SharedDistanceXent.apply(similarity.distance_vectors(user),  # type: ignore[attr-defined]
-                                             similarity.distance_vectors(candidates),  # type: ignore[attr-defined]
+            return _SharedDistanceXent.apply(similarity.distance_vectors(user), similarity.distance_vectors(candidates),
                                              labels, 1.0 / temperature, log_q, mask, similarity, positive_offset)
         logits = info_nce_logits(user, candidates, labels, similarity=similarity, temperature=temperature,
                                  log_q=log_q, mask=mask, candidate_index=candidate_index, precision=precision,
@@ -264,7 +262,7 @@ class _SharedDistanceXent(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: "torch.autograd.function.FunctionCtx", u: Tensor, v: Tensor, labels: Tensor, alpha: float,
-                log_q: Tensor | None, mask: Tensor | None, kernel: Any,
+                log_q: Tensor | None, mask: Tensor | None, kernel: Similarity,
                 positive_offset: Tensor | None = None) -> Tensor:
         sq = torch.mm(u, v.T).mul_(-2.0)  # [B, M]
         sq.add_((u * u).sum(1, keepdim=True)).add_((v * v).sum(1)).clamp_(min=0.0)

@@ -62,6 +62,16 @@ class Similarity(Protocol):
         """The map φ with s(u, v) = φ(u)·φ(v), for inner-product kernels (``inner_product``)."""
         ...
 
+    distance: ClassVar[bool]  # s = f(‖φ(u) − φ(v)‖²): the loss may fuse the distances into one matmul
+
+    def distance_vectors(self, x: Tensor) -> Tensor:
+        """The vectors φ(x) whose squared distances a distance kernel (``distance``) scores."""
+        ...
+
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        """A distance kernel's score f of squared distances ``sq`` (overwritten in place) and its slope f′."""
+        ...
+
 
 def _ball(x: Tensor, radius: float | None) -> Tensor:
     """``x`` scaled into the ball of ``radius`` (rows already inside are unchanged); None: ``x``."""
@@ -96,11 +106,18 @@ class BaseSimilarity:
     """Defaults of the optional parts of `Similarity`: not an inner product, not a mixture."""
 
     inner_product: ClassVar[bool] = False
+    distance: ClassVar[bool] = False
     components: "tuple[tuple[Similarity, float], ...]" = ()
     default_temperature: float = 0.2
 
     def embed(self, x: Tensor) -> Tensor:
         raise ConfigError(f"{type(self).__name__} is not an inner-product kernel; it has no embedding φ")
+
+    def distance_vectors(self, x: Tensor) -> Tensor:
+        raise ConfigError(f"{type(self).__name__} is not a distance kernel")
+
+    def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
+        raise ConfigError(f"{type(self).__name__} is not a distance kernel")
 
 
 class Dot(BaseSimilarity):
@@ -188,6 +205,7 @@ class _DistanceKernel(BaseSimilarity):
 
     base_name: ClassVar[str] = ""
     faiss_metric: ClassVar[Literal["ip", "l2"]] = "l2"
+    distance: ClassVar[bool] = True
 
     def __init__(self, normalize: bool = False, max_norm: float | None = None) -> None:
         self.normalize = bool(normalize)
@@ -207,7 +225,7 @@ class _DistanceKernel(BaseSimilarity):
         raise NotImplementedError
 
     def distance_vectors(self, x: Tensor) -> Tensor:
-        """The vectors whose squared distances this kernel scores: unit vectors, or vectors in its ball."""
+        """Unit vectors, or vectors kept in the ball: the ones whose squared distances this kernel scores."""
         return self._vectors(x)
 
     def score_and_slope_(self, sq: Tensor) -> tuple[Tensor, "Tensor | float"]:
